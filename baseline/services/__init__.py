@@ -1,0 +1,1 @@
+"""The baseline's 14 services, one FastAPI app and one uvicorn process each."""

@@ -1,0 +1,1 @@
+"""The benchmark harness: discovers the ladder, starts stages, verifies, loads, reports."""

@@ -1,0 +1,13 @@
+"""The one user-facing error type, caught only at the CLI boundary."""
+
+
+class UserError(Exception):
+    """An expected mistake or missing precondition: one clear line, exit code 2."""
+
+
+class StageFailed(Exception):
+    """A stage could not be started, verified or measured; the run goes on without it."""
+
+    def __init__(self, message: str, logs: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.logs = logs or {}

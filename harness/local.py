@@ -1,0 +1,132 @@
+"""Local backend: a stage's services as processes pinned to the server CPUs."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from harness.cpu import pin
+from harness.errors import StageFailed, UserError
+from harness.manifest import REPO_ROOT, StageManifest
+
+HOST = "127.0.0.1"
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def port_in_use(port: int, host: str = HOST) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def service_env(stage: StageManifest, database_url: str, token_secret: str,
+                urls: dict[str, str]) -> dict[str, str]:
+    """What every service process of the stage is told, through LADDER_* variables."""
+    return {
+        "LADDER_DATABASE_URL": database_url,
+        "LADDER_TOKEN_SECRET": token_secret,
+        "LADDER_SERVICES": json.dumps(urls),
+        "LADDER_DB_ADAPTER": stage.adapters.db,
+        "LADDER_RPC_ADAPTER": stage.adapters.rpc,
+        "LADDER_QUERIES_ADAPTER": stage.adapters.queries,
+        **stage.env,
+    }
+
+
+@dataclass
+class LocalStage:
+    """The running processes of one stage; `stop` is safe to call at any time, twice."""
+
+    stage: StageManifest
+    log_dir: Path
+    cpus: frozenset[int]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.stage.edge.port}"
+
+    def log_path(self, service: str) -> Path:
+        return self.log_dir / f"{service}.log"
+
+    def logs(self) -> dict[str, str]:
+        return {name: tail(self.log_path(name)) for name in self.processes}
+
+    def start(self, database_url: str, token_secret: str, timeout: float = 60.0) -> None:
+        for spec in self.stage.services:
+            if port_in_use(spec.port):
+                raise UserError(f"port {spec.port} is in use (needed by {spec.name} of {self.stage.id})")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        urls = {s.name: f"http://{HOST}:{s.port}" for s in self.stage.services}
+        env = {**os.environ, **service_env(self.stage, database_url, token_secret, urls)}
+        for spec in self.stage.services:
+            with open(self.log_path(spec.name), "wb") as log:
+                self.processes[spec.name] = subprocess.Popen(
+                    self.stage.command(spec, HOST, len(self.cpus)), env=env, cwd=REPO_ROOT,
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    preexec_fn=lambda: pin(self.cpus), start_new_session=True,
+                )
+        self.wait_healthy(timeout)
+
+    def wait_healthy(self, timeout: float) -> None:
+        pending = {s.name: f"http://{HOST}:{s.port}/healthz" for s in self.stage.services}
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2) as client:
+            while pending:
+                for name, url in list(pending.items()):
+                    if self.processes[name].poll() is not None:
+                        raise StageFailed(f"{self.stage.id}: service {name} exited at start "
+                                          f"(code {self.processes[name].returncode})", self.logs())
+                    try:
+                        if client.get(url).status_code == 200:
+                            del pending[name]
+                    except httpx.HTTPError:
+                        pass
+                if pending and time.monotonic() > deadline:
+                    names = ", ".join(pending)
+                    raise StageFailed(f"{self.stage.id}: {names} not healthy after {timeout:.0f}s",
+                                      self.logs())
+                time.sleep(0.2)
+
+    def dead_services(self) -> list[str]:
+        return [n for n, p in self.processes.items() if p.poll() is not None]
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes.values() if p.poll() is None]
+
+    def stop(self, grace: float = 10.0) -> None:
+        for proc in self.processes.values():
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+        # gunicorn workers and other children are in the same process group
+        for proc in self.processes.values():
+            _signal_group(proc, signal.SIGKILL)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

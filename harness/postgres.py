@@ -1,0 +1,182 @@
+"""PostgreSQL for a run: an embedded private server, or one named by LADDER_DATABASE_URL.
+
+The embedded server is Debian's PostgreSQL started on a private data directory, on
+loopback and a free port, pinned to the server CPUs (its backends inherit the affinity),
+with pg_stat_statements loaded so statements per request can be counted.
+"""
+
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from harness.cpu import pin
+from harness.errors import UserError
+
+TEMPLATE_DB = "ladder_template"
+STAGE_DB = "ladder"
+ADMIN_USER = "ladder"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def find_bindir() -> Path:
+    """LADDER_PG_BINDIR, else the newest Debian PostgreSQL, else pg_ctl on PATH."""
+    if env := os.environ.get("LADDER_PG_BINDIR"):
+        return Path(env)
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+                      key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    if versions:
+        return versions[-1].parent
+    if found := shutil.which("postgres"):
+        return Path(found).resolve().parent
+    raise UserError("PostgreSQL not found: install it (apt-get install postgresql postgresql-contrib) "
+                    "or set LADDER_DATABASE_URL to an existing server")
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A private PostgreSQL for one run; `url` is an admin URL to its `postgres` database."""
+
+    cpus: frozenset[int]
+    max_connections: int = 600
+    process: subprocess.Popen[bytes] | None = None
+    workdir: Path | None = None
+    url: str = ""
+
+    def start(self, timeout: float = 60.0) -> str:
+        bindir = find_bindir()
+        self.workdir = Path(tempfile.mkdtemp(prefix="ladder-pg-"))
+        data, log = self.workdir / "data", self.workdir / "postgres.log"
+        password = secrets.token_urlsafe(18)
+        pwfile = self.workdir / "pwfile"
+        pwfile.write_text(password + "\n")
+        run_as = _unprivileged_user()
+        if run_as:
+            shutil.chown(self.workdir, run_as.pw_name)
+            shutil.chown(pwfile, run_as.pw_name)
+        user = run_as.pw_name if run_as else None
+        init = subprocess.run(
+            [str(bindir / "initdb"), "-D", str(data), "-U", ADMIN_USER, f"--pwfile={pwfile}",
+             "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-sync"],
+            user=user, capture_output=True, text=True, check=False,
+        )
+        pwfile.unlink()
+        if init.returncode != 0:
+            raise UserError(f"PostgreSQL initdb failed: {init.stderr.strip().splitlines()[-1:]}")
+        port = free_port()
+        settings = {
+            "listen_addresses": "127.0.0.1", "port": str(port),
+            "unix_socket_directories": str(self.workdir),
+            "max_connections": str(self.max_connections),
+            "shared_preload_libraries": "pg_stat_statements",
+            "pg_stat_statements.track": "all",
+            "pg_stat_statements.track_utility": "off",
+            "logging_collector": "off",
+        }
+        args = [str(bindir / "postgres"), "-D", str(data)]
+        for key, value in settings.items():
+            args += ["-c", f"{key}={value}"]
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                args, user=user, stdout=out, stderr=subprocess.STDOUT,
+                preexec_fn=lambda: pin(self.cpus), start_new_session=True,
+            )
+        self.url = f"postgresql://{ADMIN_USER}:{password}@127.0.0.1:{port}/postgres"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(self.url, connect_timeout=2):
+                    break
+            except psycopg.OperationalError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+                    self.stop()
+                    raise UserError(f"PostgreSQL failed to start: {' | '.join(tail)}") from None
+                time.sleep(0.2)
+        return self.url
+
+    def pids(self) -> list[int]:
+        return [self.process.pid] if self.process and self.process.poll() is None else []
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+
+def _unprivileged_user() -> pwd.struct_passwd | None:
+    """PostgreSQL refuses to run as root: run it as `postgres` when we are root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("postgres")
+    except KeyError:
+        raise UserError("running as root needs the 'postgres' system user "
+                        "(apt-get install postgresql creates it)") from None
+
+
+def with_database(url: str, dbname: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{dbname}"
+
+
+@contextlib.contextmanager
+def admin(url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        yield conn
+
+
+def prepare_template(admin_url: str) -> dict[str, int]:
+    """Seed the template database once per run; each stage gets a fresh copy of it."""
+    from domain import seed
+
+    with admin(admin_url) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(STAGE_DB)))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
+    return seed.seed(with_database(admin_url, TEMPLATE_DB))
+
+
+def fresh_stage_database(admin_url: str, migrations: list[Path]) -> str:
+    """A new copy of the seeded template, with the stage's migrations applied."""
+    with admin(admin_url) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(STAGE_DB)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(STAGE_DB), sql.Identifier(TEMPLATE_DB)))
+    url = with_database(admin_url, STAGE_DB)
+    with admin(url) as conn:
+        for migration in migrations:
+            conn.execute(migration.read_text().encode())
+    return url
+
+
+def drop_databases(admin_url: str) -> None:
+    with admin(admin_url) as conn:
+        for name in (STAGE_DB, TEMPLATE_DB):
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -1,0 +1,35 @@
+"""Service-to-service calls of s3: one shared httpx.AsyncClient with keep-alive."""
+
+from typing import Any
+
+import httpx
+
+from domain import errors, hops
+from domain.settings import get_settings
+
+settings = get_settings()
+# FIX (connection reuse): one client per process; its keep-alive connections are reused
+# by every call instead of a TCP handshake (and client setup) per call.
+client = httpx.AsyncClient(
+    timeout=settings.rpc_timeout_seconds,
+    limits=httpx.Limits(max_connections=200, max_keepalive_connections=200),
+)
+
+
+async def call(
+    service: str,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    json: Any = None,
+    params: dict[str, Any] | None = None,
+) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = await client.request(
+        method, settings.services[service] + path, headers=headers, json=json, params=params
+    )
+    hops.add_call(response.headers.get(hops.HEADER))
+    if response.status_code >= 400:
+        raise errors.from_callee(response.status_code, response.json())
+    return response.json()
