@@ -57,6 +57,8 @@ class StageManifest(BaseModel):
     adapters: Adapters
     server: Server
     env: dict[str, str] = {}
+    # the mechanism this stage must show in verify, e.g. "dashboard.hops" = ">= 4"
+    expect: dict[str, str] = {}
     services: list[ServiceSpec] = Field(min_length=1)
     folder: Path = Path()
 

@@ -1,0 +1,53 @@
+"""`harness diff A B`: the code that changes between two stages, and nothing else."""
+
+import difflib
+from pathlib import Path
+
+from harness.manifest import MANIFEST, REPO_ROOT, StageManifest
+
+
+def module_path(module: str) -> Path:
+    return REPO_ROOT / (module.split(":")[0].replace(".", "/") + ".py")
+
+
+def _read(path: Path | None) -> list[str]:
+    return path.read_text().splitlines(keepends=True) if path and path.exists() else []
+
+
+def _label(path: Path | None) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path else "/dev/null"
+
+
+def file_diff(old: Path | None, new: Path | None) -> str:
+    return "".join(difflib.unified_diff(_read(old), _read(new), _label(old), _label(new)))
+
+
+def stage_diff(a: StageManifest, b: StageManifest) -> str:
+    pairs: list[tuple[Path | None, Path | None]] = [(a.folder / MANIFEST, b.folder / MANIFEST)]
+    for port in ("db", "rpc", "queries"):
+        old, new = getattr(a.adapters, port), getattr(b.adapters, port)
+        if old != new:
+            pairs.append((module_path(old), module_path(new)))
+    old_apps = {s.name: s.app for s in a.services}
+    new_apps = {s.name: s.app for s in b.services}
+    for name in list(old_apps) + [n for n in new_apps if n not in old_apps]:
+        old_app, new_app = old_apps.get(name), new_apps.get(name)
+        if old_app != new_app:
+            pairs.append((module_path(old_app) if old_app else None,
+                          module_path(new_app) if new_app else None))
+    # modules a stage adds beside its services (e.g. the edge middleware)
+    seen = {p for pair in pairs for p in pair if p}
+    for extra in sorted(b.folder.rglob("*.py")):
+        if extra not in seen and extra.name != "__init__.py" and not _used_by(a, extra):
+            pairs.append((None, extra))
+    for migration in b.migrations:
+        if migration not in a.migrations:
+            pairs.append((None, REPO_ROOT / migration))
+    if a.server != b.server:
+        pairs.append((REPO_ROOT / a.server.config if a.server.config else None,
+                      REPO_ROOT / b.server.config if b.server.config else None))
+    return "".join(file_diff(old, new) for old, new in pairs)
+
+
+def _used_by(stage: StageManifest, path: Path) -> bool:
+    return path.is_relative_to(stage.folder)
