@@ -12,7 +12,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+import signal
+from pathlib import Path
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
 from harness import manifest
+from harness.load import DEFAULT_PROFILE, QUICK_PROFILE, LoadProfile
+from harness.runner import RunPlan, finish, run_all
 from harness.cpu import CpuBudget
 from harness.diff import stage_diff
 from harness.errors import UserError
@@ -101,6 +108,113 @@ def mechanism_table(results: list[StageVerification]) -> Table:
             table.add_row(result.stage.id, c.endpoint, f"{c.hops:g}", f"{c.db_sessions:g}", statements)
         table.add_section()
     return table
+
+
+class RichProgress:
+    """Stage i/n, phase, time left; one line per finished stage."""
+
+    def __init__(self) -> None:
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+                            console=console, transient=True)
+        self.task = self.bar.add_task("starting", total=None)
+        self.prefix = ""
+
+    def __enter__(self) -> "RichProgress":
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def stage(self, index: int, total: int, stage_id: str) -> None:
+        self.prefix = f"stage {index}/{total} {stage_id}"
+
+    def phase(self, name: str, seconds_left: float | None = None) -> None:
+        text = f"{self.prefix} — {name}" + (f" ({seconds_left:.0f} s left)" if seconds_left else "")
+        self.bar.update(self.task, description=text)
+
+    def stage_done(self, stage_id: str, row: dict[str, Any] | None, error: str | None) -> None:
+        if row is None:
+            console.print(f"[red]✗ {stage_id}[/]: {error}", highlight=False)
+        else:
+            console.print(f"[green]✓ {stage_id}[/]: {row['rps']:,.0f} req/s, p95 {row['p95_ms']:,.0f} ms, "
+                          f"{int(row['failures'])} failures", highlight=False)
+
+
+def _sigterm_as_interrupt() -> None:
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+
+
+def summary_table(run_dir: Path) -> Table:
+    from harness.analysis import read_summary
+    summary = read_summary(run_dir)
+    table = Table("stage", "status", "req/s", "p50 ms", "p95 ms", "p99 ms", "failures", "CPU-s/1k",
+                  "gen CPU %", "hops", "DB sess.", "stmts", title=f"results/{run_dir.name}")
+    for _, r in summary.iterrows():
+        def f(v: Any, d: int = 0) -> str:
+            return "" if v != v else f"{v:,.{d}f}"  # NaN-safe
+        table.add_row(r["stage"], r["status"], f(r["rps"]), f(r["p50_ms"]), f(r["p95_ms"]), f(r["p99_ms"]),
+                      f(r["failures"]), f(r["cpu_s_per_1k"], 2), f(r["gen_cpu_pct"]), f(r["hops_per_req"], 1),
+                      f(r["db_sessions_per_req"], 2), f(r["statements_per_req"], 1))
+    return table
+
+
+@app.command("run-all")
+@user_errors
+def run_all_command(
+    stages: Annotated[list[str] | None, typer.Option("--stages", help="Stage ids to run (repeatable; default: all).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Short profile for CI: few users, seconds-long windows.")] = False,
+    users: Annotated[int | None, typer.Option(help="Concurrent users (no think time).")] = None,
+    duration: Annotated[float | None, typer.Option(help="Measured seconds per stage.")] = None,
+    warmup: Annotated[float | None, typer.Option(help="Warm-up seconds per stage, excluded from the stats.")] = None,
+    backend: Annotated[str, typer.Option(help="local (processes); docker is not built yet.")] = "local",
+    server_cpus: ServerCpus = None,
+    load_cpus: LoadCpus = None,
+    cpu_quota: CpuQuota = None,
+) -> None:
+    """Measure the whole ladder under one CPU budget; write results/<run>/."""
+    if backend != "local":
+        raise UserError(f"backend {backend!r} is not available; use --backend local")
+    base = QUICK_PROFILE if quick else DEFAULT_PROFILE
+    profile = LoadProfile(users=users if users is not None else base.users,
+                          warmup=warmup if warmup is not None else base.warmup,
+                          duration=duration if duration is not None else base.duration)
+    plan = RunPlan(manifest.select(manifest.discover(), stages),
+                   CpuBudget.from_options(server_cpus, load_cpus, cpu_quota), profile, backend)
+    _sigterm_as_interrupt()
+    console.print(f"backend [bold]{backend}[/]; server CPUs {plan.budget.as_record()['server_cpus']}, "
+                  f"load CPUs {plan.budget.as_record()['load_cpus']}; {profile.users} users, "
+                  f"{profile.warmup:g} s warm-up, {profile.duration:g} s measured per stage", highlight=False)
+    with RichProgress() as progress:
+        run_dir = run_all(plan, HarnessSettings(), progress)
+    console.print(summary_table(run_dir))
+    console.print(f"results: {run_dir}/ (summary.csv, report.md, ladder.png)", highlight=False)
+    from harness.analysis import read_summary
+    if (read_summary(run_dir)["status"] != "ok").any():
+        raise typer.Exit(1)
+
+
+RunDir = Annotated[Path, typer.Argument(help="A results folder, e.g. results/reference.")]
+
+
+@app.command()
+@user_errors
+def plot(run: RunDir) -> None:
+    """Redraw the tables and charts of a results folder without rerunning."""
+    from harness.results import load_run
+    load_run(run)
+    finish(run)
+    console.print(f"redrawn: {run}/ladder.png, latency.png, mechanisms.png", highlight=False)
+
+
+@app.command()
+@user_errors
+def report(run: RunDir) -> None:
+    """Rewrite report.md (and its tables and charts) from a results folder."""
+    plot(run)
+    console.print(summary_table(run))
 
 
 def main() -> None:

@@ -1,0 +1,73 @@
+"""The load profile and the locust subprocess that applies it.
+
+Locust runs as a separate process: importing it monkey-patches the importing process
+with gevent, and it must run on the load CPUs, away from the server budget.
+"""
+
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness.cpu import pin
+from harness.errors import UserError
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+# locust needs a moment to import and spawn before the warm-up really starts
+STARTUP_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class LoadProfile:
+    users: int = 150
+    warmup: float = 10.0
+    duration: float = 40.0
+
+    def __post_init__(self) -> None:
+        if self.users < 1:
+            raise UserError(f"--users must be at least 1, got {self.users}")
+        if not self.duration > 0:
+            raise UserError(f"--duration must be positive, got {self.duration}")
+        if self.warmup < 0:
+            raise UserError(f"--warmup must not be negative, got {self.warmup}")
+
+    def as_record(self) -> dict[str, float]:
+        return asdict(self)
+
+
+DEFAULT_PROFILE = LoadProfile()
+QUICK_PROFILE = LoadProfile(users=20, warmup=2.0, duration=6.0)
+
+
+@dataclass
+class LocustRun:
+    process: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_locust(host: str, profile: LoadProfile, cpus: frozenset[int], window: tuple[float, float],
+                 launch_at: float, out_dir: Path) -> LocustRun:
+    """Start headless locust; it stops by itself a second after the window closes."""
+    run_time = max(1, round(window[1] - launch_at + 1))
+    stdout, stderr = out_dir / "locust.json", out_dir / "locust.log"
+    env = {**os.environ,
+           "LADDER_WINDOW_START": repr(window[0]), "LADDER_WINDOW_END": repr(window[1]),
+           "LADDER_SAMPLES_FILE": str(out_dir / "samples.csv")}
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
+            "-u", str(profile.users), "-r", str(profile.users), "-t", f"{run_time}s",
+            "--only-summary", "--json", "--exit-code-on-error", "0", "--loglevel", "WARNING"]
+    with open(stdout, "wb") as out, open(stderr, "wb") as err:
+        process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
+                                   preexec_fn=lambda: pin(cpus), start_new_session=True)
+    return LocustRun(process, stdout, stderr)

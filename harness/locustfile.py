@@ -1,0 +1,104 @@
+"""The load: one weighted mix of the public API, the same for every stage.
+
+Usable on its own: `locust -f harness/locustfile.py --host http://127.0.0.1:8000`.
+Under the harness, LADDER_WINDOW_START/END (epoch seconds) bound the measuring window:
+locust's stats are reset when it opens (the warm-up is excluded), and every request that
+completes inside it is written to LADDER_SAMPLES_FILE with its exact response time and
+the edge's hop count, for percentiles finer than locust's own rounding.
+"""
+
+import csv
+import itertools
+import math
+import os
+import random
+import time
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, events, task
+from locust.env import Environment
+
+from domain import seed
+from domain.hops import HEADER as HOPS_HEADER
+
+WINDOW_START = float(os.environ.get("LADDER_WINDOW_START", "0"))
+WINDOW_END = float(os.environ.get("LADDER_WINDOW_END", "inf"))
+SAMPLES_FILE = os.environ.get("LADDER_SAMPLES_FILE")
+SEED_USERS = int(os.environ.get("LADDER_SEED_USERS", str(seed.DEFAULT_SIZE.users)))
+
+_user_numbers = itertools.count()
+_samples: list[tuple[str, float, float, str, int]] = []
+
+
+@events.request.add_listener
+def _record(name: str, response_time: float, response: Any, exception: Any, **_: Any) -> None:
+    done = time.time()
+    if SAMPLES_FILE and WINDOW_START <= done <= WINDOW_END:
+        headers = getattr(response, "headers", None) or {}
+        _samples.append((name, done, response_time, headers.get(HOPS_HEADER, ""), int(exception is None)))
+
+
+@events.test_start.add_listener
+def _reset_after_warmup(environment: Environment, **_: Any) -> None:
+    if WINDOW_START and math.isfinite(WINDOW_START):
+        gevent.spawn_later(max(0.0, WINDOW_START - time.time()), environment.stats.reset_all)
+
+
+@events.quitting.add_listener
+def _write_samples(environment: Environment, **_: Any) -> None:
+    if not SAMPLES_FILE:
+        return
+    with open(SAMPLES_FILE, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["name", "completed_at", "response_time_ms", "hops", "ok"])
+        writer.writerows(_samples)
+
+
+class SaasUser(FastHttpUser):
+    """A signed-in user: mostly reads, a few exports, the occasional new login."""
+
+    def on_start(self) -> None:
+        self.rng = random.Random(next(_user_numbers))  # deterministic user choice
+        self.user = self.rng.randint(1, SEED_USERS)
+        self.reports = list(seed.report_ids_for(self.user))
+        self.exports: list[int] = []
+        self.headers: dict[str, str] = {}
+        self.login()
+
+    @task(1)
+    def login(self) -> None:
+        body = {"email": seed.email_for(self.user), "password": seed.password_for(self.user)}
+        with self.client.post("/api/login", json=body, catch_response=True) as r:
+            if r.status_code == 200:
+                self.headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    @task(8)
+    def dashboard(self) -> None:
+        self.client.get("/api/dashboard", headers=self.headers)
+
+    @task(6)
+    def me(self) -> None:
+        self.client.get("/api/me", headers=self.headers)
+
+    @task(8)
+    def report(self) -> None:
+        report = self.rng.choice(self.reports)
+        self.client.get(f"/api/reports/{report}", headers=self.headers, name="/api/reports/[id]")
+
+    @task(2)
+    def export(self) -> None:
+        report = self.rng.choice(self.reports)
+        with self.client.post(f"/api/reports/{report}/export", json={"format": "pdf"},
+                              headers=self.headers, name="/api/reports/[id]/export",
+                              catch_response=True) as r:
+            if r.status_code == 202:
+                self.exports.append(r.json()["id"])
+
+    @task(2)
+    def export_status(self) -> None:
+        if not self.exports:
+            self.export()
+            return
+        export = self.rng.choice(self.exports[-10:])
+        self.client.get(f"/api/exports/{export}", headers=self.headers, name="/api/exports/[id]")

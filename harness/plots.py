@@ -1,0 +1,104 @@
+"""Charts drawn from a results folder's tables (never from a live run)."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from harness.analysis import ratios, read_summary  # noqa: E402
+
+# The case study's figures, drawn as references
+ARTICLE_RPS = (180, 1300)
+ARTICLE_P95_MS = (4000, 200)
+ARTICLE_SPEEDUP = ARTICLE_RPS[1] / ARTICLE_RPS[0]
+ARTICLE_P95_REDUCTION = ARTICLE_P95_MS[0] / ARTICLE_P95_MS[1]
+
+
+def _short(stage: str) -> str:
+    return stage.replace("-", "\n", 1)
+
+
+def ladder_chart(summary: pd.DataFrame, path: Path, subtitle: str = "") -> None:
+    """The headline: throughput bars and p95 per step, and both as ratios to the baseline."""
+    data = ratios(summary)
+    fig, (ax, ax_ratio) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 2]})
+    labels = [_short(s) for s in data["stage"]]
+    bars = ax.bar(labels, data["rps"], color="#4C78A8")
+    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in data["rps"]], fontsize=9)
+    ax.set_ylabel("throughput (req/s)", color="#4C78A8")
+    ax.set_title("Throughput and p95 per step, same load and CPU budget")
+    p95 = ax.twinx()
+    p95.plot(labels, data["p95_ms"], color="#E45756", marker="o", linewidth=2)
+    for x, y in zip(labels, data["p95_ms"], strict=True):
+        p95.annotate(f"{y:,.0f} ms", (x, y), textcoords="offset points", xytext=(0, 8),
+                     ha="center", fontsize=8, color="#E45756")
+    p95.set_yscale("log")
+    p95.set_ylabel("p95 latency (ms, log)", color="#E45756")
+    if subtitle:
+        fig.suptitle(subtitle, fontsize=9, y=0.99)
+
+    x = range(len(data))
+    ax_ratio.plot(list(x), data["speedup_vs_baseline"], marker="o", label="throughput × baseline")
+    ax_ratio.plot(list(x), data["p95_reduction_vs_baseline"], marker="s", label="p95 ÷ baseline")
+    ax_ratio.axhline(ARTICLE_SPEEDUP, color="#4C78A8", linestyle="--", linewidth=1,
+                     label=f"article: {ARTICLE_RPS[0]}→{ARTICLE_RPS[1]} req/s ({ARTICLE_SPEEDUP:.1f}×)")
+    ax_ratio.axhline(ARTICLE_P95_REDUCTION, color="#E45756", linestyle="--", linewidth=1,
+                     label=f"article: p95 >{ARTICLE_P95_MS[0] / 1000:.0f} s→<{ARTICLE_P95_MS[1]} ms "
+                           f"({ARTICLE_P95_REDUCTION:.0f}×)")
+    ax_ratio.set_xticks(list(x), labels)
+    ax_ratio.set_yscale("log")
+    ax_ratio.set_title("Improvement over the baseline (log)")
+    ax_ratio.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def latency_chart(summary: pd.DataFrame, path: Path) -> None:
+    data = summary[summary["status"] == "ok"]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.27
+    xs = range(len(data))
+    for i, (col, color) in enumerate((("p50_ms", "#72B7B2"), ("p95_ms", "#E45756"), ("p99_ms", "#B279A2"))):
+        ax.bar([x + (i - 1) * width for x in xs], data[col], width, label=col.replace("_ms", ""), color=color)
+    ax.set_xticks(list(xs), [_short(s) for s in data["stage"]])
+    ax.set_yscale("log")
+    ax.set_ylabel("latency (ms, log)")
+    ax.set_title("Latency percentiles per stage (exact, from every request in the window)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def mechanisms_chart(summary: pd.DataFrame, path: Path) -> None:
+    data = summary[summary["status"] == "ok"]
+    panels = (("hops_per_req", "internal hops / request"), ("db_sessions_per_req", "DB sessions opened / request"),
+              ("statements_per_req", "SQL statements / request"), ("cpu_s_per_1k", "server CPU-s / 1,000 requests"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4))
+    labels = [_short(s) for s in data["stage"]]
+    for ax, (col, title) in zip(axes, panels, strict=True):
+        bars = ax.bar(labels, data[col], color="#54A24B")
+        ax.bar_label(bars, labels=[f"{v:.2g}" for v in data[col]], fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.tick_params(axis="x", labelsize=8)
+    fig.suptitle("Mechanisms: what each fix removed (measured under load)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+CHARTS = {"ladder.png": ladder_chart, "latency.png": latency_chart, "mechanisms.png": mechanisms_chart}
+
+
+def draw_all(run_dir: Path, subtitle: str = "") -> list[Path]:
+    summary = read_summary(run_dir)
+    if (summary["status"] == "ok").sum() == 0:
+        return []
+    ladder_chart(summary, run_dir / "ladder.png", subtitle)
+    latency_chart(summary, run_dir / "latency.png")
+    mechanisms_chart(summary, run_dir / "mechanisms.png")
+    return [run_dir / name for name in CHARTS]

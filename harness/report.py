@@ -1,0 +1,91 @@
+"""report.md: the table, the charts, and one paragraph per step, from a results folder."""
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.analysis import ratios, read_summary, stage_dirs
+from harness.results import load_run, read_json
+
+TABLE_COLUMNS = ["stage", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "cpu_s_per_1k",
+                 "gen_cpu_pct", "hops_per_req", "db_sessions_per_req", "statements_per_req"]
+
+
+def _fmt(value: float, unit: str = "", digits: int = 0) -> str:
+    return "n/a" if pd.isna(value) else f"{value:,.{digits}f}{unit}"
+
+
+def _moved(name: str, before: float, after: float, digits: int = 1) -> str | None:
+    if pd.isna(before) or pd.isna(after) or round(before, digits) == round(after, digits):
+        return None
+    return f"{name} {before:.{digits}f} → {after:.{digits}f}"
+
+
+def step_paragraph(prev: pd.Series, cur: pd.Series, meta: dict[str, Any]) -> str:
+    speed = cur["rps"] / prev["rps"]
+    p95 = prev["p95_ms"] / cur["p95_ms"]
+    mechanisms = [m for m in (
+        _moved("internal hops/request", prev["hops_per_req"], cur["hops_per_req"]),
+        _moved("DB sessions opened/request", prev["db_sessions_per_req"], cur["db_sessions_per_req"], 2),
+        _moved("SQL statements/request", prev["statements_per_req"], cur["statements_per_req"]),
+        _moved("server CPU-s per 1,000 requests", prev["cpu_s_per_1k"], cur["cpu_s_per_1k"], 2),
+    ) if m]
+    why = "; ".join(mechanisms) if mechanisms else "no mechanism counter moved"
+    verdict = ("faster" if speed > 1.05 else "slower" if speed < 0.95 else "about as fast (within 5 %)")
+    return (f"**{cur['stage']}** — {meta.get('fix', '')}. Removes: {meta.get('removes', '')}. "
+            f"Throughput {prev['rps']:,.0f} → {cur['rps']:,.0f} req/s (×{speed:.2f}, {verdict}); "
+            f"p95 {prev['p95_ms']:,.0f} → {cur['p95_ms']:,.0f} ms (÷{p95:.2f}). "
+            f"What moved: {why}. Server CPU per request is the cost; at a fixed number of users "
+            f"latency follows throughput (Little's law).")
+
+
+def render(run_dir: Path) -> str:
+    run = load_run(run_dir)
+    summary = read_summary(run_dir)
+    metas = {d.name: read_json(d / "stage.json") for d in stage_dirs(run_dir)}
+    budget, profile = run.get("budget", {}), run.get("load", {})
+    lines = [
+        f"# Scaling ladder — run {run_dir.name}", "",
+        f"Backend **{run.get('backend')}**; server CPUs **{budget.get('server_cpus')}** "
+        f"(quota: {budget.get('cpu_quota') or 'none'}; enforced: {budget.get('enforced', 'affinity')}), "
+        f"load generator CPUs **{budget.get('load_cpus')}**. Load: {profile.get('users')} concurrent users "
+        f"without think time, {profile.get('warmup')} s warm-up excluded, {profile.get('duration')} s measured. "
+        f"Commit `{(run.get('git') or {}).get('commit', '')}`; CPU: {run.get('machine', {}).get('cpu_model')}.",
+        "", "![ladder](ladder.png)", "",
+    ]
+    table = summary[TABLE_COLUMNS].copy() if not summary.empty else summary
+    lines += ["## Summary", "", table.to_markdown(index=False, floatfmt=".3g"), ""]
+    data = ratios(summary)
+    if len(data) >= 2:
+        first, last = data.iloc[0], data.iloc[-1]
+        lines += [
+            f"From **{first['stage']}** to **{last['stage']}**: throughput ×{last['speedup_vs_baseline']:.1f} "
+            f"({first['rps']:,.0f} → {last['rps']:,.0f} req/s; the article: 180 → 1300, ×7.2), "
+            f"p95 ÷{last['p95_reduction_vs_baseline']:.1f} ({first['p95_ms']:,.0f} → {last['p95_ms']:,.0f} ms; "
+            f"the article: > 4 s → < 200 ms, over ÷20).", ""]
+        lines += ["## Step by step", ""]
+        for i in range(1, len(data)):
+            lines += [step_paragraph(data.iloc[i - 1], data.iloc[i], metas.get(data.iloc[i]["stage"], {})), ""]
+    failed = summary[summary["status"] != "ok"]
+    if not failed.empty:
+        lines += ["## Failed stages", ""]
+        for _, row in failed.iterrows():
+            lines += [f"- **{row['stage']}**: {metas.get(row['stage'], {}).get('error', '')} "
+                      f"(logs in `stages/{row['stage']}/logs/`)"]
+        lines.append("")
+    bound = summary[summary.get("generator_bound", False) == True]  # noqa: E712
+    if not bound.empty:
+        lines += [f"**Generator-bound**: {', '.join(bound['stage'])} — the load generator passed 85 % CPU, "
+                  "so those figures may measure locust, not the server.", ""]
+    lines += ["## Latency and mechanisms", "", "![latency](latency.png)", "", "![mechanisms](mechanisms.png)", "",
+              "Percentiles are exact (every request completed in the window, not locust's rounded buckets). "
+              "Hops come from the edge's `x-internal-hops` header; DB sessions from "
+              "`pg_stat_database.sessions`; statements from `pg_stat_statements`.", ""]
+    return "\n".join(lines)
+
+
+def write_report(run_dir: Path) -> Path:
+    path = run_dir / "report.md"
+    path.write_text(render(run_dir))
+    return path

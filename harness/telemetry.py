@@ -1,0 +1,69 @@
+"""CPU accounting of process trees, sampled through the measuring window."""
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+
+def tree_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of the trees rooted at `pids`, reaped children included.
+
+    A live process's own times plus its children_* times (children it has reaped) count
+    every CPU-second once: PostgreSQL's ended backends are in the postmaster's.
+    """
+    total = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in procs:
+            try:
+                t = proc.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+            except psutil.NoSuchProcess:
+                continue
+    return total
+
+
+@dataclass
+class Sampler:
+    """Samples server and generator CPU once a second in a background thread."""
+
+    server_pids: list[int]
+    generator_pids: list[int]
+    interval: float = 1.0
+    rows: list[dict[str, float]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        psutil.cpu_percent(percpu=True)  # prime the per-CPU counters
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        last_t, last_server, last_gen = time.time(), self._server(), self._generator()
+        while not self._stop.wait(self.interval):
+            now, server, gen = time.time(), self._server(), self._generator()
+            span = now - last_t
+            row = {"t": now, "server_cpu_pct": 100 * (server - last_server) / span,
+                   "generator_cpu_pct": 100 * (gen - last_gen) / span}
+            for cpu, pct in enumerate(psutil.cpu_percent(percpu=True)):
+                row[f"cpu{cpu}_pct"] = pct
+            self.rows.append(row)
+            last_t, last_server, last_gen = now, server, gen
+
+    def _server(self) -> float:
+        return tree_cpu_seconds(self.server_pids)
+
+    def _generator(self) -> float:
+        return tree_cpu_seconds(self.generator_pids)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
