@@ -214,7 +214,7 @@ def me(s: Session, user_id: int) -> MeOut:
 def dashboard(s: Session, user_id: int) -> DashboardOut:
     ids = latest_report_ids(s, user_id)
     statuses = export_statuses(s, ids)
-    reports = [ReportSummary(**r, latest_export_status=statuses[int(str(r["id"]))])
+    reports = [ReportSummary.model_validate({**r, "latest_export_status": statuses[int(str(r["id"]))]})
                for r in report_summaries(s, ids)]
     return DashboardOut(user=user_summary(s, user_id), reports=reports)
 

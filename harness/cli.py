@@ -3,26 +3,24 @@
 UserError is caught here and only here: one line on stderr, exit code 2.
 """
 
+import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-import signal
-from pathlib import Path
-
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
 from harness import manifest
-from harness.load import DEFAULT_PROFILE, QUICK_PROFILE, LoadProfile
-from harness.runner import RunPlan, finish, run_all
 from harness.cpu import CpuBudget
 from harness.diff import stage_diff
 from harness.errors import UserError
+from harness.load import DEFAULT_PROFILE, QUICK_PROFILE, LoadProfile
+from harness.runner import RunPlan, finish, run_all
 from harness.settings import HarnessSettings
 from harness.verify_ladder import StageVerification, verify_ladder
 
@@ -32,10 +30,17 @@ console = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
-ServerCpus = Annotated[str | None, typer.Option("--server-cpus", help="CPUs of the server side (app + PostgreSQL), e.g. 1 or 2-3. Default: the last CPU.")]
-LoadCpus = Annotated[str | None, typer.Option("--load-cpus", help="CPUs of the load generator, disjoint from the server's. Default: the others.")]
-CpuQuota = Annotated[float | None, typer.Option("--cpu-quota", help="CPU quota of the server side in CPUs (cgroups), e.g. 0.5.")]
+ServerCpus = Annotated[str | None, typer.Option(
+    "--server-cpus", help="CPUs of the server side (app + PostgreSQL), e.g. 1 or 2-3. Default: the last CPU.")]
+LoadCpus = Annotated[str | None, typer.Option(
+    "--load-cpus", help="CPUs of the load generator, disjoint from the server's. Default: the others.")]
+CpuQuota = Annotated[float | None, typer.Option(
+    "--cpu-quota", help="CPU quota of the server side in CPUs (cgroups), e.g. 0.5.")]
 Stages = Annotated[list[str] | None, typer.Argument(help="Stage ids (default: the whole ladder).")]
+
+
+def _ladder() -> list[manifest.StageManifest]:
+    return manifest.discover(extra=HarnessSettings().extra_stage_dirs())
 
 
 def user_errors(fn: F) -> F:
@@ -54,7 +59,7 @@ def user_errors(fn: F) -> F:
 def list_stages() -> None:
     """Print the ladder: id, title, the fix, number of services."""
     table = Table("#", "id", "title", "fix", "services")
-    for stage in manifest.discover():
+    for stage in _ladder():
         table.add_row(str(stage.order), stage.id, stage.title, stage.fix, str(len(stage.services)))
     console.print(table)
 
@@ -63,7 +68,7 @@ def list_stages() -> None:
 @user_errors
 def diff(a: str, b: str) -> None:
     """Show the code that changes between stage A and stage B."""
-    first, second = manifest.select(manifest.discover(), [a, b]) if a != b else (None, None)
+    first, second = manifest.select(_ladder(), [a, b]) if a != b else (None, None)
     if first is None or second is None:
         raise UserError("diff needs two different stages")
     by_id = {s.id: s for s in (first, second)}
@@ -79,7 +84,7 @@ def verify(
     calls: Annotated[int, typer.Option(min=0, help="Requests per endpoint for the mechanism counters (0: skip).")] = 5,
 ) -> None:
     """Start each stage on a fresh database, run the request script, compare all stages."""
-    selected = manifest.select(manifest.discover(), stages)
+    selected = manifest.select(_ladder(), stages)
     budget = CpuBudget.from_options(server_cpus, load_cpus, None)
 
     def progress(result: StageVerification) -> None:
@@ -164,8 +169,10 @@ def summary_table(run_dir: Path) -> Table:
 @app.command("run-all")
 @user_errors
 def run_all_command(
-    stages: Annotated[list[str] | None, typer.Option("--stages", help="Stage ids to run (repeatable; default: all).")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="Short profile for CI: few users, seconds-long windows.")] = False,
+    stages: Annotated[list[str] | None, typer.Option(
+        "--stages", help="Stage ids to run (repeatable; default: all).")] = None,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Short profile for CI: few users, seconds-long windows.")] = False,
     users: Annotated[int | None, typer.Option(help="Concurrent users (no think time).")] = None,
     duration: Annotated[float | None, typer.Option(help="Measured seconds per stage.")] = None,
     warmup: Annotated[float | None, typer.Option(help="Warm-up seconds per stage, excluded from the stats.")] = None,
@@ -181,7 +188,7 @@ def run_all_command(
     profile = LoadProfile(users=users if users is not None else base.users,
                           warmup=warmup if warmup is not None else base.warmup,
                           duration=duration if duration is not None else base.duration)
-    plan = RunPlan(manifest.select(manifest.discover(), stages),
+    plan = RunPlan(manifest.select(_ladder(), stages),
                    CpuBudget.from_options(server_cpus, load_cpus, cpu_quota), profile, backend)
     _sigterm_as_interrupt()
     console.print(f"backend [bold]{backend}[/]; server CPUs {plan.budget.as_record()['server_cpus']}, "
@@ -219,3 +226,7 @@ def report(run: RunDir) -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -36,13 +36,13 @@ def read_counters(admin_url: str, dbname: str = STAGE_DB) -> DbCounters:
         row = conn.execute(
             "SELECT sessions, xact_commit FROM pg_stat_database WHERE datname = %s", (dbname,)
         ).fetchone()
-        sessions, commits = (int(row[0]), int(row[1])) if row else (0, 0)
+        sessions, commits = (int(str(row[0])), int(str(row[1]))) if row else (0, 0)
         try:
             found = conn.execute(
                 "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s "
                 "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s", (dbname,)
             ).fetchone()
-            statements: int | None = int(found[0]) if found else 0
+            statements: int | None = int(str(found[0])) if found else 0
         except Exception:  # the extension is missing on an external server
             statements = None
     return DbCounters(sessions, commits, statements)

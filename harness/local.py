@@ -1,5 +1,6 @@
 """Local backend: a stage's services as processes pinned to the server CPUs."""
 
+import contextlib
 import json
 import os
 import signal
@@ -75,6 +76,9 @@ class LocalStage:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         urls = {s.name: f"http://{HOST}:{s.port}" for s in self.stage.services}
         env = {**os.environ, **service_env(self.stage, database_url, token_secret, urls)}
+        # a variant outside the repo imports its own modules from beside its manifest
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(self.stage.folder.parent), str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
         for spec in self.stage.services:
             with open(self.log_path(spec.name), "wb") as log:
                 self.processes[spec.name] = subprocess.Popen(
@@ -126,7 +130,5 @@ class LocalStage:
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -99,9 +99,14 @@ def load_manifest(path: Path) -> StageManifest:
         raise UserError(f"invalid manifest {path}: {' '.join(first[:3])}") from None
 
 
-def discover(root: Path = REPO_ROOT) -> list[StageManifest]:
-    """Every stage under baseline/, stages/ and optimized/, in ladder order."""
+def discover(root: Path = REPO_ROOT, extra: list[Path] | None = None) -> list[StageManifest]:
+    """Every stage under baseline/, stages/ and optimized/ (and `extra` folders: your own
+    variants, e.g. LADDER_EXTRA_STAGES=/path/to/mine), in ladder order."""
     paths = [p for top in STAGE_ROOTS for p in sorted((root / top).rglob(MANIFEST))]
+    for folder in extra or []:
+        if not folder.is_dir():
+            raise UserError(f"extra stages folder {folder} does not exist")
+        paths += sorted(folder.rglob(MANIFEST))
     stages = sorted((load_manifest(p) for p in paths), key=lambda m: m.order)
     ids = [s.id for s in stages]
     if len(set(ids)) != len(ids):

@@ -40,15 +40,15 @@ def ladder_chart(summary: pd.DataFrame, path: Path, subtitle: str = "") -> None:
     if subtitle:
         fig.suptitle(subtitle, fontsize=9, y=0.99)
 
-    x = range(len(data))
-    ax_ratio.plot(list(x), data["speedup_vs_baseline"], marker="o", label="throughput × baseline")
-    ax_ratio.plot(list(x), data["p95_reduction_vs_baseline"], marker="s", label="p95 ÷ baseline")
+    steps = list(range(len(data)))
+    ax_ratio.plot(steps, data["speedup_vs_baseline"], marker="o", label="throughput × baseline")
+    ax_ratio.plot(steps, data["p95_reduction_vs_baseline"], marker="s", label="p95 ÷ baseline")
     ax_ratio.axhline(ARTICLE_SPEEDUP, color="#4C78A8", linestyle="--", linewidth=1,
                      label=f"article: {ARTICLE_RPS[0]}→{ARTICLE_RPS[1]} req/s ({ARTICLE_SPEEDUP:.1f}×)")
     ax_ratio.axhline(ARTICLE_P95_REDUCTION, color="#E45756", linestyle="--", linewidth=1,
                      label=f"article: p95 >{ARTICLE_P95_MS[0] / 1000:.0f} s→<{ARTICLE_P95_MS[1]} ms "
                            f"({ARTICLE_P95_REDUCTION:.0f}×)")
-    ax_ratio.set_xticks(list(x), labels)
+    ax_ratio.set_xticks(steps, labels)
     ax_ratio.set_yscale("log")
     ax_ratio.set_title("Improvement over the baseline (log)")
     ax_ratio.legend(fontsize=8, loc="upper left")

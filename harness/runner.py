@@ -149,5 +149,5 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
         write_json(out / "stage.json", meta)
         summary = analysis.write_tables(run_dir)
         if meta["status"] == "ok":
-            row = summary[summary["stage"] == stage.id].iloc[0].to_dict()
+            row = {str(k): v for k, v in summary[summary["stage"] == stage.id].iloc[0].items()}
         progress.stage_done(stage.id, row, meta.get("error"))

@@ -17,3 +17,8 @@ class HarnessSettings(BaseSettings):
     # the services' token secret; empty: a random one per run (never written to results)
     token_secret: str = ""
     start_timeout_seconds: float = 60.0
+    # folders with more stage manifests (your own variants), ':'-separated in the env
+    extra_stages: str = ""
+
+    def extra_stage_dirs(self) -> list[Path]:
+        return [Path(p) for p in self.extra_stages.split(":") if p]

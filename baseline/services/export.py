@@ -35,7 +35,7 @@ async def create(report_id: int, body: ExportIn,
 
 @app.get("/internal/exports/{export_id}")
 async def export(export_id: int, caller: Caller = Depends(revalidated_caller)) -> ExportOut:
-    found = await db.run(queries.export_view, caller.user_id, export_id)
+    found: ExportOut | None = await db.run(queries.export_view, caller.user_id, export_id)
     if found is None:
         raise errors.not_found("export")
     return found

@@ -23,7 +23,7 @@ async def latest(caller: Caller = Depends(revalidated_caller)) -> list[ReportSum
 
 @app.get("/internal/reports/{report_id}")
 async def report(report_id: int, caller: Caller = Depends(revalidated_caller)) -> ReportOut:
-    found = await db.run(queries.report_view, caller.user_id, report_id)
+    found: ReportOut | None = await db.run(queries.report_view, caller.user_id, report_id)
     if found is None:
         raise errors.not_found("report")
     return found

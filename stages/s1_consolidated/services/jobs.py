@@ -15,7 +15,7 @@ async def dashboard(user_id: int) -> DashboardOut:
 
 @app.get("/internal/users/{user_id}/reports/{report_id}")
 async def report(user_id: int, report_id: int) -> ReportOut:
-    found = await db.run(queries.report_view, user_id, report_id)
+    found: ReportOut | None = await db.run(queries.report_view, user_id, report_id)
     if found is None:
         raise errors.not_found("report")
     return found
@@ -23,7 +23,7 @@ async def report(user_id: int, report_id: int) -> ReportOut:
 
 @app.post("/internal/users/{user_id}/reports/{report_id}/exports")
 async def create_export(user_id: int, report_id: int, body: ExportIn) -> ExportCreated:
-    created = await db.run(queries.create_export, user_id, report_id, body.format)
+    created: ExportCreated | None = await db.run(queries.create_export, user_id, report_id, body.format)
     if created is None:
         raise errors.not_found("report")
     return created
@@ -31,7 +31,7 @@ async def create_export(user_id: int, report_id: int, body: ExportIn) -> ExportC
 
 @app.get("/internal/users/{user_id}/exports/{export_id}")
 async def export(user_id: int, export_id: int) -> ExportOut:
-    found = await db.run(queries.export_view, user_id, export_id)
+    found: ExportOut | None = await db.run(queries.export_view, user_id, export_id)
     if found is None:
         raise errors.not_found("export")
     return found

@@ -1,0 +1,127 @@
+"""What users see when things go wrong, and that nothing is left running afterwards."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+from tests.conftest import REPO, run_harness
+
+BROKEN = """
+id = "s90-broken"
+order = 90
+title = "A variant whose services crash at start"
+fix = "none"
+removes = "nothing"
+
+[adapters]
+db = "no_such_module.db"
+rpc = "baseline.rpc"
+queries = "baseline.queries"
+
+[server]
+kind = "uvicorn"
+
+[[services]]
+name = "core-api"
+app = "stages.s1_consolidated.services.core_api:app"
+port = 8000
+edge = true
+"""
+
+
+def _leftovers() -> list[str]:
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if ("uvicorn" in cmd and ".services." in cmd) or "gunicorn" in cmd or "locustfile.py" in cmd \
+                or "ladder-pg-" in cmd:
+            found.append(f"{proc.info['pid']}: {cmd[:120]}")
+    return found
+
+
+def _pg_dirs() -> set[str]:
+    return {p.name for p in Path("/tmp").glob("ladder-pg-*")}
+
+
+def test_a_stage_that_crashes_at_start_is_recorded_and_the_run_goes_on(tmp_path: Path, results_dir: Path) -> None:
+    variant = tmp_path / "variants" / "broken"
+    variant.mkdir(parents=True)
+    (variant / "manifest.toml").write_text(BROKEN)
+    before = _pg_dirs()
+    done = run_harness("run-all", "--quick", "--stages", "s90-broken", "--stages", "s1-consolidated",
+                       env={"LADDER_RESULTS_DIR": str(results_dir), "LADDER_EXTRA_STAGES": str(tmp_path / "variants")},
+                       timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "s90-broken" in done.stdout and "core-api exited at start" in done.stdout
+    (run,) = list(results_dir.iterdir())
+    summary = pd.read_csv(run / "summary.csv").set_index("stage")
+    assert summary.loc["s1-consolidated", "status"] == "ok"
+    assert summary.loc["s90-broken", "status"] == "failed"
+    log = (run / "stages/s90-broken/logs/core-api.log").read_text()
+    assert "No module named 'no_such_module'" in log
+    meta = json.loads((run / "stages/s90-broken/stage.json").read_text())
+    assert "core-api exited at start" in meta["error"]
+    assert json.loads((run / "run.json").read_text())["status"] == "complete-with-failures"
+    assert not _leftovers()
+    assert _pg_dirs() <= before
+
+
+def test_a_port_in_use_is_one_clear_line(results_dir: Path) -> None:
+    with socket.socket() as blocker:
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind(("127.0.0.1", 8003))
+        blocker.listen()
+        done = run_harness("run-all", "--quick", "--stages", "s1-consolidated",
+                           env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=300)
+    assert done.returncode == 1 or done.returncode == 2, done.stdout + done.stderr
+    assert "port 8003 is in use (needed by jobs of s1-consolidated)" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert not _leftovers()
+
+
+def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_ctrl_c_during_the_measurement_stops_everything_and_keeps_results(results_dir: Path) -> None:
+    before = _pg_dirs()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run-all", "--users", "10", "--warmup", "2", "--duration", "60",
+         "--stages", "s3-pooled", "--stages", "s4-queries"],
+        cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        def measuring_second_stage() -> bool:
+            runs = list(results_dir.iterdir())
+            return bool(runs) and (runs[0] / "stages/s4-queries/stage.json").is_file() and any(
+                "locustfile.py" in " ".join(p.info["cmdline"] or [])
+                for p in psutil.process_iter(["cmdline"]))
+        assert _wait_for(measuring_second_stage, 240), "the run never reached the second stage's load"
+        time.sleep(3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    (run,) = list(results_dir.iterdir())
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    summary = pd.read_csv(run / "summary.csv").set_index("stage")
+    assert summary.loc["s3-pooled", "status"] == "ok" and summary.loc["s3-pooled", "requests"] > 0
+    assert summary.loc["s4-queries", "status"] == "interrupted"
+    assert not _leftovers(), _leftovers()
+    assert _pg_dirs() <= before

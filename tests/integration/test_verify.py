@@ -1,0 +1,26 @@
+"""`harness verify` on the whole ladder against a real PostgreSQL (started by the harness)."""
+
+import re
+
+from tests.conftest import run_harness
+
+
+def _counter(output: str, stage: str, endpoint: str) -> tuple[float, float, float]:
+    for line in output.splitlines():
+        cells = [c.strip() for c in re.split(r"[│┃|]", line) if c.strip()]
+        if len(cells) >= 5 and cells[0] == stage and cells[1] == endpoint:
+            return float(cells[2]), float(cells[3]), float(cells[4])
+    raise AssertionError(f"no counters for {stage} {endpoint} in:\n{output}")
+
+
+def test_verify_passes_for_the_whole_ladder_with_the_expected_mechanisms() -> None:
+    done = run_harness("verify", timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "6 stage(s) behave identically" in done.stdout
+    hops, sessions, statements = _counter(done.stdout, "s0-baseline", "dashboard")
+    assert hops >= 4 and sessions >= 3 and statements >= 11
+    assert _counter(done.stdout, "s1-consolidated", "dashboard")[0] <= 1
+    assert _counter(done.stdout, "s3-pooled", "dashboard")[1] <= 0.2
+    s3_statements = _counter(done.stdout, "s3-pooled", "dashboard")[2]
+    s4_statements = _counter(done.stdout, "s4-queries", "dashboard")[2]
+    assert s3_statements >= 11 and s4_statements <= 3

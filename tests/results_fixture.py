@@ -1,0 +1,47 @@
+"""A small results folder with known numbers, written the way a run writes it."""
+
+import csv
+from pathlib import Path
+
+from harness.results import SCHEMA_VERSION, write_json
+
+
+def write_stage(run_dir: Path, stage: str, order: int, times_ms: list[float], failures: int,
+                window: float, cpu_s: float, sessions: int, statements: int | None, hops: int,
+                status: str = "ok") -> None:
+    out = run_dir / "stages" / stage
+    out.mkdir(parents=True)
+    meta = {"id": stage, "order": order, "title": stage, "fix": f"fix of {stage}",
+            "removes": f"what {stage} removes", "status": status}
+    if status != "ok":
+        meta["error"] = f"{stage}: service core-api exited at start (code 1)"
+    write_json(out / "stage.json", meta)
+    if status != "ok":
+        return
+    with open(out / "samples.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["name", "completed_at", "response_time_ms", "hops", "ok"])
+        for i, t in enumerate(times_ms):
+            w.writerow(["/api/dashboard" if i % 2 else "/api/me", 1000.0 + i, t, hops, 0 if i < failures else 1])
+    write_json(out / "measurement.json", {
+        "window_start": 1000.0, "window_end": 1000.0 + window, "window_seconds": window,
+        "server_cpu_seconds": cpu_s, "generator_cpu_pct": 90.0 if stage.endswith("bound") else 20.0,
+        "generator_cpu_peak_pct": 95.0,
+        "db": {"sessions": sessions, "xact_commit": 0, "statements": statements},
+    })
+
+
+def make_run(run_dir: Path) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "run.json", {
+        "schema_version": SCHEMA_VERSION, "status": "complete", "backend": "local",
+        "budget": {"server_cpus": "1", "load_cpus": "0", "cpu_quota": None},
+        "load": {"users": 10, "warmup": 1, "duration": 10}, "git": {"commit": "abc"},
+        "machine": {"cpu_model": "test cpu"},
+    })
+    # s0: 100 requests of 1..100 ms in 10 s, 5 failed, 2 CPU-s, 300 sessions, 1100 statements
+    write_stage(run_dir, "s0-slow", 0, [float(t) for t in range(1, 101)], 5, 10.0, 2.0, 300, 1100, 16)
+    # s1: 400 requests of 10 ms in 10 s, no failure, 1 CPU-s, no sessions, statements unknown
+    write_stage(run_dir, "s1-fast", 1, [10.0] * 400, 0, 10.0, 1.0, 0, None, 1)
+    write_stage(run_dir, "s2-broken", 2, [], 0, 10.0, 0.0, 0, None, 0, status="failed")
+    return run_dir

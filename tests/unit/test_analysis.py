@@ -1,0 +1,48 @@
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.analysis import SUMMARY_COLUMNS, ratios, summarise, write_tables
+from tests.results_fixture import make_run
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    return make_run(tmp_path / "run")
+
+
+def test_summary_maths(run: Path) -> None:
+    s = summarise(run).set_index("stage")
+    slow = s.loc["s0-slow"]
+    assert slow["rps"] == pytest.approx(10.0)
+    assert slow["p50_ms"] == pytest.approx(np.percentile(range(1, 101), 50))
+    assert slow["p95_ms"] == pytest.approx(95.05)
+    assert slow["p99_ms"] == pytest.approx(99.01)
+    assert (slow["requests"], slow["failures"]) == (100, 5)
+    assert slow["fail_rate"] == pytest.approx(0.05)
+    assert slow["cpu_s_per_1k"] == pytest.approx(20.0)
+    assert slow["db_sessions_per_req"] == pytest.approx(3.0)
+    assert slow["statements_per_req"] == pytest.approx(11.0)
+    assert slow["hops_per_req"] == pytest.approx(16.0)
+    fast = s.loc["s1-fast"]
+    assert fast["rps"] == pytest.approx(40.0)
+    assert math.isnan(fast["statements_per_req"])
+    assert s.loc["s2-broken", "status"] == "failed"
+    assert math.isnan(s.loc["s2-broken", "rps"])
+
+
+def test_summary_schema_is_stable(run: Path) -> None:
+    summary = write_tables(run)
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    header = (run / "summary.csv").read_text().splitlines()[0]
+    assert header.split(",") == SUMMARY_COLUMNS
+    assert (run / "endpoints.csv").is_file()
+
+
+def test_ratios_against_baseline(run: Path) -> None:
+    r = ratios(summarise(run)).set_index("stage")
+    assert r.loc["s1-fast", "speedup_vs_baseline"] == pytest.approx(4.0)
+    assert r.loc["s1-fast", "p95_reduction_vs_baseline"] == pytest.approx(9.505)
+    assert "s2-broken" not in r.index

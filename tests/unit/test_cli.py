@@ -1,0 +1,56 @@
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from tests.conftest import run_harness
+
+runner = CliRunner()
+
+
+def test_list_prints_the_ladder() -> None:
+    result = runner.invoke(app, ["list"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for stage in ("s0-baseline", "s1-consolidated", "s2-async", "s3-pooled", "s4-queries", "s5-optimized"):
+        assert stage in result.output
+    assert "14" in result.output
+
+
+def test_diff_shows_the_fix_and_only_the_fix() -> None:
+    result = runner.invoke(app, ["diff", "s2-async", "s3-pooled"])
+    assert result.exit_code == 0
+    assert "+++ stages/s3_pooled/db.py" in result.output
+    assert '-engine = create_async_engine(with_driver(get_settings().database_url, "asyncpg"), poolclass=NullPool)' \
+        in result.output
+    assert "queries.py" not in result.output  # s3 does not touch the queries
+
+
+def test_diff_s0_s1_shows_the_edge_middleware() -> None:
+    result = runner.invoke(app, ["diff", "s0-baseline", "s1-consolidated"])
+    assert "+++ stages/s1_consolidated/edge_auth.py" in result.output
+    assert "--- baseline/services/token.py" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run-all", "--stages", "s9-nope"], "unknown stage s9-nope"),
+    (["run-all", "--users", "0"], "--users must be at least 1"),
+    (["run-all", "--duration", "0"], "--duration must be positive"),
+    (["run-all", "--server-cpus", "99"], "do not exist"),
+    (["run-all", "--server-cpus", "0", "--load-cpus", "0"], "overlap"),
+    (["run-all", "--backend", "kubernetes"], "backend"),
+    (["verify", "s9-nope"], "unknown stage"),
+    (["diff", "s0-baseline", "s0-baseline"], "two different stages"),
+])
+def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+    done = run_harness(*args, timeout=120)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_results_folder_is_a_user_error(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    done = run_harness("run-all", "--quick", env={"LADDER_RESULTS_DIR": str(blocker / "results")}, timeout=120)
+    assert done.returncode == 2
+    assert "cannot write results" in done.stderr

@@ -1,0 +1,41 @@
+import pytest
+
+from harness.cpu import CpuBudget, available_cpus, format_cpus, parse_cpus
+from harness.errors import UserError
+
+
+@pytest.mark.parametrize("spec, cpus", [("1", {1}), ("0-3", {0, 1, 2, 3}), ("0,2-3", {0, 2, 3})])
+def test_parse_cpus(spec: str, cpus: set[int]) -> None:
+    assert parse_cpus(spec) == cpus
+    assert parse_cpus(format_cpus(frozenset(cpus))) == cpus
+
+
+@pytest.mark.parametrize("spec", ["", "a", "1-x", "--"])
+def test_parse_cpus_rejects(spec: str) -> None:
+    with pytest.raises(UserError, match="invalid CPU list"):
+        parse_cpus(spec)
+
+
+def test_cpus_that_do_not_exist_are_rejected() -> None:
+    with pytest.raises(UserError, match="do not exist"):
+        CpuBudget.from_options("999", None, None)
+
+
+def test_budget_overlapping_the_generator_is_rejected() -> None:
+    cpus = sorted(available_cpus())
+    if len(cpus) < 2:
+        pytest.fail("this test needs a machine with two CPUs or more")
+    with pytest.raises(UserError, match="overlap"):
+        CpuBudget.from_options(str(cpus[0]), str(cpus[0]), None)
+
+
+def test_default_budget_is_disjoint_on_two_cores() -> None:
+    budget = CpuBudget.default()
+    if len(available_cpus()) >= 2:
+        assert not budget.server & budget.load
+        assert budget.server == {max(available_cpus())}
+
+
+def test_quota_must_fit_the_cpus() -> None:
+    with pytest.raises(UserError, match="--cpu-quota"):
+        CpuBudget.from_options(None, None, 5.0)

@@ -1,0 +1,36 @@
+from pathlib import Path
+
+from harness import plots, report
+from harness.analysis import write_tables
+from tests.conftest import run_harness
+from tests.results_fixture import make_run
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_charts_and_report_from_a_stored_results_folder(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run")
+    write_tables(run)
+    drawn = plots.draw_all(run)
+    assert [p.name for p in drawn] == ["ladder.png", "latency.png", "mechanisms.png"]
+    for path in drawn:
+        assert path.read_bytes().startswith(PNG)
+        assert path.stat().st_size > 10_000
+    text = report.write_report(run).read_text()
+    assert "![ladder](ladder.png)" in text
+    assert "s1-fast" in text and "×4.00" in text
+    assert "## Failed stages" in text and "s2-broken" in text
+
+
+def test_plot_command_redraws_without_rerunning(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run")
+    done = run_harness("plot", str(run))
+    assert done.returncode == 0, done.stderr
+    assert (run / "ladder.png").is_file() and (run / "summary.csv").is_file()
+
+
+def test_plot_of_a_folder_that_is_not_a_run_fails_in_one_line(tmp_path: Path) -> None:
+    done = run_harness("plot", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0
+    assert "not a results folder" in done.stderr
