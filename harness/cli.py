@@ -3,7 +3,6 @@
 UserError is caught here and only here: one line on stderr, exit code 2.
 """
 
-import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -15,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from harness import manifest
+from harness import interrupts, manifest
 from harness.cpu import CpuBudget
 from harness.diff import stage_diff
 from harness.errors import UserError
@@ -86,6 +85,7 @@ def verify(
     """Start each stage on a fresh database, run the request script, compare all stages."""
     selected = manifest.select(_ladder(), stages)
     budget = CpuBudget.from_options(server_cpus, load_cpus, None)
+    interrupts.install()
 
     def progress(result: StageVerification) -> None:
         mark = "[green]ok[/]" if not result.problems else "[red]FAILED[/]"
@@ -146,12 +146,6 @@ class RichProgress:
                           f"{int(row['failures'])} failures", highlight=False)
 
 
-def _sigterm_as_interrupt() -> None:
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, handler)
-
-
 def summary_table(run_dir: Path) -> Table:
     from harness.analysis import read_summary
     summary = read_summary(run_dir)
@@ -190,7 +184,7 @@ def run_all_command(
                           duration=duration if duration is not None else base.duration)
     plan = RunPlan(manifest.select(_ladder(), stages),
                    CpuBudget.from_options(server_cpus, load_cpus, cpu_quota), profile, backend)
-    _sigterm_as_interrupt()
+    interrupts.install()
     console.print(f"backend [bold]{backend}[/]; server CPUs {plan.budget.as_record()['server_cpus']}, "
                   f"load CPUs {plan.budget.as_record()['load_cpus']}; {profile.users} users, "
                   f"{profile.warmup:g} s warm-up, {profile.duration:g} s measured per stage", highlight=False)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from harness import interrupts
 from harness.cpu import pin
 from harness.errors import StageFailed, UserError
 from harness.manifest import REPO_ROOT, StageManifest
@@ -93,6 +94,7 @@ class LocalStage:
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=2) as client:
             while pending:
+                interrupts.check()
                 for name, url in list(pending.items()):
                     if self.processes[name].poll() is not None:
                         raise StageFailed(f"{self.stage.id}: service {name} exited at start "

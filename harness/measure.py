@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness import interrupts
 from harness.counters import read_counters
 from harness.errors import StageFailed
 from harness.load import STARTUP_SECONDS, LoadProfile, start_locust
@@ -18,6 +19,7 @@ Tick = Callable[[str, float], None]  # (phase, seconds left)
 
 def _sleep_until(moment: float, phase: str, tick: Tick | None, running: LocalStage) -> None:
     while (left := moment - time.time()) > 0:
+        interrupts.check()
         if dead := running.dead_services():
             raise StageFailed(f"{running.stage.id}: service {', '.join(dead)} died during {phase}",
                               running.logs())

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from harness import analysis, plots, report
+from harness import analysis, interrupts, plots, report
 from harness.cpu import CpuBudget
 from harness.errors import StageFailed
 from harness.lifecycle import RunEnvironment, run_environment, running_stage
@@ -74,6 +74,7 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
             write_json(run_dir / "run.json", run)
             reference: list[Transcript] = []
             for index, stage in enumerate(plan.stages, start=1):
+                interrupts.check()
                 progress.stage(index, len(plan.stages), stage.id)
                 _run_stage(env, stage, plan, run_dir, reference, settings, progress)
         failed = [s.id for s in plan.stages if _status(run_dir, s.id) != "ok"]
@@ -118,6 +119,7 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
     row = None
     try:
         progress.phase("start")
+        interrupts.check()
         with running_stage(env, stage, out / "logs", settings.start_timeout_seconds) as running:
             meta["phases"]["start_s"] = round(time.monotonic() - started, 2)
             progress.phase("verify")
@@ -128,6 +130,7 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
             if transcript.problems or differences:
                 raise StageFailed(f"{stage.id}: verify failed: {(transcript.problems + differences)[0]}")
             reference.append(transcript)
+            interrupts.check()
             t = time.monotonic()
             measure(running, env.admin_url, env.database_pids(), plan.profile, plan.budget.load, out,
                     tick=progress.phase)

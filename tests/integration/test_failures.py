@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
+import pytest
 
 from tests.conftest import REPO, run_harness
 
@@ -96,32 +97,43 @@ def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def
     return False
 
 
-def test_ctrl_c_during_the_measurement_stops_everything_and_keeps_results(results_dir: Path) -> None:
+def _locust_running() -> bool:
+    return any("locustfile.py" in " ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"]))
+
+
+def _stage_started(results_dir: Path, stage: str) -> bool:
+    runs = list(results_dir.iterdir())
+    return bool(runs) and (runs[0] / f"stages/{stage}/stage.json").is_file()
+
+
+@pytest.mark.parametrize("sig, phase", [(signal.SIGINT, "measure"), (signal.SIGTERM, "start")])
+def test_an_interrupt_stops_everything_and_keeps_what_was_measured(
+        results_dir: Path, sig: signal.Signals, phase: str) -> None:
     before = _pg_dirs()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run-all", "--users", "10", "--warmup", "2", "--duration", "60",
+        [sys.executable, "-m", "harness.cli", "run-all", "--users", "10", "--warmup", "2", "--duration", "30",
          "--stages", "s3-pooled", "--stages", "s4-queries"],
         cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        def measuring_second_stage() -> bool:
-            runs = list(results_dir.iterdir())
-            return bool(runs) and (runs[0] / "stages/s4-queries/stage.json").is_file() and any(
-                "locustfile.py" in " ".join(p.info["cmdline"] or [])
-                for p in psutil.process_iter(["cmdline"]))
-        assert _wait_for(measuring_second_stage, 240), "the run never reached the second stage's load"
-        time.sleep(3)
-        proc.send_signal(signal.SIGINT)
+        if phase == "measure":
+            reached = _wait_for(lambda: _stage_started(results_dir, "s4-queries") and _locust_running(), 240)
+            time.sleep(3)
+        else:
+            reached = _wait_for(lambda: _stage_started(results_dir, "s4-queries"), 240)
+        assert reached, f"the run never reached the second stage's {phase} phase"
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode != 0
+    assert proc.returncode != 0, out + err
     (run,) = list(results_dir.iterdir())
     assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
     summary = pd.read_csv(run / "summary.csv").set_index("stage")
     assert summary.loc["s3-pooled", "status"] == "ok" and summary.loc["s3-pooled", "requests"] > 0
     assert summary.loc["s4-queries", "status"] == "interrupted"
+    assert (run / "ladder.png").is_file()  # charts of what was measured
     assert not _leftovers(), _leftovers()
     assert _pg_dirs() <= before
