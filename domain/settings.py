@@ -21,6 +21,8 @@ class ServiceSettings(BaseSettings):
     queries_adapter: str = "baseline.queries"
     # size of the shared pool in stages that have one (per process)
     pool_size: int = 10
+    # connections of the shared HTTP client in stages that have one (per process)
+    http_pool_size: int = 200
     rpc_timeout_seconds: float = 60.0
 
 
