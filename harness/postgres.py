@@ -39,6 +39,8 @@ def free_port() -> int:
 def find_bindir() -> Path:
     """LADDER_PG_BINDIR, else the newest Debian PostgreSQL, else pg_ctl on PATH."""
     if env := os.environ.get("LADDER_PG_BINDIR"):
+        if not (Path(env) / "postgres").is_file() or not (Path(env) / "initdb").is_file():
+            raise UserError(f"LADDER_PG_BINDIR={env} has no postgres and initdb binaries")
         return Path(env)
     versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"),
                       key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
@@ -72,14 +74,16 @@ class EmbeddedPostgres:
             shutil.chown(self.workdir, run_as.pw_name)
             shutil.chown(pwfile, run_as.pw_name)
         user = run_as.pw_name if run_as else None
-        init = subprocess.run(
+        init = _run_checked(
             [str(bindir / "initdb"), "-D", str(data), "-U", ADMIN_USER, f"--pwfile={pwfile}",
              "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-sync"],
-            user=user, capture_output=True, text=True, check=False,
+            user,
         )
         pwfile.unlink()
         if init.returncode != 0:
-            raise UserError(f"PostgreSQL initdb failed: {init.stderr.strip().splitlines()[-1:]}")
+            self.stop()
+            last = (init.stderr.strip().splitlines() or ["no output"])[-1]
+            raise UserError(f"PostgreSQL failed to start: initdb: {last}")
         port = free_port()
         settings = {
             "listen_addresses": "127.0.0.1", "port": str(port),
@@ -127,6 +131,13 @@ class EmbeddedPostgres:
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
+
+
+def _run_checked(argv: list[str], user: str | None) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(argv, user=user, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise UserError(f"PostgreSQL failed to start: cannot run {argv[0]}: {exc.strerror}") from None
 
 
 def _unprivileged_user() -> pwd.struct_passwd | None:

@@ -33,11 +33,16 @@ def step_paragraph(prev: pd.Series, cur: pd.Series, meta: dict[str, Any]) -> str
     ) if m]
     why = "; ".join(mechanisms) if mechanisms else "no mechanism counter moved"
     verdict = ("faster" if speed > 1.05 else "slower" if speed < 0.95 else "about as fast (within 5 %)")
-    return (f"**{cur['stage']}** — {meta.get('fix', '')}. Removes: {meta.get('removes', '')}. "
+    text = (f"**{cur['stage']}** — {meta.get('fix', '')}. Removes: {meta.get('removes', '')}. "
             f"Throughput {prev['rps']:,.0f} → {cur['rps']:,.0f} req/s (×{speed:.2f}, {verdict}); "
-            f"p95 {prev['p95_ms']:,.0f} → {cur['p95_ms']:,.0f} ms (÷{p95:.2f}). "
-            f"What moved: {why}. Server CPU per request is the cost; at a fixed number of users "
-            f"latency follows throughput (Little's law).")
+            f"p95 {prev['p95_ms']:,.0f} → {cur['p95_ms']:,.0f} ms (÷{p95:.2f}). What moved: {why}.")
+    cpu_up = cur["cpu_s_per_1k"] / prev["cpu_s_per_1k"]
+    if speed < 0.95 and cpu_up > 1.05:
+        text += (f" Not faster here because each request now costs {cpu_up:.2f}× the server CPU, and on this "
+                 f"budget throughput is bound by CPU: there is no idle wait for this fix to reclaim.")
+    elif speed <= 1.05 and abs(cpu_up - 1) <= 0.05:
+        text += " Server CPU per request did not move, so on this budget neither did throughput."
+    return text
 
 
 def render(run_dir: Path) -> str:
@@ -64,7 +69,9 @@ def render(run_dir: Path) -> str:
             f"({first['rps']:,.0f} → {last['rps']:,.0f} req/s; the article: 180 → 1300, ×7.2), "
             f"p95 ÷{last['p95_reduction_vs_baseline']:.1f} ({first['p95_ms']:,.0f} → {last['p95_ms']:,.0f} ms; "
             f"the article: > 4 s → < 200 ms, over ÷20).", ""]
-        lines += ["## Step by step", ""]
+        lines += ["## Step by step", "",
+                  "At a fixed number of users, latency follows throughput (Little's law); server CPU per "
+                  "request is what each fix can lower on a fixed CPU budget.", ""]
         for i in range(1, len(data)):
             lines += [step_paragraph(data.iloc[i - 1], data.iloc[i], metas.get(data.iloc[i]["stage"], {})), ""]
     failed = summary[summary["status"] != "ok"]

@@ -145,6 +145,7 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
         logs.mkdir(exist_ok=True)
         for name, text in failed.logs.items():
             (logs / f"{name}.tail.txt").write_text(text)
+        meta["log_tail"] = _culprit_tail(str(failed), failed.logs)
     finally:
         meta["finished_at"] = utc_now()
         if meta["status"] == "running":
@@ -153,4 +154,17 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
         summary = analysis.write_tables(run_dir)
         if meta["status"] == "ok":
             row = {str(k): v for k, v in summary[summary["stage"] == stage.id].iloc[0].items()}
-        progress.stage_done(stage.id, row, meta.get("error"))
+        error = meta.get("error")
+        if error and meta.get("log_tail"):
+            error = f"{error}\n{meta['log_tail']}"
+        progress.stage_done(stage.id, row, error)
+
+
+def _culprit_tail(message: str, logs: dict[str, str], lines: int = 8) -> str:
+    """The last log lines of the service the error names (else of the first with any)."""
+    named = [name for name in logs if name in message]
+    for name in named + list(logs):
+        if logs[name].strip():
+            tail = logs[name].strip().splitlines()[-lines:]
+            return "\n".join(f"  {name} | {line}" for line in tail)
+    return ""

@@ -2,10 +2,12 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -137,3 +139,70 @@ def test_an_interrupt_stops_everything_and_keeps_what_was_measured(
     assert (run / "ladder.png").is_file()  # charts of what was measured
     assert not _leftovers(), _leftovers()
     assert _pg_dirs() <= before
+
+
+def test_postgres_binaries_missing_is_one_line(results_dir: Path, tmp_path: Path) -> None:
+    done = run_harness("run-all", "--quick", env={"LADDER_RESULTS_DIR": str(results_dir),
+                                                  "LADDER_PG_BINDIR": str(tmp_path / "nothing")}, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("has no postgres and initdb binaries")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_postgres_failing_to_start_is_one_line_and_leaves_nothing(results_dir: Path) -> None:
+    bindir = Path(tempfile.mkdtemp(prefix="fake-pg-"))
+    try:
+        bindir.chmod(0o755)
+        for name in ("initdb", "postgres"):
+            script = bindir / name
+            script.write_text("#!/bin/sh\necho 'FATAL: could not create data directory' >&2\nexit 1\n")
+            script.chmod(0o755)
+        before = _pg_dirs()
+        done = run_harness("run-all", "--quick", env={"LADDER_RESULTS_DIR": str(results_dir),
+                                                      "LADDER_PG_BINDIR": str(bindir)}, timeout=120)
+    finally:
+        shutil.rmtree(bindir)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "PostgreSQL failed to start: initdb: FATAL: could not create data directory" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert _pg_dirs() <= before
+
+
+def test_a_service_dying_during_the_measurement_fails_that_stage_only(results_dir: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run-all", "--users", "10", "--warmup", "2", "--duration", "15",
+         "--stages", "s4-queries", "--stages", "s5-optimized"],
+        cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert _wait_for(_locust_running, 180), "the load never started"
+        time.sleep(4)
+        (jobs,) = [p for p in psutil.process_iter(["cmdline"])
+                   if "s1_consolidated.services.jobs:app" in " ".join(p.info["cmdline"] or [])]
+        jobs.kill()
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out + err
+    assert "service jobs died during measure" in out
+    (run,) = list(results_dir.iterdir())
+    summary = pd.read_csv(run / "summary.csv").set_index("stage")
+    assert summary.loc["s4-queries", "status"] == "failed"
+    assert summary.loc["s5-optimized", "status"] == "ok" and summary.loc["s5-optimized", "failures"] == 0
+    assert (run / "stages/s4-queries/logs/jobs.log").is_file()
+    assert not _leftovers(), _leftovers()
+
+
+def test_locust_exiting_with_an_error_fails_the_stage(results_dir: Path) -> None:
+    done = run_harness("run-all", "--quick", "--stages", "s4-queries",
+                       env={"LADDER_RESULTS_DIR": str(results_dir), "LADDER_SEED_USERS": "not-a-number"},
+                       timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "locust exited with code" in done.stdout
+    (run,) = list(results_dir.iterdir())
+    meta = json.loads((run / "stages/s4-queries/stage.json").read_text())
+    assert meta["status"] == "failed"
+    assert "ValueError" in (run / "stages/s4-queries/locust.log").read_text()
+    assert not _leftovers()

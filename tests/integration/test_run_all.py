@@ -8,6 +8,8 @@ import psutil
 
 from tests.conftest import run_harness
 
+SECRET = "e2e-token-secret-0123456789abcdef"
+
 
 def _ladder_processes() -> list[psutil.Process]:
     found = []
@@ -19,7 +21,8 @@ def _ladder_processes() -> list[psutil.Process]:
 
 
 def test_quick_run_all_measures_every_stage(results_dir: Path) -> None:
-    done = run_harness("run-all", "--quick", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=600)
+    done = run_harness("run-all", "--quick", env={"LADDER_RESULTS_DIR": str(results_dir),
+                                                  "LADDER_TOKEN_SECRET": SECRET}, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = list(results_dir.iterdir())
     summary = pd.read_csv(run / "summary.csv")
@@ -41,3 +44,6 @@ def test_quick_run_all_measures_every_stage(results_dir: Path) -> None:
     assert by_stage.loc["s3-pooled", "db_sessions_per_req"] < 0.2
     assert by_stage.loc["s4-queries", "statements_per_req"] < by_stage.loc["s3-pooled", "statements_per_req"]
     assert not _ladder_processes(), "the run left processes behind"
+    for path in run.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), f"the token secret leaked into {path}"
