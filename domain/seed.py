@@ -139,3 +139,41 @@ def seed(conninfo: str, size: SeedSize = DEFAULT_SIZE) -> dict[str, int]:
         conn.autocommit = True
         conn.execute("ANALYZE")
     return {table: len(r) for table, r in rows.items()}
+
+
+def reset(conninfo: str) -> None:
+    """Drop the domain's tables (and any index a stage added) for a clean re-seed."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(conninfo.replace("postgresql://", "postgresql+psycopg://", 1))
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m domain.seed [--reset] [--migrate FILE ...]`: seed LADDER_DATABASE_URL.
+
+    What a compose profile runs before its services start (the harness seeds a template
+    database itself and copies it per stage instead).
+    """
+    import argparse
+    from pathlib import Path
+
+    from domain.settings import get_settings
+
+    parser = argparse.ArgumentParser(prog="python -m domain.seed", description=main.__doc__)
+    parser.add_argument("--reset", action="store_true", help="drop the tables first")
+    parser.add_argument("--migrate", nargs="*", default=[], type=Path, help="SQL files to apply after seeding")
+    args = parser.parse_args(argv)
+    url = get_settings().database_url
+    if args.reset:
+        reset(url)
+    counts = seed(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for migration in args.migrate:
+            conn.execute(migration.read_text().encode())
+    print(f"seeded {counts}; migrations: {[str(m) for m in args.migrate]}")
+
+
+if __name__ == "__main__":
+    main()

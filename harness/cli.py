@@ -18,6 +18,8 @@ from harness import interrupts, manifest
 from harness.cpu import CpuBudget
 from harness.diff import stage_diff
 from harness.errors import UserError
+from harness.images import docker_reachable
+from harness.lifecycle import Backend, LocalBackend
 from harness.load import DEFAULT_PROFILE, QUICK_PROFILE, LoadProfile
 from harness.runner import RunPlan, finish, run_all
 from harness.settings import HarnessSettings
@@ -160,6 +162,51 @@ def summary_table(run_dir: Path) -> Table:
     return table
 
 
+def choose_backend(name: str, stages: list[manifest.StageManifest]) -> Backend:
+    if name not in ("auto", "local", "docker"):
+        raise UserError(f"unknown backend {name!r}: use auto, local or docker")
+    if name == "local":
+        return LocalBackend()
+    if name == "auto" and not docker_reachable():
+        console.print("no Docker engine reachable: using the local backend", highlight=False)
+        return LocalBackend()
+    if name == "auto":
+        console.print("Docker engine reachable: using the docker backend (--backend local to avoid it)",
+                      highlight=False)
+    from harness.docker_backend import DockerBackend
+    return DockerBackend(stages, say=lambda text: console.print(f"images: {text}", highlight=False))
+
+
+@app.command()
+@user_errors
+def images(
+    stages: Stages = None,
+    offline: Annotated[bool | None, typer.Option(
+        "--offline/--registry", help="Force the local Debian base (or the standard images).")] = None,
+) -> None:
+    """Build the per-stage images (and, without a registry, the local Debian base)."""
+    from harness.images import build_stage_images
+    built = build_stage_images(manifest.select(_ladder(), stages), lambda t: console.print(t, highlight=False),
+                               offline)
+    console.print(f"base {built.base}, postgres {built.postgres}", highlight=False)
+
+
+@app.command()
+@user_errors
+def compose(
+    check: Annotated[bool, typer.Option("--check", help="Only check docker-compose.yml is up to date.")] = False,
+) -> None:
+    """Write docker-compose.yml (one profile per stage) from the manifests."""
+    from harness import compose as compose_file
+    ladder = _ladder()
+    if check:
+        if not compose_file.is_current(ladder):
+            raise UserError("docker-compose.yml is out of date with the manifests: run `harness compose`")
+        console.print("docker-compose.yml is up to date")
+        return
+    console.print(f"wrote {compose_file.write(ladder)}", highlight=False)
+
+
 @app.command("run-all")
 @user_errors
 def run_all_command(
@@ -170,22 +217,23 @@ def run_all_command(
     users: Annotated[int | None, typer.Option(help="Concurrent users (no think time).")] = None,
     duration: Annotated[float | None, typer.Option(help="Measured seconds per stage.")] = None,
     warmup: Annotated[float | None, typer.Option(help="Warm-up seconds per stage, excluded from the stats.")] = None,
-    backend: Annotated[str, typer.Option(help="local (processes); docker is not built yet.")] = "local",
+    backend: Annotated[str, typer.Option(
+        help="auto (Docker when an engine is reachable, else local), local or docker.")] = "auto",
     server_cpus: ServerCpus = None,
     load_cpus: LoadCpus = None,
     cpu_quota: CpuQuota = None,
 ) -> None:
     """Measure the whole ladder under one CPU budget; write results/<run>/."""
-    if backend != "local":
-        raise UserError(f"backend {backend!r} is not available; use --backend local")
     base = QUICK_PROFILE if quick else DEFAULT_PROFILE
     profile = LoadProfile(users=users if users is not None else base.users,
                           warmup=warmup if warmup is not None else base.warmup,
                           duration=duration if duration is not None else base.duration)
-    plan = RunPlan(manifest.select(_ladder(), stages),
-                   CpuBudget.from_options(server_cpus, load_cpus, cpu_quota), profile, backend)
+    selected = manifest.select(_ladder(), stages)
+    budget = CpuBudget.from_options(server_cpus, load_cpus, cpu_quota)
     interrupts.install()
-    console.print(f"backend [bold]{backend}[/]; server CPUs {plan.budget.as_record()['server_cpus']}, "
+    chosen = choose_backend(backend, selected)
+    plan = RunPlan(selected, budget, profile, chosen)
+    console.print(f"backend [bold]{chosen.name}[/]; server CPUs {plan.budget.as_record()['server_cpus']}, "
                   f"load CPUs {plan.budget.as_record()['load_cpus']}; {profile.users} users, "
                   f"{profile.warmup:g} s warm-up, {profile.duration:g} s measured per stage", highlight=False)
     with RichProgress() as progress:

@@ -1,14 +1,16 @@
-"""What a run sets up around its stages: the database, the secret, each stage's processes.
+"""What a run sets up around its stages: the database, the secret, each stage's servers.
 
-Everything here is a context manager, so whatever a run starts is stopped on the way out,
-on errors and on Ctrl-C alike.
+A backend (local processes, or Docker containers) provides two context managers: the run's
+environment (PostgreSQL, seeded once) and one stage's running services. Whatever they start
+they stop on the way out, on errors and on Ctrl-C alike.
 """
 
 import contextlib
 import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from harness.cpu import CpuBudget
 from harness.local import LocalStage
@@ -22,40 +24,79 @@ class RunEnvironment:
     admin_url: str
     token_secret: str
     budget: CpuBudget
-    postgres: EmbeddedPostgres | None
     seed_rows: dict[str, int]
+    database_kind: str
+    database_pid_source: Callable[[], list[int]] = list
+    details: dict[str, Any] = field(default_factory=dict)  # recorded in run.json
 
     def database_pids(self) -> list[int]:
-        return self.postgres.pids() if self.postgres else []
+        return self.database_pid_source()
+
+
+class RunningStage(Protocol):
+    """A started stage, whatever runs it."""
+
+    stage: StageManifest
 
     @property
-    def database_kind(self) -> str:
-        return "embedded" if self.postgres else "external"
+    def base_url(self) -> str: ...
+    def pids(self) -> list[int]: ...
+    def dead_services(self) -> list[str]: ...
+    def logs(self) -> dict[str, str]: ...
 
 
-@contextlib.contextmanager
-def run_environment(budget: CpuBudget, settings: HarnessSettings) -> Iterator[RunEnvironment]:
-    postgres = None if settings.database_url else EmbeddedPostgres(cpus=budget.server)
-    try:
-        admin_url = postgres.start() if postgres else settings.database_url
-        seed_rows = prepare_template(admin_url)
-        yield RunEnvironment(admin_url, settings.token_secret or secrets.token_urlsafe(32),
-                             budget, postgres, seed_rows)
-        if not postgres:
-            drop_databases(admin_url)
-    finally:
-        if postgres:
-            postgres.stop()
+class Backend(Protocol):
+    name: str
+
+    def environment(self, budget: CpuBudget, settings: HarnessSettings) -> contextlib.AbstractContextManager[
+            RunEnvironment]: ...
+
+    def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path,
+              start_timeout: float) -> contextlib.AbstractContextManager[RunningStage]: ...
 
 
-@contextlib.contextmanager
-def running_stage(env: RunEnvironment, stage: StageManifest, log_dir: Path,
-                  start_timeout: float = 60.0) -> Iterator[LocalStage]:
-    """A fresh copy of the seeded database, then the stage's services, healthy."""
-    database_url = fresh_stage_database(env.admin_url, [REPO_ROOT / m for m in stage.migrations])
-    running = LocalStage(stage, log_dir, env.budget.server)
-    try:
-        running.start(database_url, env.token_secret, start_timeout)
-        yield running
-    finally:
-        running.stop()
+def new_secret(settings: HarnessSettings) -> str:
+    return settings.token_secret or secrets.token_urlsafe(32)
+
+
+def stage_database(env: RunEnvironment, stage: StageManifest) -> str:
+    """A fresh copy of the seeded template, with the stage's migrations applied."""
+    return fresh_stage_database(env.admin_url, [REPO_ROOT / m for m in stage.migrations])
+
+
+class LocalBackend:
+    """Processes on this machine, pinned with sched_setaffinity; the embedded PostgreSQL."""
+
+    name = "local"
+
+    @contextlib.contextmanager
+    def environment(self, budget: CpuBudget, settings: HarnessSettings) -> Iterator[RunEnvironment]:
+        postgres = None if settings.database_url else EmbeddedPostgres(cpus=budget.server)
+        try:
+            admin_url = postgres.start() if postgres else settings.database_url
+            seed_rows = prepare_template(admin_url)
+            yield RunEnvironment(admin_url, new_secret(settings), budget, seed_rows,
+                                 "embedded" if postgres else "external",
+                                 postgres.pids if postgres else list)
+            if not postgres:
+                drop_databases(admin_url)
+        finally:
+            if postgres:
+                postgres.stop()
+
+    @contextlib.contextmanager
+    def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path,
+              start_timeout: float = 60.0) -> Iterator[RunningStage]:
+        database_url = stage_database(env, stage)
+        running = LocalStage(stage, log_dir, env.budget.server)
+        try:
+            running.start(database_url, env.token_secret, start_timeout)
+            yield running
+        finally:
+            running.stop()
+
+
+# the local backend's functions, for callers that need no choice (verify)
+_local = LocalBackend()
+run_environment = _local.environment
+running_stage = _local.stage

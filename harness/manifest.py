@@ -80,14 +80,15 @@ class StageManifest(BaseModel):
     def edge(self) -> ServiceSpec:
         return next(s for s in self.services if s.edge)
 
-    def command(self, service: ServiceSpec, host: str, budget_cpus: int) -> list[str]:
+    def command(self, service: ServiceSpec, host: str, budget_cpus: int,
+                python: str = sys.executable) -> list[str]:
         """The argv that starts one service (local processes and containers alike)."""
         if self.server.kind == "gunicorn":
             assert self.server.config is not None
-            return [sys.executable, "-m", "gunicorn", "-c", self.server.config,
+            return [python, "-m", "gunicorn", "-c", self.server.config,
                     "--workers", str(service.worker_count(budget_cpus)),
                     "--bind", f"{host}:{service.port}", service.app]
-        return [sys.executable, "-m", "uvicorn", service.app, "--host", host, "--port", str(service.port)]
+        return [python, "-m", "uvicorn", service.app, "--host", host, "--port", str(service.port)]
 
 
 def load_manifest(path: Path) -> StageManifest:

@@ -9,15 +9,15 @@ from typing import Any
 from harness import interrupts
 from harness.counters import read_counters
 from harness.errors import StageFailed
+from harness.lifecycle import RunningStage
 from harness.load import STARTUP_SECONDS, LoadProfile, start_locust
-from harness.local import LocalStage
 from harness.results import write_json
 from harness.telemetry import Sampler, tree_cpu_seconds
 
 Tick = Callable[[str, float], None]  # (phase, seconds left)
 
 
-def _sleep_until(moment: float, phase: str, tick: Tick | None, running: LocalStage) -> None:
+def _sleep_until(moment: float, phase: str, tick: Tick | None, running: RunningStage) -> None:
     while (left := moment - time.time()) > 0:
         interrupts.check()
         if dead := running.dead_services():
@@ -28,7 +28,7 @@ def _sleep_until(moment: float, phase: str, tick: Tick | None, running: LocalSta
         time.sleep(min(0.5, left))
 
 
-def measure(running: LocalStage, admin_url: str, database_pids: list[int], profile: LoadProfile,
+def measure(running: RunningStage, admin_url: str, database_pids: list[int], profile: LoadProfile,
             load_cpus: frozenset[int], out_dir: Path, tick: Tick | None = None) -> dict[str, Any]:
     launch = time.time()
     window = (launch + STARTUP_SECONDS + profile.warmup,

@@ -6,7 +6,7 @@ stage, so a crash or Ctrl-C later loses nothing already measured.
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -15,7 +15,7 @@ import httpx
 from harness import analysis, interrupts, plots, report
 from harness.cpu import CpuBudget
 from harness.errors import StageFailed
-from harness.lifecycle import RunEnvironment, run_environment, running_stage
+from harness.lifecycle import Backend, LocalBackend, RunEnvironment
 from harness.load import LoadProfile
 from harness.manifest import StageManifest
 from harness.measure import measure
@@ -55,7 +55,7 @@ class RunPlan:
     stages: list[StageManifest]
     budget: CpuBudget
     profile: LoadProfile
-    backend: str = "local"
+    backend: Backend = field(default_factory=LocalBackend)
 
 
 def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None = None) -> Path:
@@ -64,13 +64,14 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
     run: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "status": "running", "started_at": utc_now(),
         "git": git_commit(), "machine": machine(), "packages": package_versions(),
-        "backend": plan.backend, "budget": {**plan.budget.as_record(), "enforced": "affinity"},
+        "backend": plan.backend.name, "budget": {**plan.budget.as_record(), "enforced": "affinity"},
         "load": plan.profile.as_record(), "stages": [s.id for s in plan.stages],
     }
     write_json(run_dir / "run.json", run)
     try:
-        with run_environment(plan.budget, settings) as env:
+        with plan.backend.environment(plan.budget, settings) as env:
             run["database"] = {"kind": env.database_kind, "seed_rows": env.seed_rows}
+            run.update(env.details)
             write_json(run_dir / "run.json", run)
             reference: list[Transcript] = []
             for index, stage in enumerate(plan.stages, start=1):
@@ -120,7 +121,7 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
     try:
         progress.phase("start")
         interrupts.check()
-        with running_stage(env, stage, out / "logs", settings.start_timeout_seconds) as running:
+        with plan.backend.stage(env, stage, out / "logs", settings.start_timeout_seconds) as running:
             meta["phases"]["start_s"] = round(time.monotonic() - started, 2)
             progress.phase("verify")
             with httpx.Client(base_url=running.base_url, timeout=120) as client:

@@ -59,7 +59,8 @@ def test_a_stage_that_crashes_at_start_is_recorded_and_the_run_goes_on(tmp_path:
     variant.mkdir(parents=True)
     (variant / "manifest.toml").write_text(BROKEN)
     before = _pg_dirs()
-    done = run_harness("run-all", "--quick", "--stages", "s90-broken", "--stages", "s1-consolidated",
+    done = run_harness("run-all", "--backend", "local", "--quick",
+                       "--stages", "s90-broken", "--stages", "s1-consolidated",
                        env={"LADDER_RESULTS_DIR": str(results_dir), "LADDER_EXTRA_STAGES": str(tmp_path / "variants")},
                        timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
@@ -82,7 +83,7 @@ def test_a_port_in_use_is_one_clear_line(results_dir: Path) -> None:
         blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         blocker.bind(("127.0.0.1", 8003))
         blocker.listen()
-        done = run_harness("run-all", "--quick", "--stages", "s1-consolidated",
+        done = run_harness("run-all", "--backend", "local", "--quick", "--stages", "s1-consolidated",
                            env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=300)
     assert done.returncode == 1 or done.returncode == 2, done.stdout + done.stderr
     assert "port 8003 is in use (needed by jobs of s1-consolidated)" in done.stdout + done.stderr
@@ -113,7 +114,8 @@ def test_an_interrupt_stops_everything_and_keeps_what_was_measured(
         results_dir: Path, sig: signal.Signals, phase: str) -> None:
     before = _pg_dirs()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run-all", "--users", "10", "--warmup", "2", "--duration", "30",
+        [sys.executable, "-m", "harness.cli", "run-all", "--backend", "local",
+         "--users", "10", "--warmup", "2", "--duration", "30",
          "--stages", "s3-pooled", "--stages", "s4-queries"],
         cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -142,7 +144,7 @@ def test_an_interrupt_stops_everything_and_keeps_what_was_measured(
 
 
 def test_postgres_binaries_missing_is_one_line(results_dir: Path, tmp_path: Path) -> None:
-    done = run_harness("run-all", "--quick", env={"LADDER_RESULTS_DIR": str(results_dir),
+    done = run_harness("run-all", "--backend", "local", "--quick", env={"LADDER_RESULTS_DIR": str(results_dir),
                                                   "LADDER_PG_BINDIR": str(tmp_path / "nothing")}, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().endswith("has no postgres and initdb binaries")
@@ -158,7 +160,7 @@ def test_postgres_failing_to_start_is_one_line_and_leaves_nothing(results_dir: P
             script.write_text("#!/bin/sh\necho 'FATAL: could not create data directory' >&2\nexit 1\n")
             script.chmod(0o755)
         before = _pg_dirs()
-        done = run_harness("run-all", "--quick", env={"LADDER_RESULTS_DIR": str(results_dir),
+        done = run_harness("run-all", "--backend", "local", "--quick", env={"LADDER_RESULTS_DIR": str(results_dir),
                                                       "LADDER_PG_BINDIR": str(bindir)}, timeout=120)
     finally:
         shutil.rmtree(bindir)
@@ -170,7 +172,8 @@ def test_postgres_failing_to_start_is_one_line_and_leaves_nothing(results_dir: P
 
 def test_a_service_dying_during_the_measurement_fails_that_stage_only(results_dir: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run-all", "--users", "10", "--warmup", "2", "--duration", "15",
+        [sys.executable, "-m", "harness.cli", "run-all", "--backend", "local",
+         "--users", "10", "--warmup", "2", "--duration", "15",
          "--stages", "s4-queries", "--stages", "s5-optimized"],
         cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -196,7 +199,7 @@ def test_a_service_dying_during_the_measurement_fails_that_stage_only(results_di
 
 
 def test_locust_exiting_with_an_error_fails_the_stage(results_dir: Path) -> None:
-    done = run_harness("run-all", "--quick", "--stages", "s4-queries",
+    done = run_harness("run-all", "--backend", "local", "--quick", "--stages", "s4-queries",
                        env={"LADDER_RESULTS_DIR": str(results_dir), "LADDER_SEED_USERS": "not-a-number"},
                        timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr

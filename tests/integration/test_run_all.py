@@ -21,7 +21,7 @@ def _ladder_processes() -> list[psutil.Process]:
 
 
 def test_quick_run_all_measures_every_stage(results_dir: Path) -> None:
-    done = run_harness("run-all", "--quick", env={"LADDER_RESULTS_DIR": str(results_dir),
+    done = run_harness("run-all", "--backend", "local", "--quick", env={"LADDER_RESULTS_DIR": str(results_dir),
                                                   "LADDER_TOKEN_SECRET": SECRET}, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = list(results_dir.iterdir())

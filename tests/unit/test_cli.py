@@ -36,7 +36,7 @@ def test_diff_s0_s1_shows_the_edge_middleware() -> None:
     (["run-all", "--duration", "0"], "--duration must be positive"),
     (["run-all", "--server-cpus", "99"], "do not exist"),
     (["run-all", "--server-cpus", "0", "--load-cpus", "0"], "overlap"),
-    (["run-all", "--backend", "kubernetes"], "backend"),
+    (["run-all", "--backend", "kubernetes"], "unknown backend 'kubernetes'"),
     (["verify", "s9-nope"], "unknown stage"),
     (["diff", "s0-baseline", "s0-baseline"], "two different stages"),
 ])
@@ -51,6 +51,7 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None
 def test_unwritable_results_folder_is_a_user_error(tmp_path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    done = run_harness("run-all", "--quick", env={"LADDER_RESULTS_DIR": str(blocker / "results")}, timeout=120)
+    done = run_harness("run-all", "--backend", "local", "--quick",
+                       env={"LADDER_RESULTS_DIR": str(blocker / "results")}, timeout=120)
     assert done.returncode == 2
     assert "cannot write results" in done.stderr

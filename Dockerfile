@@ -1,0 +1,42 @@
+# One image per stage: `docker build --target s3-pooled .`
+# Targets differ only in the code the stage adds; the runtime below is shared.
+#
+# BASE_IMAGE: a standard Python image where a registry is reachable (the default), or the
+# local Debian base that `harness images` builds with debootstrap where none is.
+# Python packages come from wheels in .cache/wheels when present (offline builds: the
+# host downloads them), else from the package index.
+ARG BASE_IMAGE=python:3.11-slim
+
+FROM ${BASE_IMAGE} AS runtime
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH
+COPY deploy/requirements-services.txt .cache/wheel[s] /tmp/install/
+RUN python3 -m venv /opt/venv \
+ && if ls /tmp/install/*.whl >/dev/null 2>&1; then \
+      pip install --no-cache-dir --no-index --find-links /tmp/install -r /tmp/install/requirements-services.txt; \
+    else \
+      pip install --no-cache-dir -r /tmp/install/requirements-services.txt; \
+    fi \
+ && rm -rf /tmp/install
+WORKDIR /app
+COPY domain/ domain/
+# containers never run as root
+USER 10001:10001
+
+FROM runtime AS s0-baseline
+COPY baseline/ baseline/
+
+FROM s0-baseline AS s1-consolidated
+COPY stages/__init__.py stages/
+COPY stages/s1_consolidated/ stages/s1_consolidated/
+
+FROM s1-consolidated AS s2-async
+COPY stages/s2_async/ stages/s2_async/
+
+FROM s1-consolidated AS s3-pooled
+COPY stages/s3_pooled/ stages/s3_pooled/
+
+FROM s3-pooled AS s4-queries
+COPY stages/s4_queries/ stages/s4_queries/
+
+FROM s4-queries AS s5-optimized
+COPY optimized/ optimized/

@@ -1,0 +1,213 @@
+"""Docker backend: the database and each stage's services as containers.
+
+Every server container (app and PostgreSQL) gets the same `cpuset_cpus`, plus a
+`nano_cpus` quota when asked. Everything is labelled with the run's id and removed by
+label on the way out. The load generator stays on the host, on the load CPUs, and reaches
+the edge at its address on the run's bridge network: no published port and no userland
+proxy in the load path (recorded in run.json as `load_path`).
+"""
+
+import contextlib
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import httpx
+import psycopg
+from docker.models.containers import Container
+from docker.models.networks import Network
+
+from harness import interrupts
+from harness.cpu import CpuBudget, format_cpus
+from harness.errors import StageFailed, UserError
+from harness.images import ImageSet, build_stage_images, client
+from harness.lifecycle import RunEnvironment, RunningStage, new_secret, stage_database
+from harness.local import service_env
+from harness.manifest import StageManifest
+from harness.postgres import ADMIN_USER, prepare_template
+from harness.settings import HarnessSettings
+
+RUN_LABEL = "ladder.run"
+STAGE_LABEL = "ladder.stage"
+PG_PORT = 5432
+APP_UID = "10001:10001"
+
+
+def _limits(budget: CpuBudget) -> dict[str, Any]:
+    limits: dict[str, Any] = {"cpuset_cpus": format_cpus(budget.server)}
+    if budget.quota is not None:
+        limits["nano_cpus"] = int(budget.quota * 1e9)
+    return limits
+
+
+def _address(container: Container, network: str) -> str:
+    container.reload()
+    return str(container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"])
+
+
+def _host_pid(container: Container) -> int:
+    return int(container.attrs["State"]["Pid"])
+
+
+def remove_labelled(engine: docker.DockerClient, run_id: str) -> None:
+    """Remove every container and network of a run (also after a crash)."""
+    selector = {"label": f"{RUN_LABEL}={run_id}"}
+    for container in engine.containers.list(all=True, filters=selector):
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+    for network in engine.networks.list(filters=selector):
+        with contextlib.suppress(docker.errors.NotFound):
+            network.remove()
+
+
+@dataclass
+class DockerStage:
+    stage: StageManifest
+    engine: docker.DockerClient
+    network: Network
+    images: ImageSet
+    budget: CpuBudget
+    run_id: str
+    log_dir: Path
+    containers: dict[str, Container] = field(default_factory=dict)
+    edge_url: str = ""
+
+    @property
+    def base_url(self) -> str:
+        return self.edge_url
+
+    def _name(self, service: str) -> str:
+        return f"ladder-{self.run_id}-{self.stage.order}-{service}"
+
+    def start(self, database_url: str, token_secret: str, timeout: float) -> None:
+        urls = {s.name: f"http://{self._name(s.name)}:{s.port}" for s in self.stage.services}
+        env = service_env(self.stage, database_url, token_secret, urls)
+        image = self.images.stage(self.stage)
+        for spec in self.stage.services:
+            command = self.stage.command(spec, "0.0.0.0", len(self.budget.server), python="python")
+            self.containers[spec.name] = self.engine.containers.run(
+                image, command=command, name=self._name(spec.name), hostname=spec.name, environment=env,
+                network=self.network.name, user=APP_UID, detach=True,
+                labels={RUN_LABEL: self.run_id, STAGE_LABEL: self.stage.id}, **_limits(self.budget),
+            )
+        addresses = {name: _address(c, self.network.name) for name, c in self.containers.items()}
+        edge = self.stage.edge
+        self.edge_url = f"http://{addresses[edge.name]}:{edge.port}"
+        self._wait_healthy({s.name: f"http://{addresses[s.name]}:{s.port}/healthz" for s in self.stage.services},
+                           timeout)
+
+    def _wait_healthy(self, pending: dict[str, str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2) as http:
+            while pending:
+                interrupts.check()
+                for name, url in list(pending.items()):
+                    if name in self.dead_services():
+                        raise StageFailed(f"{self.stage.id}: service {name} exited at start", self.logs())
+                    with contextlib.suppress(httpx.HTTPError):
+                        if http.get(url).status_code == 200:
+                            del pending[name]
+                if pending and time.monotonic() > deadline:
+                    raise StageFailed(f"{self.stage.id}: {', '.join(pending)} not healthy after {timeout:.0f}s",
+                                      self.logs())
+                time.sleep(0.3)
+
+    def pids(self) -> list[int]:
+        return [_host_pid(c) for c in self.containers.values() if _host_pid(c) > 0]
+
+    def dead_services(self) -> list[str]:
+        dead = []
+        for name, container in self.containers.items():
+            with contextlib.suppress(docker.errors.NotFound):
+                container.reload()
+            if container.status not in ("created", "running"):
+                dead.append(name)
+        return dead
+
+    def logs(self) -> dict[str, str]:
+        out = {}
+        for name, container in self.containers.items():
+            with contextlib.suppress(docker.errors.DockerException):
+                out[name] = container.logs(tail=20).decode(errors="replace")
+        return out
+
+    def stop(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for name, container in self.containers.items():
+            with contextlib.suppress(docker.errors.DockerException):
+                (self.log_dir / f"{name}.log").write_bytes(container.logs())
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(self, stages: list[StageManifest], say: Any = print, offline: bool | None = None) -> None:
+        self.engine = client()  # fails fast, in one line, when there is no engine
+        self.stages, self.say, self.offline = stages, say, offline
+        self.images = ImageSet("", "", offline=False)
+        self.run_id = secrets.token_hex(4)
+        self.network: Network | None = None
+
+    @contextlib.contextmanager
+    def environment(self, budget: CpuBudget, settings: HarnessSettings) -> Iterator[RunEnvironment]:
+        if settings.database_url:
+            raise UserError("the docker backend starts its own PostgreSQL; unset LADDER_DATABASE_URL")
+        labels = {RUN_LABEL: self.run_id}
+        self.images = build_stage_images(self.stages, self.say, self.offline)
+        try:
+            self.network = self.engine.networks.create(f"ladder-{self.run_id}", driver="bridge", labels=labels)
+            password = secrets.token_urlsafe(18)
+            db = self.engine.containers.run(
+                self.images.postgres, name=f"ladder-{self.run_id}-db", detach=True, network=self.network.name,
+                environment={"POSTGRES_USER": ADMIN_USER, "POSTGRES_PASSWORD": password, "POSTGRES_DB": "postgres"},
+                command=["postgres", "-c", "shared_preload_libraries=pg_stat_statements",
+                         "-c", "pg_stat_statements.track=all", "-c", "pg_stat_statements.track_utility=off",
+                         "-c", "max_connections=600"],
+                labels=labels, **_limits(budget),
+            )
+            admin_url = f"postgresql://{ADMIN_USER}:{password}@{_address(db, self.network.name)}:{PG_PORT}/postgres"
+            _wait_for_postgres(admin_url, db)
+            seed_rows = prepare_template(admin_url)
+            yield RunEnvironment(
+                admin_url, new_secret(settings), budget, seed_rows, "container",
+                lambda: [_host_pid(db)],
+                details={"images": {"base": self.images.base, "postgres": self.images.postgres,
+                                    "offline_base": self.images.offline},
+                         "load_path": "host → edge container address on the run's bridge network "
+                                      "(no published port, no userland proxy)"},
+            )
+        finally:
+            remove_labelled(self.engine, self.run_id)
+
+    @contextlib.contextmanager
+    def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path,
+              start_timeout: float = 60.0) -> Iterator[RunningStage]:
+        assert self.network is not None
+        running = DockerStage(stage, self.engine, self.network, self.images, env.budget, self.run_id, log_dir)
+        try:
+            running.start(stage_database(env, stage), env.token_secret, start_timeout)
+            yield running
+        finally:
+            running.stop()
+
+
+def _wait_for_postgres(url: str, container: Container, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        interrupts.check()
+        try:
+            with psycopg.connect(url, connect_timeout=2):
+                return
+        except psycopg.OperationalError:
+            container.reload()
+            if container.status == "exited" or time.monotonic() > deadline:
+                tail = container.logs(tail=5).decode(errors="replace").strip().replace("\n", " | ")
+                raise UserError(f"PostgreSQL container failed to start: {tail[-300:]}") from None
+            time.sleep(0.5)

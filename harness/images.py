@@ -1,0 +1,160 @@
+"""Images for the Docker backend, with or without a registry.
+
+With a registry the Dockerfile starts from a standard Python image and the official
+PostgreSQL image is used. Without one (like a machine whose engine cannot pull), the base
+is a Debian root made with debootstrap (Python and PostgreSQL from Debian's packages) and
+imported with `docker import`; Python packages are installed from wheels downloaded on the
+host, so no build step needs the network.
+"""
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from harness.errors import UserError
+from harness.manifest import REPO_ROOT, StageManifest
+
+LOCAL_BASE = "ladder-base:bookworm"
+LOCAL_POSTGRES = "ladder-postgres:bookworm"
+STANDARD_BASE = "python:3.11-slim"
+STANDARD_POSTGRES = "postgres:16"
+WHEELS = REPO_ROOT / ".cache" / "wheels"
+REQUIREMENTS = REPO_ROOT / "deploy" / "requirements-services.txt"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+DEBIAN_SUITE = "bookworm"
+BASE_PACKAGES = "python3,python3-venv,postgresql,postgresql-contrib,ca-certificates"
+LABEL = "ladder.image"
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    base: str
+    postgres: str
+    offline: bool
+
+    def stage(self, stage: StageManifest) -> str:
+        return f"ladder-{stage.id}:latest"
+
+
+def client() -> docker.DockerClient:
+    try:
+        engine = docker.from_env()
+        engine.ping()
+        return engine
+    except docker.errors.DockerException as exc:
+        raise UserError(f"Docker is not reachable: {str(exc).splitlines()[0][:160]}") from None
+
+
+def docker_reachable() -> bool:
+    try:
+        client()
+        return True
+    except UserError:
+        return False
+
+
+def _present(engine: docker.DockerClient, tag: str) -> bool:
+    try:
+        engine.images.get(tag)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def _pull(engine: docker.DockerClient, tag: str) -> bool:
+    try:
+        engine.images.pull(tag)
+        return True
+    except docker.errors.DockerException:
+        return False
+
+
+def choose_bases(engine: docker.DockerClient, say: Say, offline: bool | None = None) -> ImageSet:
+    """The standard images if present or pullable, else the local Debian ones (built once)."""
+    if offline is not True:
+        if (_present(engine, STANDARD_BASE) or _pull(engine, STANDARD_BASE)) and \
+                (_present(engine, STANDARD_POSTGRES) or _pull(engine, STANDARD_POSTGRES)):
+            return ImageSet(STANDARD_BASE, STANDARD_POSTGRES, offline=False)
+        if offline is False:
+            raise UserError(f"cannot pull {STANDARD_BASE} / {STANDARD_POSTGRES}: no registry reachable")
+        say(f"cannot pull {STANDARD_BASE}: building a local Debian base instead (no registry)")
+    if not _present(engine, LOCAL_BASE):
+        build_local_base(engine, say)
+    if not _present(engine, LOCAL_POSTGRES):
+        say(f"building {LOCAL_POSTGRES}")
+        _build(engine, "deploy/postgres.Dockerfile", None, LOCAL_POSTGRES, {"BASE_IMAGE": LOCAL_BASE})
+    return ImageSet(LOCAL_BASE, LOCAL_POSTGRES, offline=True)
+
+
+def build_local_base(engine: docker.DockerClient, say: Say) -> None:
+    if shutil.which("debootstrap") is None:
+        raise UserError("building the offline base needs debootstrap: apt-get install debootstrap")
+    workdir = Path(tempfile.mkdtemp(prefix="ladder-rootfs-", dir="/var/tmp"))
+    rootfs = workdir / "rootfs"
+    try:
+        say(f"debootstrap {DEBIAN_SUITE} with {BASE_PACKAGES} (a few minutes, once per machine)")
+        done = subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", DEBIAN_SUITE, str(rootfs),
+             DEBIAN_MIRROR], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise UserError(f"debootstrap failed: {(done.stdout + done.stderr).strip().splitlines()[-1]}")
+        # the package's own cluster is not used: the entrypoint makes one under $PGDATA
+        shutil.rmtree(rootfs / "var/lib/postgresql", ignore_errors=True)
+        shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
+        say(f"docker import → {LOCAL_BASE}")
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        imported = subprocess.run(["docker", "import", "--change", f"LABEL {LABEL}=base", "-", LOCAL_BASE],
+                                  stdin=tar.stdout, capture_output=True, text=True, check=False)
+        tar.wait()
+        if imported.returncode != 0:
+            raise UserError(f"docker import failed: {imported.stderr.strip()[:200]}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def download_wheels(say: Say) -> None:
+    """Wheels for the service images, downloaded on the host (the build needs no network)."""
+    if WHEELS.is_dir() and any(WHEELS.glob("*.whl")):
+        return
+    say(f"downloading wheels into {WHEELS.relative_to(REPO_ROOT)}")
+    WHEELS.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version", "3.11",
+         "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
+         "--platform", "manylinux_2_28_x86_64", "-d", str(WHEELS), "-r", str(REQUIREMENTS)],
+        capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        shutil.rmtree(WHEELS, ignore_errors=True)
+        raise UserError(f"pip download failed: {done.stderr.strip().splitlines()[-1:]}")
+
+
+def _build(engine: docker.DockerClient, dockerfile: str, target: str | None, tag: str,
+           buildargs: dict[str, str]) -> None:
+    try:
+        engine.images.build(path=str(REPO_ROOT), dockerfile=dockerfile, target=target, tag=tag,
+                            buildargs=buildargs, rm=True, forcerm=True, pull=False,
+                            labels={LABEL: target or tag})
+    except docker.errors.BuildError as exc:
+        lines = [str(chunk.get("stream", chunk.get("error", ""))).strip() for chunk in exc.build_log]
+        tail = " | ".join(line for line in lines if line)[-300:]
+        raise UserError(f"docker build of {target or tag} failed: {tail}") from None
+
+
+def build_stage_images(stages: list[StageManifest], say: Say, offline: bool | None = None) -> ImageSet:
+    engine = client()
+    images = choose_bases(engine, say, offline)
+    if images.offline:
+        download_wheels(say)
+    for stage in stages:
+        say(f"building {images.stage(stage)} (target {stage.id})")
+        _build(engine, "Dockerfile", stage.id, images.stage(stage), {"BASE_IMAGE": images.base})
+    return images

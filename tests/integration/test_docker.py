@@ -1,0 +1,98 @@
+"""The Docker path for real: offline images, compose profiles by hand, the docker backend.
+
+A missing engine is a failure here, not a skip (CI runs on a machine with one)."""
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import docker
+import httpx
+import pandas as pd
+import pytest
+
+from domain import seed
+from harness.manifest import discover
+from tests.conftest import REPO, run_harness
+
+STAGES = [s.id for s in discover()]
+
+
+@pytest.fixture(scope="module")
+def images() -> None:
+    done = run_harness("images", timeout=1500)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_file_is_generated_from_the_manifests() -> None:
+    done = run_harness("compose", "--check")
+    assert done.returncode == 0, done.stderr
+
+
+def _compose(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker-compose", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def _profile_containers(engine: docker.DockerClient, stage: str) -> list:  # type: ignore[type-arg]
+    return [c for c in engine.containers.list(all=True)
+            if c.labels.get("com.docker.compose.service", "").startswith(stage + "-")
+            or c.labels.get("com.docker.compose.service") == "db"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_stage_comes_up_by_hand_through_its_compose_profile(images: None, stage: str) -> None:
+    engine = docker.from_env()
+    up = _compose("--profile", stage, "up", "-d")
+    try:
+        assert up.returncode == 0, up.stderr
+        deadline = time.monotonic() + 180
+        while True:
+            servers = [c for c in _profile_containers(engine, stage) if not c.name.endswith("-seed_1")]
+            states = [c.attrs["State"].get("Health", {}).get("Status") for c in servers]
+            if servers and all(s == "healthy" for s in states):
+                break
+            assert time.monotonic() < deadline, f"{stage} not healthy: {states}"
+            time.sleep(2)
+            for c in servers:
+                c.reload()
+        for c in servers:
+            assert c.attrs["HostConfig"]["CpusetCpus"] == "1"
+            ports = c.attrs["HostConfig"]["PortBindings"] or {}
+            assert all(b["HostIp"] == "127.0.0.1" for bindings in ports.values() for b in bindings)
+        with httpx.Client(base_url="http://127.0.0.1:8000", timeout=30) as http:
+            login = http.post("/api/login", json={"email": seed.email_for(3), "password": seed.password_for(3)})
+            assert login.status_code == 200, login.text
+            token = login.json()["access_token"]
+            dashboard = http.get("/api/dashboard", headers={"Authorization": f"Bearer {token}"})
+            assert dashboard.status_code == 200
+            assert dashboard.json()["user"]["report_count"] == 20
+            assert http.get("/api/me", headers={"Authorization": "Bearer forged"}).status_code == 401
+    finally:
+        down = _compose("--profile", stage, "down", "-v")
+        assert down.returncode == 0, down.stderr
+
+
+def test_quick_run_all_on_the_docker_backend_leaves_nothing(images: None, results_dir: Path) -> None:
+    done = run_harness("run-all", "--backend", "docker", "--quick", "--stages", "s0-baseline",
+                       "--stages", "s5-optimized", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = list(results_dir.iterdir())
+    summary = pd.read_csv(run / "summary.csv")
+    assert (summary["status"] == "ok").all() and (summary["requests"] > 0).all()
+    assert (summary["failures"] == 0).all()
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["backend"] == "docker" and "load_path" in meta
+    assert summary.set_index("stage").loc["s0-baseline", "hops_per_req"] >= 4
+    engine = docker.from_env()
+    assert not engine.containers.list(all=True, filters={"label": "ladder.run"})
+    assert not engine.networks.list(filters={"label": "ladder.run"})
+
+
+def test_docker_backend_without_an_engine_is_one_line(results_dir: Path) -> None:
+    done = run_harness("run-all", "--backend", "docker", "--quick",
+                       env={"LADDER_RESULTS_DIR": str(results_dir), "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert done.returncode == 2
+    assert "Docker is not reachable" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
