@@ -50,7 +50,7 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
     return wrapper  # type: ignore[return-value]
 
@@ -142,10 +142,10 @@ class RichProgress:
 
     def stage_done(self, stage_id: str, row: dict[str, Any] | None, error: str | None) -> None:
         if row is None:
-            console.print(f"[red]✗ {stage_id}[/]: {error}", highlight=False)
+            console.print(f"[red]✗ {stage_id}[/]: {error}", highlight=False, soft_wrap=True)
         else:
             console.print(f"[green]✓ {stage_id}[/]: {row['rps']:,.0f} req/s, p95 {row['p95_ms']:,.0f} ms, "
-                          f"{int(row['failures'])} failures", highlight=False)
+                          f"{int(row['failures'])} failures", highlight=False, soft_wrap=True)
 
 
 def summary_table(run_dir: Path) -> Table:

@@ -2,6 +2,7 @@
 
 import os
 from dataclasses import dataclass
+from typing import Protocol
 
 from harness.errors import UserError
 
@@ -75,3 +76,21 @@ class CpuBudget:
 def pin(cpus: frozenset[int]) -> None:
     """preexec_fn for children: children inherit the affinity, PostgreSQL backends too."""
     os.sched_setaffinity(0, cpus)
+
+
+class Joinable(Protocol):
+    def join(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ServerPlacement:
+    """Where server processes run: pinned CPUs, and a quota group when one is enforced."""
+
+    cpus: frozenset[int]
+    quota_group: Joinable | None = None
+
+    def enter(self) -> None:
+        """preexec_fn: pin, then join the quota group; whatever the process forks inherits both."""
+        pin(self.cpus)
+        if self.quota_group is not None:
+            self.quota_group.join()

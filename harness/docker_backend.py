@@ -178,7 +178,8 @@ class DockerBackend:
             yield RunEnvironment(
                 admin_url, new_secret(settings), budget, seed_rows, "container",
                 lambda: [_host_pid(db)],
-                details={"images": {"base": self.images.base, "postgres": self.images.postgres,
+                details={"enforced": "cpuset_cpus" + (" + nano_cpus quota" if budget.quota else ""),
+                         "images": {"base": self.images.base, "postgres": self.images.postgres,
                                     "offline_base": self.images.offline},
                          "load_path": "host → edge container address on the run's bridge network "
                                       "(no published port, no userland proxy)"},

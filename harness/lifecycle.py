@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.cpu import CpuBudget
+from harness.cgroups import cpu_quota_group
+from harness.cpu import CpuBudget, ServerPlacement
 from harness.local import LocalStage
 from harness.manifest import REPO_ROOT, StageManifest
 from harness.postgres import EmbeddedPostgres, drop_databases, fresh_stage_database, prepare_template
@@ -28,6 +29,7 @@ class RunEnvironment:
     database_kind: str
     database_pid_source: Callable[[], list[int]] = list
     details: dict[str, Any] = field(default_factory=dict)  # recorded in run.json
+    placement: ServerPlacement | None = None
 
     def database_pids(self) -> list[int]:
         return self.database_pid_source()
@@ -71,24 +73,27 @@ class LocalBackend:
 
     @contextlib.contextmanager
     def environment(self, budget: CpuBudget, settings: HarnessSettings) -> Iterator[RunEnvironment]:
-        postgres = None if settings.database_url else EmbeddedPostgres(cpus=budget.server)
-        try:
+        with contextlib.ExitStack() as stack:
+            group = stack.enter_context(cpu_quota_group(budget.quota)) if budget.quota else None
+            placement = ServerPlacement(budget.server, group)
+            enforced = "affinity" + (f" + CPU quota ({group.describe()})" if group else "")
+            postgres = None if settings.database_url else EmbeddedPostgres(placement)
+            if postgres:
+                stack.callback(postgres.stop)
             admin_url = postgres.start() if postgres else settings.database_url
             seed_rows = prepare_template(admin_url)
             yield RunEnvironment(admin_url, new_secret(settings), budget, seed_rows,
                                  "embedded" if postgres else "external",
-                                 postgres.pids if postgres else list)
+                                 postgres.pids if postgres else list,
+                                 details={"enforced": enforced}, placement=placement)
             if not postgres:
                 drop_databases(admin_url)
-        finally:
-            if postgres:
-                postgres.stop()
 
     @contextlib.contextmanager
     def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path,
               start_timeout: float = 60.0) -> Iterator[RunningStage]:
         database_url = stage_database(env, stage)
-        running = LocalStage(stage, log_dir, env.budget.server)
+        running = LocalStage(stage, log_dir, env.placement or ServerPlacement(env.budget.server))
         try:
             running.start(database_url, env.token_secret, start_timeout)
             yield running

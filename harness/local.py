@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from harness import interrupts
-from harness.cpu import pin
+from harness.cpu import ServerPlacement
 from harness.errors import StageFailed, UserError
 from harness.manifest import REPO_ROOT, StageManifest
 
@@ -57,7 +57,7 @@ class LocalStage:
 
     stage: StageManifest
     log_dir: Path
-    cpus: frozenset[int]
+    placement: ServerPlacement
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -83,9 +83,9 @@ class LocalStage:
         for spec in self.stage.services:
             with open(self.log_path(spec.name), "wb") as log:
                 self.processes[spec.name] = subprocess.Popen(
-                    self.stage.command(spec, HOST, len(self.cpus)), env=env, cwd=REPO_ROOT,
+                    self.stage.command(spec, HOST, len(self.placement.cpus)), env=env, cwd=REPO_ROOT,
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    preexec_fn=lambda: pin(self.cpus), start_new_session=True,
+                    preexec_fn=self.placement.enter, start_new_session=True,
                 )
         self.wait_healthy(timeout)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from harness.cpu import pin
+from harness.cpu import ServerPlacement
 from harness.errors import UserError
 
 TEMPLATE_DB = "ladder_template"
@@ -56,7 +56,7 @@ def find_bindir() -> Path:
 class EmbeddedPostgres:
     """A private PostgreSQL for one run; `url` is an admin URL to its `postgres` database."""
 
-    cpus: frozenset[int]
+    placement: ServerPlacement
     max_connections: int = 600
     process: subprocess.Popen[bytes] | None = None
     workdir: Path | None = None
@@ -99,8 +99,8 @@ class EmbeddedPostgres:
             args += ["-c", f"{key}={value}"]
         with open(log, "wb") as out:
             self.process = subprocess.Popen(
-                args, user=user, stdout=out, stderr=subprocess.STDOUT,
-                preexec_fn=lambda: pin(self.cpus), start_new_session=True,
+                args, stdout=out, stderr=subprocess.STDOUT,
+                preexec_fn=lambda: _enter_then_drop(self.placement, run_as), start_new_session=True,
             )
         self.url = f"postgresql://{ADMIN_USER}:{password}@127.0.0.1:{port}/postgres"
         deadline = time.monotonic() + timeout
@@ -131,6 +131,16 @@ class EmbeddedPostgres:
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
+
+
+def _enter_then_drop(placement: ServerPlacement, run_as: pwd.struct_passwd | None) -> None:
+    """Pin and join the quota group while still root, then become the unprivileged user
+    (Popen's own user= switches before preexec_fn, too early to join a root-owned cgroup)."""
+    placement.enter()
+    if run_as is not None:
+        os.setgroups([])
+        os.setgid(run_as.pw_gid)
+        os.setuid(run_as.pw_uid)
 
 
 def _run_checked(argv: list[str], user: str | None) -> subprocess.CompletedProcess[str]:

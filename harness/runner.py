@@ -71,6 +71,7 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
     try:
         with plan.backend.environment(plan.budget, settings) as env:
             run["database"] = {"kind": env.database_kind, "seed_rows": env.seed_rows}
+            run["budget"]["enforced"] = env.details.pop("enforced", "affinity")
             run.update(env.details)
             write_json(run_dir / "run.json", run)
             reference: list[Transcript] = []
