@@ -9,16 +9,28 @@ import pandas as pd
 from harness.results import read_json
 
 GENERATOR_BOUND_PCT = 85.0
+MEASUREMENT_COLUMNS = [
+    "stage", "order", "repeat", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
+    "fail_rate", "cpu_s_per_1k", "gen_cpu_pct", "generator_bound", "hops_per_req",
+    "db_sessions_per_req", "statements_per_req", "quiet_before", "title",
+]
+# one row per stage; with repeats, rps/p50/p95/p99 and the per-request figures are medians
 SUMMARY_COLUMNS = [
     "stage", "order", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
     "fail_rate", "cpu_s_per_1k", "gen_cpu_pct", "generator_bound", "hops_per_req",
-    "db_sessions_per_req", "statements_per_req", "title",
+    "db_sessions_per_req", "statements_per_req", "repeats", "rps_min", "rps_max", "rps_cv",
+    "p95_min", "p95_max", "p95_cv", "quiet_before", "title",
 ]
+MEDIAN_COLUMNS = ["rps", "p50_ms", "p95_ms", "p99_ms", "cpu_s_per_1k", "gen_cpu_pct", "hops_per_req",
+                  "db_sessions_per_req", "statements_per_req"]
 
 
 def stage_dirs(run_dir: Path) -> list[Path]:
-    return sorted((p for p in (run_dir / "stages").glob("*") if (p / "stage.json").is_file()),
-                  key=lambda p: int(read_json(p / "stage.json")["order"]))
+    """Every measurement folder, in ladder order, then repeat order."""
+    def key(p: Path) -> tuple[int, int]:
+        meta = read_json(p / "stage.json")
+        return int(meta["order"]), int(meta.get("repeat", 1))
+    return sorted((p for p in (run_dir / "stages").glob("*") if (p / "stage.json").is_file()), key=key)
 
 
 def load_samples(stage_dir: Path) -> pd.DataFrame:
@@ -39,10 +51,11 @@ def latency_stats(samples: pd.DataFrame, window_seconds: float) -> dict[str, flo
             "fail_rate": failures / count if count else np.nan}
 
 
-def stage_row(stage_dir: Path) -> dict[str, Any]:
+def measurement_row(stage_dir: Path) -> dict[str, Any]:
     meta = read_json(stage_dir / "stage.json")
-    row: dict[str, Any] = {"stage": meta["id"], "order": meta["order"], "status": meta["status"],
-                           "title": meta.get("title", "")}
+    row: dict[str, Any] = {"stage": meta["id"], "order": meta["order"], "repeat": meta.get("repeat", 1),
+                           "status": meta["status"], "title": meta.get("title", ""),
+                           "quiet_before": meta.get("idle", {}).get("quiet", True)}
     if meta["status"] != "ok":
         return row
     m = read_json(stage_dir / "measurement.json")
@@ -61,8 +74,36 @@ def stage_row(stage_dir: Path) -> dict[str, Any]:
     return row
 
 
+def measurements(run_dir: Path) -> pd.DataFrame:
+    return pd.DataFrame([measurement_row(d) for d in stage_dirs(run_dir)], columns=MEASUREMENT_COLUMNS)
+
+
+def _cv(values: pd.Series) -> float:
+    """Coefficient of variation (sample standard deviation / mean); 0 for one value."""
+    return float(values.std(ddof=1) / values.mean()) if len(values) > 1 and values.mean() else 0.0
+
+
 def summarise(run_dir: Path) -> pd.DataFrame:
-    rows = [stage_row(d) for d in stage_dirs(run_dir)]
+    """One row per stage: medians over its repeats, with the spread of rps and p95."""
+    per = measurements(run_dir)
+    rows = []
+    for stage, group in per.groupby("stage", sort=False):
+        ok = group[group["status"] == "ok"]
+        failed = group[group["status"] != "ok"]
+        row: dict[str, Any] = {"stage": stage, "order": group["order"].iloc[0], "title": group["title"].iloc[0],
+                               "status": "ok" if failed.empty else str(failed["status"].iloc[0]),
+                               "repeats": len(ok), "quiet_before": bool(group["quiet_before"].all())}
+        if not ok.empty:
+            row.update({c: float(ok[c].median()) for c in MEDIAN_COLUMNS})
+            row.update({
+                "requests": int(ok["requests"].sum()), "failures": int(ok["failures"].sum()),
+                "generator_bound": bool(ok["generator_bound"].any()),
+                "rps_min": float(ok["rps"].min()), "rps_max": float(ok["rps"].max()), "rps_cv": _cv(ok["rps"]),
+                "p95_min": float(ok["p95_ms"].min()), "p95_max": float(ok["p95_ms"].max()),
+                "p95_cv": _cv(ok["p95_ms"]),
+            })
+            row["fail_rate"] = row["failures"] / row["requests"] if row["requests"] else np.nan
+        rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
@@ -79,12 +120,13 @@ def endpoints(run_dir: Path) -> pd.DataFrame:
             "p50_ms": g["response_time_ms"].quantile(0.5), "p95_ms": g["response_time_ms"].quantile(0.95),
             "hops_per_req": g["hops"].mean(),
         }).reset_index().rename(columns={"name": "endpoint"})
-        frame.insert(0, "stage", d.name)
+        frame.insert(0, "stage", d.name)  # a measurement: <stage id>, or <stage id>.r<k> for repeats
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def write_tables(run_dir: Path) -> pd.DataFrame:
+    measurements(run_dir).to_csv(run_dir / "measurements.csv", index=False, float_format="%.4g")
     summary = summarise(run_dir)
     summary.to_csv(run_dir / "summary.csv", index=False, float_format="%.4g")
     endpoints(run_dir).to_csv(run_dir / "endpoints.csv", index=False, float_format="%.4g")
@@ -96,9 +138,14 @@ def read_summary(run_dir: Path) -> pd.DataFrame:
     return pd.read_csv(path) if path.is_file() else summarise(run_dir)
 
 
+def ladder_ceiling(summary: pd.DataFrame) -> "pd.Series[bool]":
+    """Rows of the static-JSON ceiling measurement (not a step of the ladder)."""
+    return summary["stage"].astype(str).str.endswith(".ceiling")
+
+
 def ratios(summary: pd.DataFrame) -> pd.DataFrame:
     """Each measured stage against the first measured one (the baseline) and its neighbour."""
-    ok = summary[summary["status"] == "ok"].sort_values("order").reset_index(drop=True)
+    ok = summary[(summary["status"] == "ok") & ~ladder_ceiling(summary)].sort_values("order").reset_index(drop=True)
     if ok.empty:
         return ok
     base = ok.iloc[0]

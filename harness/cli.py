@@ -18,6 +18,7 @@ from harness import interrupts, manifest
 from harness.cpu import CpuBudget
 from harness.diff import stage_diff
 from harness.errors import UserError
+from harness.idle import IdleCheck
 from harness.images import docker_reachable
 from harness.lifecycle import Backend, LocalBackend
 from harness.load import DEFAULT_PROFILE, QUICK_PROFILE, LoadProfile
@@ -222,6 +223,14 @@ def run_all_command(
     server_cpus: ServerCpus = None,
     load_cpus: LoadCpus = None,
     cpu_quota: CpuQuota = None,
+    repeat: Annotated[int, typer.Option(
+        min=1, help="Measure each stage N times, stages interleaved between repeats.")] = 1,
+    idle_threshold: Annotated[float, typer.Option(
+        help="Before each measurement, wait until every budget and load CPU is below this % busy.")] = 15.0,
+    idle_timeout: Annotated[float, typer.Option(
+        help="Give up waiting for a quiet machine after this many seconds (recorded; 0: no check).")] = 30.0,
+    ceiling: Annotated[bool, typer.Option(
+        help="Also measure static JSON on the last stage: what the framework serves on this budget.")] = True,
 ) -> None:
     """Measure the whole ladder under one CPU budget; write results/<run>/."""
     base = QUICK_PROFILE if quick else DEFAULT_PROFILE
@@ -232,7 +241,9 @@ def run_all_command(
     budget = CpuBudget.from_options(server_cpus, load_cpus, cpu_quota)
     interrupts.install()
     chosen = choose_backend(backend, selected)
-    plan = RunPlan(selected, budget, profile, chosen)
+    if idle_timeout < 0 or not 0 < idle_threshold <= 100:
+        raise UserError("--idle-threshold must be in (0, 100] and --idle-timeout not negative")
+    plan = RunPlan(selected, budget, profile, chosen, repeat, IdleCheck(idle_threshold, idle_timeout), ceiling)
     console.print(f"backend [bold]{chosen.name}[/]; server CPUs {plan.budget.as_record()['server_cpus']}, "
                   f"load CPUs {plan.budget.as_record()['load_cpus']}; {profile.users} users, "
                   f"{profile.warmup:g} s warm-up, {profile.duration:g} s measured per stage", highlight=False)
@@ -264,6 +275,63 @@ def report(run: RunDir) -> None:
     """Rewrite report.md (and its tables and charts) from a results folder."""
     plot(run)
     console.print(summary_table(run))
+
+
+@app.command()
+@user_errors
+def capacity(
+    stages: Annotated[list[str] | None, typer.Option("--stages", help="Stage ids (default: all).")] = None,
+    target_p95: Annotated[float, typer.Option(help="p95 target in ms.")] = 200.0,
+    steps: Annotated[str, typer.Option(help="Concurrent users per step, comma-separated.")] = "2,5,10,20,40,80,160",
+    duration: Annotated[float, typer.Option(help="Measured seconds per step.")] = 10.0,
+    warmup: Annotated[float, typer.Option(help="Warm-up seconds per step.")] = 3.0,
+    backend: Annotated[str, typer.Option(help="auto, local or docker.")] = "auto",
+    server_cpus: ServerCpus = None,
+    load_cpus: LoadCpus = None,
+    cpu_quota: CpuQuota = None,
+) -> None:
+    """The highest throughput each stage sustains with p95 ≤ the target, and the chart."""
+    from harness.capacity import CapacityPlan, run_capacity
+    try:
+        user_steps = tuple(sorted({int(s) for s in steps.split(",")}))
+    except ValueError:
+        raise UserError(f"--steps must be whole numbers separated by commas, got {steps!r}") from None
+    if not user_steps or user_steps[0] < 1 or target_p95 <= 0:
+        raise UserError("--steps must be positive and --target-p95 above 0")
+    LoadProfile(users=user_steps[0], warmup=warmup, duration=duration)  # validates the window
+    selected = manifest.select(_ladder(), stages)
+    budget = CpuBudget.from_options(server_cpus, load_cpus, cpu_quota)
+    interrupts.install()
+    plan = CapacityPlan(selected, budget, choose_backend(backend, selected), user_steps, target_p95, warmup, duration)
+    run_dir = run_capacity(plan, HarnessSettings(), lambda t: console.print(t, highlight=False, soft_wrap=True))
+    console.print((run_dir / "capacity.csv").read_text(), highlight=False)
+    console.print(f"results: {run_dir}/ (capacity.csv, capacity_steps.csv, capacity.png)", highlight=False)
+
+
+@app.command("compare")
+@user_errors
+def compare_command(
+    run_a: RunDir, run_b: RunDir,
+    threshold: Annotated[float, typer.Option(help="Smallest relative change to call (0.10 = 10 %).")] = 0.10,
+) -> None:
+    """Per-stage throughput and p95 ratios B/A; exits 1 on a regression beyond threshold and noise."""
+    from harness.compare import compare_runs
+    if not 0 < threshold < 1:
+        raise UserError("--threshold must be between 0 and 1")
+    rows = compare_runs(run_a, run_b, threshold)
+    if not rows:
+        raise UserError(f"{run_a} and {run_b} have no measured stage in common")
+    table = Table("stage", "req/s A", "req/s B", "B/A", "throughput", "p95 A", "p95 B", "B/A", "p95",
+                  title=f"{run_b.name} vs {run_a.name} (threshold {threshold:.0%})")
+    for r in rows:
+        table.add_row(r.stage, f"{r.rps_a:,.1f}", f"{r.rps_b:,.1f}", f"{r.rps_ratio:.2f}", r.rps_verdict,
+                      f"{r.p95_a:,.0f}", f"{r.p95_b:,.0f}", f"{r.p95_ratio:.2f}", r.p95_verdict)
+    console.print(table)
+    regressions = [r.stage for r in rows if r.regressed]
+    if regressions:
+        console.print(f"[red]regression:[/] {', '.join(regressions)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    console.print("no regression beyond threshold and noise")
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ class LoadProfile:
     users: int = 150
     warmup: float = 10.0
     duration: float = 40.0
+    mix: str = "saas"  # or "ceiling" (see locustfile.py)
 
     def __post_init__(self) -> None:
         if self.users < 1:
@@ -32,7 +33,7 @@ class LoadProfile:
         if self.warmup < 0:
             raise UserError(f"--warmup must not be negative, got {self.warmup}")
 
-    def as_record(self) -> dict[str, float]:
+    def as_record(self) -> dict[str, float | str]:
         return asdict(self)
 
 
@@ -63,7 +64,7 @@ def start_locust(host: str, profile: LoadProfile, cpus: frozenset[int], window: 
     stdout, stderr = out_dir / "locust.json", out_dir / "locust.log"
     env = {**os.environ,
            "LADDER_WINDOW_START": repr(window[0]), "LADDER_WINDOW_END": repr(window[1]),
-           "LADDER_SAMPLES_FILE": str(out_dir / "samples.csv")}
+           "LADDER_SAMPLES_FILE": str(out_dir / "samples.csv"), "LADDER_MIX": profile.mix}
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
             "-u", str(profile.users), "-r", str(profile.users), "-t", f"{run_time}s",
             "--only-summary", "--json", "--exit-code-on-error", "0", "--loglevel", "WARNING"]

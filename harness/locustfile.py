@@ -26,6 +26,9 @@ WINDOW_START = float(os.environ.get("LADDER_WINDOW_START", "0"))
 WINDOW_END = float(os.environ.get("LADDER_WINDOW_END", "inf"))
 SAMPLES_FILE = os.environ.get("LADDER_SAMPLES_FILE")
 SEED_USERS = int(os.environ.get("LADDER_SEED_USERS", str(seed.DEFAULT_SIZE.users)))
+# "saas" (default): the weighted API mix; "ceiling": static JSON only, what the framework can
+# serve on this budget with no database and no internal call
+MIX = os.environ.get("LADDER_MIX", "saas")
 
 _user_numbers = itertools.count()
 _samples: list[tuple[str, float, float, str, int]] = []
@@ -57,6 +60,8 @@ def _write_samples(environment: Environment, **_: Any) -> None:
 
 class SaasUser(FastHttpUser):
     """A signed-in user: mostly reads, a few exports, the occasional new login."""
+
+    abstract = MIX != "saas"
 
     def on_start(self) -> None:
         self.rng = random.Random(next(_user_numbers))  # deterministic user choice
@@ -102,3 +107,13 @@ class SaasUser(FastHttpUser):
             return
         export = self.rng.choice(self.exports[-10:])
         self.client.get(f"/api/exports/{export}", headers=self.headers, name="/api/exports/[id]")
+
+
+class CeilingUser(FastHttpUser):
+    """The framework's ceiling: the edge's static JSON health endpoint, nothing else."""
+
+    abstract = MIX != "ceiling"
+
+    @task
+    def healthz(self) -> None:
+        self.client.get("/healthz")

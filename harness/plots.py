@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness.analysis import ratios, read_summary  # noqa: E402
+from harness.analysis import ladder_ceiling, ratios, read_summary  # noqa: E402
 
 # The case study's figures, drawn as references
 ARTICLE_RPS = (180, 1300)
@@ -26,12 +26,17 @@ def ladder_chart(summary: pd.DataFrame, path: Path, subtitle: str = "") -> None:
     data = ratios(summary)
     fig, (ax, ax_ratio) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 2]})
     labels = [_short(s) for s in data["stage"]]
-    bars = ax.bar(labels, data["rps"], color="#4C78A8")
+    spread = None
+    if "rps_min" in data and data["repeats"].max() > 1:  # min..max over repeats
+        spread = [data["rps"] - data["rps_min"], data["rps_max"] - data["rps"]]
+    bars = ax.bar(labels, data["rps"], color="#4C78A8", yerr=spread, capsize=4, ecolor="#333333")
     ax.bar_label(bars, labels=[f"{v:,.0f}" for v in data["rps"]], fontsize=9)
     ax.set_ylabel("throughput (req/s)", color="#4C78A8")
     ax.set_title("Throughput and p95 per step, same load and CPU budget")
     p95 = ax.twinx()
     p95.plot(labels, data["p95_ms"], color="#E45756", marker="o", linewidth=2)
+    if spread is not None:
+        p95.vlines(labels, data["p95_min"], data["p95_max"], color="#E45756", linewidth=1)
     for x, y in zip(labels, data["p95_ms"], strict=True):
         p95.annotate(f"{y:,.0f} ms", (x, y), textcoords="offset points", xytext=(0, 8),
                      ha="center", fontsize=8, color="#E45756")
@@ -58,7 +63,7 @@ def ladder_chart(summary: pd.DataFrame, path: Path, subtitle: str = "") -> None:
 
 
 def latency_chart(summary: pd.DataFrame, path: Path) -> None:
-    data = summary[summary["status"] == "ok"]
+    data = summary[(summary["status"] == "ok") & ~ladder_ceiling(summary)]
     fig, ax = plt.subplots(figsize=(9, 4.5))
     width = 0.27
     xs = range(len(data))
@@ -75,7 +80,7 @@ def latency_chart(summary: pd.DataFrame, path: Path) -> None:
 
 
 def mechanisms_chart(summary: pd.DataFrame, path: Path) -> None:
-    data = summary[summary["status"] == "ok"]
+    data = summary[(summary["status"] == "ok") & ~ladder_ceiling(summary)]
     panels = (("hops_per_req", "internal hops / request"), ("db_sessions_per_req", "DB sessions opened / request"),
               ("statements_per_req", "SQL statements / request"), ("cpu_s_per_1k", "server CPU-s / 1,000 requests"))
     fig, axes = plt.subplots(1, len(panels), figsize=(15, 4))

@@ -5,7 +5,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import ratios, read_summary, stage_dirs
+from harness.analysis import ladder_ceiling, ratios, read_summary, stage_dirs
 from harness.results import load_run, read_json
 
 TABLE_COLUMNS = ["stage", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "cpu_s_per_1k",
@@ -69,6 +69,12 @@ def render(run_dir: Path) -> str:
             f"({first['rps']:,.0f} → {last['rps']:,.0f} req/s; the article: 180 → 1300, ×7.2), "
             f"p95 ÷{last['p95_reduction_vs_baseline']:.1f} ({first['p95_ms']:,.0f} → {last['p95_ms']:,.0f} ms; "
             f"the article: > 4 s → < 200 ms, over ÷20).", ""]
+        ceiling = summary[ladder_ceiling(summary) & (summary["status"] == "ok")]
+        if not ceiling.empty:
+            top = ceiling.iloc[0]
+            lines += [f"**Ceiling**: the same optimized stack serving static JSON (`/healthz`, no database, no "
+                      f"internal call) under the same budget: {top['rps']:,.0f} req/s, p95 {top['p95_ms']:,.0f} ms. "
+                      f"The optimized stage reaches {100 * last['rps'] / top['rps']:.0f} % of it.", ""]
         lines += ["## Step by step", "",
                   "At a fixed number of users, latency follows throughput (Little's law); server CPU per "
                   "request is what each fix can lower on a fixed CPU budget.", ""]
@@ -81,6 +87,16 @@ def render(run_dir: Path) -> str:
             lines += [f"- **{row['stage']}**: {metas.get(row['stage'], {}).get('error', '')} "
                       f"(logs in `stages/{row['stage']}/logs/`)"]
         lines.append("")
+    if "repeats" in summary and summary["repeats"].max() > 1:
+        spread = summary[["stage", "repeats", "rps", "rps_min", "rps_max", "rps_cv", "p95_ms", "p95_min",
+                          "p95_max", "p95_cv"]]
+        lines += ["## Spread over repeats", "",
+                  "Medians of the repeats (stages interleaved between repeats); cv = standard deviation / mean.",
+                  "", spread.to_markdown(index=False, floatfmt=".3g"), ""]
+    if "quiet_before" in summary and not summary["quiet_before"].fillna(True).all():
+        noisy = summary[~summary["quiet_before"].fillna(True).astype(bool)]["stage"]
+        lines += [f"**Busy machine**: the CPUs were not quiet before measuring {', '.join(noisy)} "
+                  "(see `idle` in their stage.json); treat those figures with care.", ""]
     bound = summary[summary.get("generator_bound", False) == True]  # noqa: E712
     if not bound.empty:
         lines += [f"**Generator-bound**: {', '.join(bound['stage'])} — the load generator passed 85 % CPU, "

@@ -6,7 +6,7 @@ stage, so a crash or Ctrl-C later loses nothing already measured.
 """
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -15,6 +15,7 @@ import httpx
 from harness import analysis, interrupts, plots, report
 from harness.cpu import CpuBudget
 from harness.errors import StageFailed
+from harness.idle import IdleCheck, wait_until_idle
 from harness.lifecycle import Backend, LocalBackend, RunEnvironment
 from harness.load import LoadProfile
 from harness.manifest import StageManifest
@@ -25,6 +26,7 @@ from harness.results import (
     machine,
     new_run_dir,
     package_versions,
+    read_json,
     stage_dir,
     utc_now,
     write_json,
@@ -56,6 +58,9 @@ class RunPlan:
     budget: CpuBudget
     profile: LoadProfile
     backend: Backend = field(default_factory=LocalBackend)
+    repeat: int = 1
+    idle: IdleCheck = field(default_factory=IdleCheck)
+    ceiling: bool = True  # also measure static JSON on the last stage: the framework's ceiling
 
 
 def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None = None) -> Path:
@@ -65,7 +70,8 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
         "schema_version": SCHEMA_VERSION, "status": "running", "started_at": utc_now(),
         "git": git_commit(), "machine": machine(), "packages": package_versions(),
         "backend": plan.backend.name, "budget": {**plan.budget.as_record(), "enforced": "affinity"},
-        "load": plan.profile.as_record(), "stages": [s.id for s in plan.stages],
+        "load": plan.profile.as_record(), "stages": [s.id for s in plan.stages], "repeat": plan.repeat,
+        "idle_check": {"threshold_pct": plan.idle.threshold_pct, "timeout_s": plan.idle.timeout_s},
     }
     write_json(run_dir / "run.json", run)
     try:
@@ -75,11 +81,17 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
             run.update(env.details)
             write_json(run_dir / "run.json", run)
             reference: list[Transcript] = []
-            for index, stage in enumerate(plan.stages, start=1):
-                interrupts.check()
-                progress.stage(index, len(plan.stages), stage.id)
-                _run_stage(env, stage, plan, run_dir, reference, settings, progress)
-        failed = [s.id for s in plan.stages if _status(run_dir, s.id) != "ok"]
+            total = len(plan.stages) * plan.repeat
+            # repeats interleave the stages, so drift on a shared machine hits all of them alike
+            for repeat in range(1, plan.repeat + 1):
+                for index, stage in enumerate(plan.stages, start=1):
+                    interrupts.check()
+                    progress.stage((repeat - 1) * len(plan.stages) + index, total, stage.id)
+                    _run_stage(env, stage, plan, run_dir, reference, settings, progress, repeat)
+            if plan.ceiling and plan.stages:
+                progress.stage(total, total, f"{plan.stages[-1].id} ceiling")
+                _run_stage(env, plan.stages[-1], plan, run_dir, reference, settings, progress, 1, ceiling=True)
+        failed = sorted({d.name for d in (run_dir / "stages").iterdir() if _status(d) != "ok"})
         run["status"] = "complete" if not failed else "complete-with-failures"
         run["failed_stages"] = failed
     except KeyboardInterrupt:
@@ -104,16 +116,31 @@ def finish(run_dir: Path) -> None:
         report.write_report(run_dir)
 
 
-def _status(run_dir: Path, stage_id: str) -> str:
-    from harness.results import read_json
-    path = run_dir / "stages" / stage_id / "stage.json"
+def _status(measurement_dir: Path) -> str:
+    path = measurement_dir / "stage.json"
     return str(read_json(path)["status"]) if path.is_file() else "missing"
 
 
+CEILING = "ceiling"
+
+
+def measurement_name(stage: StageManifest, repeat: int, ceiling: bool = False) -> str:
+    """stages/<id> for the first measurement of a stage, stages/<id>.r<k> for repeat k,
+    stages/<id>.ceiling for the static-JSON ceiling."""
+    if ceiling:
+        return f"{stage.id}.{CEILING}"
+    return stage.id if repeat == 1 else f"{stage.id}.r{repeat}"
+
+
 def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir: Path,
-               reference: list[Transcript], settings: HarnessSettings, progress: Progress) -> None:
-    out = stage_dir(run_dir, stage.id)
-    meta: dict[str, Any] = {"id": stage.id, "order": stage.order, "title": stage.title, "fix": stage.fix,
+               reference: list[Transcript], settings: HarnessSettings, progress: Progress,
+               repeat: int = 1, ceiling: bool = False) -> None:
+    out = stage_dir(run_dir, measurement_name(stage, repeat, ceiling))
+    # the ceiling is a row of its own, after the ladder, never part of the ladder's ratios
+    meta: dict[str, Any] = {"id": f"{stage.id}.{CEILING}" if ceiling else stage.id,
+                            "order": 1000 + stage.order if ceiling else stage.order, "repeat": repeat,
+                            "ceiling": ceiling,
+                            "title": stage.title, "fix": stage.fix,
                             "removes": stage.removes, "services": len(stage.services),
                             "status": "running", "phases": {}}
     write_json(out / "stage.json", meta)
@@ -124,17 +151,21 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
         interrupts.check()
         with plan.backend.stage(env, stage, out / "logs", settings.start_timeout_seconds) as running:
             meta["phases"]["start_s"] = round(time.monotonic() - started, 2)
-            progress.phase("verify")
-            with httpx.Client(base_url=running.base_url, timeout=120) as client:
-                transcript = Script(client, env.token_secret).run(stage.id)
-            write_json(out / "verify.json", {"steps": transcript.steps, "problems": transcript.problems})
-            differences = compare([*reference[:1], transcript])
-            if transcript.problems or differences:
-                raise StageFailed(f"{stage.id}: verify failed: {(transcript.problems + differences)[0]}")
-            reference.append(transcript)
+            if repeat == 1 and not ceiling:
+                progress.phase("verify")
+                with httpx.Client(base_url=running.base_url, timeout=120) as client:
+                    transcript = Script(client, env.token_secret).run(stage.id)
+                write_json(out / "verify.json", {"steps": transcript.steps, "problems": transcript.problems})
+                differences = compare([*reference[:1], transcript])
+                if transcript.problems or differences:
+                    raise StageFailed(f"{stage.id}: verify failed: {(transcript.problems + differences)[0]}")
+                reference.append(transcript)
             interrupts.check()
+            progress.phase("idle check")
+            meta["idle"] = wait_until_idle(plan.budget.server | plan.budget.load, plan.idle).as_record()
             t = time.monotonic()
-            measure(running, env.admin_url, env.database_pids(), plan.profile, plan.budget.load, out,
+            profile = replace(plan.profile, mix=CEILING) if ceiling else plan.profile
+            measure(running, env.admin_url, env.database_pids(), profile, plan.budget.load, out,
                     tick=progress.phase)
             meta["phases"]["load_s"] = round(time.monotonic() - t, 2)
             progress.phase("teardown")
@@ -153,9 +184,9 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
         if meta["status"] == "running":
             meta["status"] = "interrupted"
         write_json(out / "stage.json", meta)
-        summary = analysis.write_tables(run_dir)
+        analysis.write_tables(run_dir)
         if meta["status"] == "ok":
-            row = {str(k): v for k, v in summary[summary["stage"] == stage.id].iloc[0].items()}
+            row = {str(k): v for k, v in analysis.measurement_row(out).items()}
         error = meta.get("error")
         if error and meta.get("log_tail"):
             error = f"{error}\n{meta['log_tail']}"

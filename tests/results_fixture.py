@@ -8,10 +8,10 @@ from harness.results import SCHEMA_VERSION, write_json
 
 def write_stage(run_dir: Path, stage: str, order: int, times_ms: list[float], failures: int,
                 window: float, cpu_s: float, sessions: int, statements: int | None, hops: int,
-                status: str = "ok") -> None:
-    out = run_dir / "stages" / stage
+                status: str = "ok", repeat: int = 1) -> None:
+    out = run_dir / "stages" / (stage if repeat == 1 else f"{stage}.r{repeat}")
     out.mkdir(parents=True)
-    meta = {"id": stage, "order": order, "title": stage, "fix": f"fix of {stage}",
+    meta = {"id": stage, "order": order, "repeat": repeat, "title": stage, "fix": f"fix of {stage}",
             "removes": f"what {stage} removes", "status": status}
     if status != "ok":
         meta["error"] = f"{stage}: service core-api exited at start (code 1)"
@@ -28,6 +28,25 @@ def write_stage(run_dir: Path, stage: str, order: int, times_ms: list[float], fa
         "server_cpu_seconds": cpu_s, "generator_cpu_pct": 90.0 if stage.endswith("bound") else 20.0,
         "generator_cpu_peak_pct": 95.0,
         "db": {"sessions": sessions, "xact_commit": 0, "statements": statements},
+    })
+
+
+def make_repeated_run(run_dir: Path, fast_rps: tuple[float, ...]) -> Path:
+    """Two stages measured len(fast_rps) times; s1's throughput per repeat is given."""
+    make_header(run_dir)
+    for k, rps in enumerate(fast_rps, start=1):
+        write_stage(run_dir, "s0-slow", 0, [100.0] * 100, 0, 10.0, 2.0, 300, 1100, 16, repeat=k)
+        write_stage(run_dir, "s1-fast", 1, [10.0] * int(rps * 10), 0, 10.0, 1.0, 0, None, 1, repeat=k)
+    return run_dir
+
+
+def make_header(run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "run.json", {
+        "schema_version": SCHEMA_VERSION, "status": "complete", "backend": "local",
+        "budget": {"server_cpus": "1", "load_cpus": "0", "cpu_quota": None},
+        "load": {"users": 10, "warmup": 1, "duration": 10}, "git": {"commit": "abc"},
+        "machine": {"cpu_model": "test cpu"},
     })
 
 

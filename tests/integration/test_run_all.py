@@ -27,7 +27,7 @@ def test_quick_run_all_measures_every_stage(results_dir: Path) -> None:
     (run,) = list(results_dir.iterdir())
     summary = pd.read_csv(run / "summary.csv")
     assert list(summary["stage"]) == ["s0-baseline", "s1-consolidated", "s2-async", "s3-pooled",
-                                      "s4-queries", "s5-optimized"]
+                                      "s4-queries", "s5-optimized", "s5-optimized.ceiling"]
     assert (summary["status"] == "ok").all()
     assert (summary["requests"] > 0).all()
     assert (summary["failures"] == 0).all()
@@ -40,6 +40,9 @@ def test_quick_run_all_measures_every_stage(results_dir: Path) -> None:
     assert "token_secret" not in (run / "run.json").read_text()
     # mechanisms measured under load, not only in verify
     by_stage = summary.set_index("stage")
+    # static JSON on the same stack and budget is the ceiling the ladder climbs towards
+    assert by_stage.loc["s5-optimized.ceiling", "rps"] > by_stage.loc["s5-optimized", "rps"]
+    assert "**Ceiling**" in (run / "report.md").read_text()
     assert by_stage.loc["s0-baseline", "hops_per_req"] >= 4
     assert by_stage.loc["s3-pooled", "db_sessions_per_req"] < 0.2
     assert by_stage.loc["s4-queries", "statements_per_req"] < by_stage.loc["s3-pooled", "statements_per_req"]
@@ -47,3 +50,21 @@ def test_quick_run_all_measures_every_stage(results_dir: Path) -> None:
     for path in run.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), f"the token secret leaked into {path}"
+
+
+def test_repeats_interleave_the_stages(results_dir: Path) -> None:
+    done = run_harness("run-all", "--backend", "local", "--users", "10", "--warmup", "1", "--duration", "4",
+                       "--repeat", "2", "--stages", "s4-queries", "--stages", "s5-optimized", "--no-ceiling",
+                       env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = list(results_dir.iterdir())
+    finished = {d.name: json.loads((d / "stage.json").read_text())["finished_at"] for d in (run / "stages").iterdir()}
+    assert sorted(finished, key=finished.__getitem__) == ["s4-queries", "s5-optimized", "s4-queries.r2",
+                                                          "s5-optimized.r2"]
+    summary = pd.read_csv(run / "summary.csv").set_index("stage")
+    assert list(summary["repeats"]) == [2, 2]
+    assert (summary["rps_min"] <= summary["rps"]).all() and (summary["rps"] <= summary["rps_max"]).all()
+    assert len(pd.read_csv(run / "measurements.csv")) == 4
+    for d in (run / "stages").iterdir():
+        assert "idle" in json.loads((d / "stage.json").read_text())
+    assert "## Spread over repeats" in (run / "report.md").read_text()

@@ -1,0 +1,135 @@
+"""`harness capacity`: the highest throughput each stage sustains with p95 ≤ a target.
+
+The case study's own framing ("1300 req/s at under 200 ms p95"). Each stage is started
+once, then loaded at increasing numbers of concurrent users; every step is a normal
+measurement (raw samples, telemetry) under stages/<id>/u<users>/.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from harness import interrupts  # noqa: E402
+from harness.analysis import latency_stats, load_samples  # noqa: E402
+from harness.cpu import CpuBudget  # noqa: E402
+from harness.errors import StageFailed  # noqa: E402
+from harness.lifecycle import Backend  # noqa: E402
+from harness.load import LoadProfile  # noqa: E402
+from harness.manifest import StageManifest  # noqa: E402
+from harness.measure import measure  # noqa: E402
+from harness.results import (  # noqa: E402
+    SCHEMA_VERSION,
+    git_commit,
+    machine,
+    new_run_dir,
+    package_versions,
+    utc_now,
+    write_json,
+)
+from harness.settings import HarnessSettings  # noqa: E402
+
+DEFAULT_STEPS = (2, 5, 10, 20, 40, 80, 160)
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    stages: list[StageManifest]
+    budget: CpuBudget
+    backend: Backend
+    steps: tuple[int, ...] = DEFAULT_STEPS
+    target_p95_ms: float = 200.0
+    warmup: float = 3.0
+    duration: float = 10.0
+
+
+def capacity_of(steps: pd.DataFrame, target_p95_ms: float) -> dict[str, Any]:
+    """The best step whose p95 meets the target (none: the stage never meets it)."""
+    within = steps[steps["p95_ms"] <= target_p95_ms]
+    if within.empty:
+        return {"capacity_rps": 0.0, "at_users": None, "p95_ms": None}
+    best = within.sort_values("rps").iloc[-1]
+    return {"capacity_rps": float(best["rps"]), "at_users": int(best["users"]), "p95_ms": float(best["p95_ms"])}
+
+
+def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
+                 say: Callable[[str], None] = lambda _: None) -> Path:
+    run_dir = new_run_dir(settings.results_dir)
+    run: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "kind": "capacity", "status": "running", "started_at": utc_now(),
+        "git": git_commit(), "machine": machine(), "packages": package_versions(), "backend": plan.backend.name,
+        "budget": plan.budget.as_record(), "target_p95_ms": plan.target_p95_ms, "steps": list(plan.steps),
+        "load": {"warmup": plan.warmup, "duration": plan.duration},
+    }
+    write_json(run_dir / "run.json", run)
+    rows: list[dict[str, Any]] = []
+    try:
+        with plan.backend.environment(plan.budget, settings) as env:
+            for stage in plan.stages:
+                interrupts.check()
+                stage_rows: list[dict[str, Any]] = []
+                try:
+                    with plan.backend.stage(env, stage, run_dir / "stages" / stage.id / "logs",
+                                            settings.start_timeout_seconds) as running:
+                        for users in plan.steps:
+                            out = run_dir / "stages" / stage.id / f"u{users}"
+                            out.mkdir(parents=True, exist_ok=True)
+                            m = measure(running, env.admin_url, env.database_pids(),
+                                        LoadProfile(users=users, warmup=plan.warmup, duration=plan.duration),
+                                        plan.budget.load, out)
+                            stats = latency_stats(load_samples(out), m["window_seconds"])
+                            stage_rows.append({"stage": stage.id, "order": stage.order, "users": users, **stats})
+                            say(f"{stage.id}: {users} users → {stats['rps']:,.0f} req/s, p95 {stats['p95_ms']:,.0f} ms")
+                            if stats["p95_ms"] > 4 * plan.target_p95_ms and stats["rps"] < max(
+                                    r["rps"] for r in stage_rows):
+                                break  # past the knee: more users only add queueing
+                except StageFailed as failed:
+                    say(f"{stage.id}: failed: {failed}")
+                rows += stage_rows
+                write_tables(run_dir, rows, plan.target_p95_ms)
+        run["status"] = "complete"
+    except KeyboardInterrupt:
+        run["status"] = "interrupted"
+        raise
+    finally:
+        run["finished_at"] = utc_now()
+        write_json(run_dir / "run.json", run)
+        if rows:
+            write_tables(run_dir, rows, plan.target_p95_ms)
+    return run_dir
+
+
+def write_tables(run_dir: Path, rows: list[dict[str, Any]], target_p95_ms: float) -> pd.DataFrame:
+    steps = pd.DataFrame(rows)
+    steps.to_csv(run_dir / "capacity_steps.csv", index=False, float_format="%.4g")
+    summary = pd.DataFrame([{"stage": stage, **capacity_of(group, target_p95_ms)}
+                            for stage, group in steps.groupby("stage", sort=False)])
+    summary.to_csv(run_dir / "capacity.csv", index=False, float_format="%.4g")
+    capacity_chart(steps, summary, target_p95_ms, run_dir / "capacity.png")
+    return summary
+
+
+def capacity_chart(steps: pd.DataFrame, summary: pd.DataFrame, target_p95_ms: float, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    caps = dict(zip(summary["stage"], summary["capacity_rps"], strict=True))
+    for stage, group in steps.groupby("stage", sort=False):
+        cap = caps[str(stage)]
+        ax.plot(group["rps"], group["p95_ms"], marker="o", label=f"{stage} (capacity {cap:,.0f} req/s)")
+        for _, r in group.iterrows():
+            ax.annotate(str(int(r["users"])), (r["rps"], r["p95_ms"]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+    ax.axhline(target_p95_ms, color="black", linestyle="--", linewidth=1, label=f"p95 target {target_p95_ms:g} ms")
+    ax.set_yscale("log")
+    ax.set_xlabel("throughput (req/s)")
+    ax.set_ylabel("p95 latency (ms, log)")
+    ax.set_title("Throughput against p95 as users grow (labels: concurrent users)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,67 @@
+"""`harness compare A B`: per-stage ratios between two runs, and a verdict you can gate on.
+
+A change is called only when it passes the threshold AND lies outside both runs' spread
+(their min..max over repeats): what one noisy run cannot tell apart is reported as
+"within noise". A regression (lower throughput or higher p95 beyond both) fails the gate.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from harness.analysis import read_summary
+from harness.results import load_run
+
+
+@dataclass(frozen=True)
+class StageComparison:
+    stage: str
+    rps_a: float
+    rps_b: float
+    p95_a: float
+    p95_b: float
+    rps_verdict: str
+    p95_verdict: str
+
+    @property
+    def rps_ratio(self) -> float:
+        return self.rps_b / self.rps_a
+
+    @property
+    def p95_ratio(self) -> float:
+        return self.p95_b / self.p95_a
+
+    @property
+    def regressed(self) -> bool:
+        return "regression" in (self.rps_verdict, self.p95_verdict)
+
+
+def _verdict(a: pd.Series, b: pd.Series, column: str, low: str, high: str, threshold: float,
+             higher_is_better: bool) -> str:
+    ratio = b[column] / a[column]
+    if abs(ratio - 1) <= threshold:
+        return "within threshold"
+    a_min, a_max = a.get(low, a[column]), a.get(high, a[column])
+    b_min, b_max = b.get(low, b[column]), b.get(high, b[column])
+    if max(a_min, b_min) <= min(a_max, b_max):  # spreads overlap
+        return "within noise"
+    better = (ratio > 1) == higher_is_better
+    return "improvement" if better else "regression"
+
+
+def compare_runs(run_a: Path, run_b: Path, threshold: float = 0.10) -> list[StageComparison]:
+    load_run(run_a)
+    load_run(run_b)
+    a = read_summary(run_a).set_index("stage")
+    b = read_summary(run_b).set_index("stage")
+    common = [s for s in a.index if s in b.index and a.loc[s, "status"] == "ok" and b.loc[s, "status"] == "ok"]
+    out = []
+    for stage in common:
+        ra, rb = a.loc[stage], b.loc[stage]
+        out.append(StageComparison(
+            stage, float(ra["rps"]), float(rb["rps"]), float(ra["p95_ms"]), float(rb["p95_ms"]),
+            _verdict(ra, rb, "rps", "rps_min", "rps_max", threshold, higher_is_better=True),
+            _verdict(ra, rb, "p95_ms", "p95_min", "p95_max", threshold, higher_is_better=False),
+        ))
+    return out

@@ -1,0 +1,27 @@
+"""`harness capacity` for real: steps of load, the best step within the p95 target, the chart."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from harness.capacity import capacity_of
+from tests.conftest import run_harness
+
+
+def test_capacity_of_picks_the_best_step_within_the_target() -> None:
+    steps = pd.DataFrame({"users": [2, 10, 40], "rps": [50.0, 150.0, 160.0], "p95_ms": [20.0, 150.0, 900.0]})
+    assert capacity_of(steps, 200.0) == {"capacity_rps": 150.0, "at_users": 10, "p95_ms": 150.0}
+    assert capacity_of(steps, 10.0)["capacity_rps"] == 0.0
+
+
+def test_capacity_command_measures_steps_and_draws_the_chart(results_dir: Path) -> None:
+    done = run_harness("capacity", "--backend", "local", "--stages", "s0-baseline", "--stages", "s4-queries",
+                       "--steps", "2,8", "--duration", "4", "--warmup", "1",
+                       env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = list(results_dir.iterdir())
+    steps = pd.read_csv(run / "capacity_steps.csv")
+    assert len(steps) == 4 and (steps["requests"] > 0).all()
+    capacity = pd.read_csv(run / "capacity.csv").set_index("stage")
+    assert capacity.loc["s4-queries", "capacity_rps"] > capacity.loc["s0-baseline", "capacity_rps"]
+    assert (run / "capacity.png").stat().st_size > 10_000

@@ -1,0 +1,48 @@
+import statistics
+from pathlib import Path
+
+import pytest
+
+from harness.analysis import measurements, summarise
+from harness.compare import compare_runs
+from tests.conftest import run_harness
+from tests.results_fixture import make_repeated_run
+
+
+def test_repeats_are_summarised_as_median_and_spread(tmp_path: Path) -> None:
+    run = make_repeated_run(tmp_path / "run", fast_rps=(40.0, 44.0, 60.0))
+    assert len(measurements(run)) == 6
+    fast = summarise(run).set_index("stage").loc["s1-fast"]
+    assert fast["repeats"] == 3
+    assert fast["rps"] == pytest.approx(44.0)  # the median, not the mean
+    assert (fast["rps_min"], fast["rps_max"]) == (pytest.approx(40.0), pytest.approx(60.0))
+    assert fast["rps_cv"] == pytest.approx(statistics.stdev([40, 44, 60]) / statistics.mean([40, 44, 60]))
+    assert fast["requests"] == 400 + 440 + 600
+
+
+@pytest.mark.parametrize("b_rps, verdict", [
+    ((80.0, 82.0), "improvement"),
+    ((20.0, 21.0), "regression"),
+    ((41.0, 43.0), "within threshold"),
+    ((30.0, 70.0), "within noise"),  # beyond the threshold, but B's spread overlaps A's: no call
+])
+def test_compare_calls_a_change_only_beyond_threshold_and_spread(tmp_path: Path, b_rps: tuple[float, ...],
+                                                                 verdict: str) -> None:
+    a = make_repeated_run(tmp_path / "a", fast_rps=(40.0, 42.0))
+    b = make_repeated_run(tmp_path / "b", fast_rps=b_rps)
+    fast = {c.stage: c for c in compare_runs(a, b, threshold=0.10)}["s1-fast"]
+    assert fast.rps_verdict == verdict
+
+
+def test_compare_command_gates_on_regressions(tmp_path: Path) -> None:
+    a = make_repeated_run(tmp_path / "a", fast_rps=(40.0, 42.0))
+    better = make_repeated_run(tmp_path / "better", fast_rps=(80.0, 82.0))
+    worse = make_repeated_run(tmp_path / "worse", fast_rps=(20.0, 21.0))
+    ok = run_harness("compare", str(a), str(better))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "improvement" in ok.stdout
+    bad = run_harness("compare", str(a), str(worse))
+    assert bad.returncode == 1
+    assert "regression: s1-fast" in bad.stdout
+    wrong = run_harness("compare", str(a), str(tmp_path))
+    assert wrong.returncode == 2 and "not a results folder" in wrong.stderr
