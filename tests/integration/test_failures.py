@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -189,7 +190,8 @@ def test_a_service_dying_during_the_measurement_fails_that_stage_only(results_di
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 1, out + err
-    assert "service jobs died during measure" in " ".join(out.split())
+    # the kill lands in warm-up or in the window, depending on how fast locust started
+    assert re.search(r"service jobs died during (warm-up|measure)", " ".join(out.split())), out
     (run,) = list(results_dir.iterdir())
     summary = pd.read_csv(run / "summary.csv").set_index("stage")
     assert summary.loc["s4-queries", "status"] == "failed"
