@@ -83,13 +83,13 @@ def mechanisms_chart(summary: pd.DataFrame, path: Path) -> None:
     data = summary[(summary["status"] == "ok") & ~ladder_ceiling(summary)]
     panels = (("hops_per_req", "internal hops / request"), ("db_sessions_per_req", "DB sessions opened / request"),
               ("statements_per_req", "SQL statements / request"), ("cpu_s_per_1k", "server CPU-s / 1,000 requests"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4))
+    fig, axes = plt.subplots(1, len(panels), figsize=(18, 4.2))
     labels = [_short(s) for s in data["stage"]]
     for ax, (col, title) in zip(axes, panels, strict=True):
         bars = ax.bar(labels, data[col], color="#54A24B")
         ax.bar_label(bars, labels=[f"{v:.2g}" for v in data[col]], fontsize=8)
         ax.set_title(title, fontsize=10)
-        ax.tick_params(axis="x", labelsize=8)
+        ax.tick_params(axis="x", labelsize=7)
     fig.suptitle("Mechanisms: what each fix removed (measured under load)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
