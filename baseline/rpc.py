@@ -4,7 +4,7 @@ from typing import Any
 
 import requests
 
-from domain import errors, hops
+from domain import hops
 from domain.settings import get_settings
 
 settings = get_settings()
@@ -26,7 +26,4 @@ async def call(
         method, settings.services[service] + path, headers=headers, json=json, params=params,
         timeout=settings.rpc_timeout_seconds,
     )
-    hops.add_call(response.headers.get(hops.HEADER))
-    if response.status_code >= 400:
-        raise errors.from_callee(response.status_code, response.json())
-    return response.json()
+    return hops.callee_answer(response.status_code, response.headers.get(hops.HEADER), response.json())

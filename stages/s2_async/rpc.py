@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 
-from domain import errors, hops
+from domain import hops
 from domain.settings import get_settings
 
 settings = get_settings()
@@ -30,7 +30,4 @@ async def call(
         response = await client.request(
             method, settings.services[service] + path, headers=headers, json=json, params=params
         )
-    hops.add_call(response.headers.get(hops.HEADER))
-    if response.status_code >= 400:
-        raise errors.from_callee(response.status_code, response.json())
-    return response.json()
+    return hops.callee_answer(response.status_code, response.headers.get(hops.HEADER), response.json())
