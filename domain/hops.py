@@ -10,14 +10,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain import errors
+
 HEADER = "x-internal-hops"
 _hops: ContextVar[list[int] | None] = ContextVar("ladder_hops", default=None)
 
 
 def callee_answer(status_code: int, callee_header: str | None, body: Any) -> Any:
     """What every rpc adapter does with a callee's answer: count the hops, re-raise its error."""
-    from domain import errors
-
     add_call(callee_header)
     if status_code >= 400:
         raise errors.from_callee(status_code, body)

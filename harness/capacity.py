@@ -24,15 +24,7 @@ from harness.lifecycle import Backend  # noqa: E402
 from harness.load import LoadProfile  # noqa: E402
 from harness.manifest import StageManifest  # noqa: E402
 from harness.measure import measure  # noqa: E402
-from harness.results import (  # noqa: E402
-    SCHEMA_VERSION,
-    git_commit,
-    machine,
-    new_run_dir,
-    package_versions,
-    utc_now,
-    write_json,
-)
+from harness.results import new_run_dir, run_header, utc_now, write_json  # noqa: E402
 from harness.settings import HarnessSettings  # noqa: E402
 
 DEFAULT_STEPS = (2, 5, 10, 20, 40, 80, 160)
@@ -62,9 +54,8 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
                  say: Callable[[str], None] = lambda _: None) -> Path:
     run_dir = new_run_dir(settings.results_dir)
     run: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, "kind": "capacity", "status": "running", "started_at": utc_now(),
-        "git": git_commit(), "machine": machine(), "packages": package_versions(), "backend": plan.backend.name,
-        "budget": plan.budget.as_record(), "target_p95_ms": plan.target_p95_ms, "steps": list(plan.steps),
+        **run_header("capacity", plan.backend.name, plan.budget.as_record()),
+        "target_p95_ms": plan.target_p95_ms, "steps": list(plan.steps),
         "load": {"warmup": plan.warmup, "duration": plan.duration},
     }
     write_json(run_dir / "run.json", run)

@@ -89,6 +89,13 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+def run_header(kind: str, backend: str, budget: dict[str, Any]) -> dict[str, Any]:
+    """What every run records first: schema, commit, machine, packages, backend, budget."""
+    return {"schema_version": SCHEMA_VERSION, "kind": kind, "status": "running", "started_at": utc_now(),
+            "git": git_commit(), "machine": machine(), "packages": package_versions(),
+            "backend": backend, "budget": budget}
+
+
 def load_run(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "run.json"
     if not path.is_file():

@@ -20,17 +20,7 @@ from harness.lifecycle import Backend, LocalBackend, RunEnvironment
 from harness.load import LoadProfile
 from harness.manifest import StageManifest
 from harness.measure import measure
-from harness.results import (
-    SCHEMA_VERSION,
-    git_commit,
-    machine,
-    new_run_dir,
-    package_versions,
-    read_json,
-    stage_dir,
-    utc_now,
-    write_json,
-)
+from harness.results import new_run_dir, read_json, run_header, stage_dir, utc_now, write_json
 from harness.settings import HarnessSettings
 from harness.verify import Script, Transcript, compare
 
@@ -67,9 +57,7 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
     progress = progress or SilentProgress()
     run_dir = new_run_dir(settings.results_dir)
     run: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, "status": "running", "started_at": utc_now(),
-        "git": git_commit(), "machine": machine(), "packages": package_versions(),
-        "backend": plan.backend.name, "budget": {**plan.budget.as_record(), "enforced": "affinity"},
+        **run_header("ladder", plan.backend.name, {**plan.budget.as_record(), "enforced": "affinity"}),
         "load": plan.profile.as_record(), "stages": [s.id for s in plan.stages], "repeat": plan.repeat,
         "idle_check": {"threshold_pct": plan.idle.threshold_pct, "timeout_s": plan.idle.timeout_s},
     }

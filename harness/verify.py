@@ -36,13 +36,6 @@ class Script:
         self.created_export: int | None = None
         self.transcript: Transcript | None = None
 
-    def login(self, user: int) -> str:
-        r = self.client.post("/api/login", json={"email": seed.email_for(user), "password": seed.password_for(user)})
-        r.raise_for_status()
-        token: str = r.json()["access_token"]
-        self.tokens[user] = token
-        return token
-
     def auth(self, user: int = MAIN_USER) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 

@@ -51,13 +51,7 @@ def make_header(run_dir: Path) -> None:
 
 
 def make_run(run_dir: Path) -> Path:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "run.json", {
-        "schema_version": SCHEMA_VERSION, "status": "complete", "backend": "local",
-        "budget": {"server_cpus": "1", "load_cpus": "0", "cpu_quota": None},
-        "load": {"users": 10, "warmup": 1, "duration": 10}, "git": {"commit": "abc"},
-        "machine": {"cpu_model": "test cpu"},
-    })
+    make_header(run_dir)
     # s0: 100 requests of 1..100 ms in 10 s, 5 failed, 2 CPU-s, 300 sessions, 1100 statements
     write_stage(run_dir, "s0-slow", 0, [float(t) for t in range(1, 101)], 5, 10.0, 2.0, 300, 1100, 16)
     # s1: 400 requests of 10 ms in 10 s, no failure, 1 CPU-s, no sessions, statements unknown

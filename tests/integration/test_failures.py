@@ -101,6 +101,17 @@ def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def
     return False
 
 
+def _start_run(results_dir: Path, duration: str, *stages: str) -> subprocess.Popen[str]:
+    """A small local run-all in the background, to be interrupted or broken mid-way."""
+    picked = [arg for stage in stages for arg in ("--stages", stage)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run-all", "--backend", "local",
+         "--users", "10", "--warmup", "2", "--duration", duration, *picked],
+        cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
 def _locust_running() -> bool:
     return any("locustfile.py" in " ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"]))
 
@@ -114,13 +125,7 @@ def _stage_started(results_dir: Path, stage: str) -> bool:
 def test_an_interrupt_stops_everything_and_keeps_what_was_measured(
         results_dir: Path, sig: signal.Signals, phase: str) -> None:
     before = _pg_dirs()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run-all", "--backend", "local",
-         "--users", "10", "--warmup", "2", "--duration", "30",
-         "--stages", "s3-pooled", "--stages", "s4-queries"],
-        cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    proc = _start_run(results_dir, "30", "s3-pooled", "s4-queries")
     try:
         if phase == "measure":
             reached = _wait_for(lambda: _stage_started(results_dir, "s4-queries") and _locust_running(), 240)
@@ -172,13 +177,7 @@ def test_postgres_failing_to_start_is_one_line_and_leaves_nothing(results_dir: P
 
 
 def test_a_service_dying_during_the_measurement_fails_that_stage_only(results_dir: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run-all", "--backend", "local",
-         "--users", "10", "--warmup", "2", "--duration", "15",
-         "--stages", "s4-queries", "--stages", "s5-optimized"],
-        cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    proc = _start_run(results_dir, "15", "s4-queries", "s5-optimized")
     try:
         assert _wait_for(_locust_running, 180), "the load never started"
         time.sleep(4)
