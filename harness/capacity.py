@@ -19,7 +19,7 @@ import pandas as pd  # noqa: E402
 from harness import interrupts  # noqa: E402
 from harness.analysis import latency_stats, load_samples  # noqa: E402
 from harness.cpu import CpuBudget  # noqa: E402
-from harness.errors import StageFailed  # noqa: E402
+from harness.errors import RunInterrupted, StageFailed  # noqa: E402
 from harness.lifecycle import Backend  # noqa: E402
 from harness.load import LoadProfile  # noqa: E402
 from harness.manifest import StageManifest  # noqa: E402
@@ -84,10 +84,11 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
                     say(f"{stage.id}: failed: {failed}")
                 rows += stage_rows
                 write_tables(run_dir, rows, plan.target_p95_ms)
+        interrupts.check()  # a stop deferred by the last teardown
         run["status"] = "complete"
     except KeyboardInterrupt:
         run["status"] = "interrupted"
-        raise
+        raise RunInterrupted(run_dir, "the capacity search") from None
     finally:
         run["finished_at"] = utc_now()
         write_json(run_dir / "run.json", run)

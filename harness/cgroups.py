@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import interrupts
 from harness.errors import UserError
 
 ROOT = Path("/sys/fs/cgroup")
@@ -66,7 +67,8 @@ def cpu_quota_group(cpus: float) -> Iterator[CpuQuotaGroup]:
     try:
         yield group
     finally:
-        _remove(group.path)
+        with interrupts.deferred():
+            _remove(group.path)
 
 
 def _remove(path: Path, timeout: float = 10.0) -> None:

@@ -17,7 +17,7 @@ from rich.table import Table
 from harness import interrupts, manifest
 from harness.cpu import CpuBudget
 from harness.diff import stage_diff
-from harness.errors import UserError
+from harness.errors import RunInterrupted, UserError
 from harness.idle import IdleCheck
 from harness.images import docker_reachable
 from harness.lifecycle import Backend, LocalBackend
@@ -53,6 +53,13 @@ def user_errors(fn: F) -> F:
         except UserError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except RunInterrupted as stop:
+            err.print(f"interrupted in {stop.where}; everything it started is stopped, what it measured "
+                      f"is in {stop.run_dir}/", highlight=False, soft_wrap=True)
+            raise typer.Exit(130) from None
+        except KeyboardInterrupt:
+            err.print("interrupted; everything it started is stopped", highlight=False)
+            raise typer.Exit(130) from None
     return wrapper  # type: ignore[return-value]
 
 

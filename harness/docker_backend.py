@@ -57,6 +57,11 @@ def _host_pid(container: Container) -> int:
 def remove_labelled(engine: docker.DockerClient, run_id: str) -> None:
     """Remove every container and network of a run (also after a crash)."""
     selector = {"label": f"{RUN_LABEL}={run_id}"}
+    with interrupts.deferred():
+        _remove(engine, selector)
+
+
+def _remove(engine: docker.DockerClient, selector: dict[str, str]) -> None:
     for container in engine.containers.list(all=True, filters=selector):
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
@@ -137,12 +142,13 @@ class DockerStage:
         return out
 
     def stop(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        for name, container in self.containers.items():
-            with contextlib.suppress(docker.errors.DockerException):
-                (self.log_dir / f"{name}.log").write_bytes(container.logs())
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True)
+        with interrupts.deferred():
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            for name, container in self.containers.items():
+                with contextlib.suppress(docker.errors.DockerException):
+                    (self.log_dir / f"{name}.log").write_bytes(container.logs())
+                with contextlib.suppress(docker.errors.NotFound):
+                    container.remove(force=True)
 
 
 class DockerBackend:

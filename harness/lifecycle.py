@@ -82,12 +82,12 @@ class LocalBackend:
                 stack.callback(postgres.stop)
             admin_url = postgres.start() if postgres else settings.database_url
             seed_rows = prepare_template(admin_url)
+            if not postgres:
+                stack.callback(drop_databases, admin_url)  # also on errors and Ctrl-C
             yield RunEnvironment(admin_url, new_secret(settings), budget, seed_rows,
                                  "embedded" if postgres else "external",
                                  postgres.pids if postgres else list,
                                  details={"enforced": enforced}, placement=placement)
-            if not postgres:
-                drop_databases(admin_url)
 
     @contextlib.contextmanager
     def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path,

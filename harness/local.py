@@ -117,6 +117,10 @@ class LocalStage:
         return [p.pid for p in self.processes.values() if p.poll() is None]
 
     def stop(self, grace: float = 10.0) -> None:
+        with interrupts.deferred():
+            self._stop(grace)
+
+    def _stop(self, grace: float) -> None:
         for proc in self.processes.values():
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + grace

@@ -49,8 +49,9 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         except Exception:
             raise StageFailed(f"{running.stage.id}: locust did not stop after the window") from None
     finally:
-        sampler.stop()
-        locust.stop()
+        with interrupts.deferred():
+            sampler.stop()
+            locust.stop()
     if locust.process.returncode != 0:
         raise StageFailed(f"{running.stage.id}: locust exited with code {locust.process.returncode}",
                           {"locust": locust.stderr.read_text(errors="replace")[-3000:]})

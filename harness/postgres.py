@@ -22,6 +22,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from harness import interrupts
 from harness.cpu import ServerPlacement
 from harness.errors import UserError
 
@@ -120,6 +121,10 @@ class EmbeddedPostgres:
         return [self.process.pid] if self.process and self.process.poll() is None else []
 
     def stop(self) -> None:
+        with interrupts.deferred():
+            self._stop()
+
+    def _stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)  # fast shutdown
             try:
@@ -198,6 +203,7 @@ def fresh_stage_database(admin_url: str, migrations: list[Path]) -> str:
 
 
 def drop_databases(admin_url: str) -> None:
-    with admin(admin_url) as conn:
+    """Leave an external server as the run found it (the embedded one is simply removed)."""
+    with interrupts.deferred(), admin(admin_url) as conn:
         for name in (STAGE_DB, TEMPLATE_DB):
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

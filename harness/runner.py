@@ -14,7 +14,7 @@ import httpx
 
 from harness import analysis, interrupts, plots, report
 from harness.cpu import CpuBudget
-from harness.errors import StageFailed
+from harness.errors import RunInterrupted, StageFailed
 from harness.idle import IdleCheck, wait_until_idle
 from harness.lifecycle import Backend, LocalBackend, RunEnvironment
 from harness.load import LoadProfile
@@ -62,6 +62,7 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
         "idle_check": {"threshold_pct": plan.idle.threshold_pct, "timeout_s": plan.idle.timeout_s},
     }
     write_json(run_dir / "run.json", run)
+    started: list[str] = []
     try:
         with plan.backend.environment(plan.budget, settings) as env:
             run["database"] = {"kind": env.database_kind, "seed_rows": env.seed_rows}
@@ -75,16 +76,21 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
                 for index, stage in enumerate(plan.stages, start=1):
                     interrupts.check()
                     progress.stage((repeat - 1) * len(plan.stages) + index, total, stage.id)
+                    started.append(measurement_name(stage, repeat))
                     _run_stage(env, stage, plan, run_dir, reference, settings, progress, repeat)
             if plan.ceiling and plan.stages:
+                interrupts.check()
                 progress.stage(total, total, f"{plan.stages[-1].id} ceiling")
+                started.append(measurement_name(plan.stages[-1], 1, ceiling=True))
                 _run_stage(env, plan.stages[-1], plan, run_dir, reference, settings, progress, 1, ceiling=True)
+        interrupts.check()  # a stop asked for during the last teardown was deferred until it ended
         failed = sorted({d.name for d in (run_dir / "stages").iterdir() if _status(d) != "ok"})
         run["status"] = "complete" if not failed else "complete-with-failures"
         run["failed_stages"] = failed
     except KeyboardInterrupt:
         run["status"] = "interrupted"
-        raise
+        run["interrupted_in"] = _where(run_dir, started)
+        raise RunInterrupted(run_dir, run["interrupted_in"]) from None
     except BaseException:
         run["status"] = "crashed"
         raise
@@ -102,6 +108,18 @@ def finish(run_dir: Path) -> None:
     analysis.write_tables(run_dir)
     if plots.draw_all(run_dir, subtitle=run_dir.name):
         report.write_report(run_dir)
+
+
+def _where(run_dir: Path, measurements: list[str]) -> str:
+    """Where a stop landed: '<measurement>: <phase>', between measurements, or in set-up."""
+    if not measurements:
+        return "set-up"
+    path = run_dir / "stages" / measurements[-1] / "stage.json"
+    meta = read_json(path) if path.is_file() else {"status": "interrupted", "phase": "start"}
+    if meta["status"] == "interrupted":
+        return f"{measurements[-1]}: {meta['phase']}"
+    return f"{measurements[-1]}: {meta['phase']}, measured" if meta["phase"] == "teardown" \
+        else f"after {measurements[-1]}"
 
 
 def _status(measurement_dir: Path) -> str:
@@ -130,17 +148,25 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
                             "ceiling": ceiling,
                             "title": stage.title, "fix": stage.fix,
                             "removes": stage.removes, "services": len(stage.services),
-                            "status": "running", "phases": {}}
+                            "status": "running", "started_at": utc_now(), "phase": "start", "phases": {}}
     write_json(out / "stage.json", meta)
+
+    def enter(phase: str, seconds_left: float | None = None) -> None:
+        # stage.json names the phase, so an interrupted stage says where it stopped
+        if meta["phase"] != phase:
+            meta["phase"] = phase
+            write_json(out / "stage.json", meta)
+        progress.phase(phase, seconds_left)
+
     started = time.monotonic()
     row = None
     try:
-        progress.phase("start")
+        enter("start")
         interrupts.check()
         with plan.backend.stage(env, stage, out / "logs", settings.start_timeout_seconds) as running:
             meta["phases"]["start_s"] = round(time.monotonic() - started, 2)
             if repeat == 1 and not ceiling:
-                progress.phase("verify")
+                enter("verify")
                 with httpx.Client(base_url=running.base_url, timeout=120) as client:
                     transcript = Script(client, env.token_secret).run(stage.id)
                 write_json(out / "verify.json", {"steps": transcript.steps, "problems": transcript.problems})
@@ -149,14 +175,14 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
                     raise StageFailed(f"{stage.id}: verify failed: {(transcript.problems + differences)[0]}")
                 reference.append(transcript)
             interrupts.check()
-            progress.phase("idle check")
+            enter("idle check")
             meta["idle"] = wait_until_idle(plan.budget.server | plan.budget.load, plan.idle).as_record()
             t = time.monotonic()
             profile = replace(plan.profile, mix=CEILING) if ceiling else plan.profile
             measure(running, env.admin_url, env.database_pids(), profile, plan.budget.load, out,
-                    tick=progress.phase)
+                    tick=enter)
             meta["phases"]["load_s"] = round(time.monotonic() - t, 2)
-            progress.phase("teardown")
+            enter("teardown")
             t = time.monotonic()
         meta["phases"]["teardown_s"] = round(time.monotonic() - t, 2)
         meta["status"] = "ok"

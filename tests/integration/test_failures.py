@@ -92,12 +92,12 @@ def test_a_port_in_use_is_one_clear_line(results_dir: Path) -> None:
     assert not _leftovers()
 
 
-def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+def _wait_for(predicate, timeout: float, step: float = 0.5) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return True
-        time.sleep(0.5)
+        time.sleep(step)
     return False
 
 
@@ -116,37 +116,120 @@ def _locust_running() -> bool:
     return any("locustfile.py" in " ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"]))
 
 
-def _stage_started(results_dir: Path, stage: str) -> bool:
-    runs = list(results_dir.iterdir())
-    return bool(runs) and (runs[0] / f"stages/{stage}/stage.json").is_file()
+def _cgroups() -> set[str]:
+    return {p.name for p in Path("/sys/fs/cgroup").glob("**/ladder-*")}
 
 
-@pytest.mark.parametrize("sig, phase", [(signal.SIGINT, "measure"), (signal.SIGTERM, "start")])
-def test_an_interrupt_stops_everything_and_keeps_what_was_measured(
-        results_dir: Path, sig: signal.Signals, phase: str) -> None:
+def test_an_interrupt_keeps_what_was_measured(results_dir: Path) -> None:
     before = _pg_dirs()
-    proc = _start_run(results_dir, "30", "s3-pooled", "s4-queries")
+    proc = _start_run(results_dir, "10", "s3-pooled", "s4-queries")
     try:
-        if phase == "measure":
-            reached = _wait_for(lambda: _stage_started(results_dir, "s4-queries") and _locust_running(), 240)
-            time.sleep(3)
-        else:
-            reached = _wait_for(lambda: _stage_started(results_dir, "s4-queries"), 240)
-        assert reached, f"the run never reached the second stage's {phase} phase"
-        proc.send_signal(sig)
+        assert _wait_for(lambda: _phase(results_dir, "s4-queries") == "measure", 240), \
+            "the run never reached the second stage's measurement"
+        proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode != 0, out + err
+    assert proc.returncode == 130, out + err
     (run,) = list(results_dir.iterdir())
-    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    assert f"interrupted in s4-queries: measure; everything it started is stopped, what it measured is in {run}/" \
+        in " ".join(err.split())
     summary = pd.read_csv(run / "summary.csv").set_index("stage")
     assert summary.loc["s3-pooled", "status"] == "ok" and summary.loc["s3-pooled", "requests"] > 0
     assert summary.loc["s4-queries", "status"] == "interrupted"
     assert (run / "ladder.png").is_file()  # charts of what was measured
     assert not _leftovers(), _leftovers()
     assert _pg_dirs() <= before
+
+
+# A variant that takes seconds to stop (its edge finishes its lifespan slowly), so that a
+# signal can land in the teardown phase, not just before or after it.
+SLOW_STOP_EDGE = """
+import asyncio
+
+from stages.s1_consolidated.services.core_api import app as inner
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "lifespan":
+        return await inner(scope, receive, send)
+
+    async def slow_send(message):
+        if message["type"] == "lifespan.shutdown.complete":
+            await asyncio.sleep(4)
+        await send(message)
+
+    return await inner(scope, receive, slow_send)
+"""
+
+
+def _slow_stop_variant(tmp_path: Path) -> Path:
+    variants = tmp_path / "variants"
+    folder = variants / "slow_stop"
+    folder.mkdir(parents=True)
+    manifest = (REPO / "stages/s1_consolidated/manifest.toml").read_text()
+    manifest = manifest.replace('id = "s1-consolidated"', 'id = "s91-slow-stop"').replace(
+        "order = 1\n", "order = 91\n").replace("stages.s1_consolidated.services.core_api:app", "slow_stop.edge:app")
+    (folder / "manifest.toml").write_text(manifest)
+    (folder / "edge.py").write_text(SLOW_STOP_EDGE)
+    return variants
+
+
+def _phase(results_dir: Path, measurement: str) -> str | None:
+    runs = list(results_dir.iterdir())
+    path = runs[0] / "stages" / measurement / "stage.json" if runs else None
+    if path is None or not path.is_file():
+        return None
+    return str(json.loads(path.read_text()).get("phase"))
+
+
+PHASES = ["start", "verify", "warm-up", "measure", "teardown"]
+
+
+@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_in_any_phase_stops_everything(
+        tmp_path: Path, results_dir: Path, sig: signal.Signals, phase: str) -> None:
+    before_pg, before_cgroups = _pg_dirs(), _cgroups()
+    stage = "s91-slow-stop"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run-all", "--backend", "local", "--stages", stage,
+         "--users", "10", "--warmup", "4", "--duration", "6", "--no-ceiling", "--idle-timeout", "0",
+         "--cpu-quota", "1"],
+        cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir),
+                       "LADDER_EXTRA_STAGES": str(_slow_stop_variant(tmp_path)), "COLUMNS": "200"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert _wait_for(lambda: _phase(results_dir, stage) == phase, 180, step=0.05), \
+            f"the run never reached {phase}"
+        proc.send_signal(sig)
+        if phase == "teardown":
+            time.sleep(0.5)
+            proc.send_signal(sig)  # an impatient second signal must not cut the teardown short
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err, err
+    (run,) = list(results_dir.iterdir())
+    meta = json.loads((run / "run.json").read_text())
+    stage_meta = json.loads((run / "stages" / stage / "stage.json").read_text())
+    assert meta["status"] == "interrupted"
+    if phase == "teardown":
+        # the measurement had finished: it is kept, and the stop is honoured once teardown ends
+        assert stage_meta["status"] == "ok" and stage_meta["phase"] == "teardown"
+        assert meta["interrupted_in"] == f"{stage}: teardown, measured"
+        assert pd.read_csv(run / "summary.csv").set_index("stage").loc[stage, "requests"] > 0
+    else:
+        assert stage_meta["status"] == "interrupted" and stage_meta["phase"] == phase
+        assert meta["interrupted_in"] == f"{stage}: {phase}"
+    assert f"interrupted in {meta['interrupted_in']}" in " ".join(err.split())
+    assert not _leftovers(), _leftovers()
+    assert _pg_dirs() <= before_pg
+    assert _cgroups() <= before_cgroups
 
 
 def test_postgres_binaries_missing_is_one_line(results_dir: Path, tmp_path: Path) -> None:
