@@ -62,6 +62,10 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
     rows: list[dict[str, Any]] = []
     try:
         with plan.backend.environment(plan.budget, settings) as env:
+            run["load_path"] = plan.backend.choose_load_path(
+                env, LoadProfile(users=max(plan.steps), warmup=plan.warmup, duration=plan.duration),
+                plan.budget.load, run_dir / "load-path", settings.start_timeout_seconds)
+            write_json(run_dir / "run.json", run)
             for stage in plan.stages:
                 interrupts.check()
                 stage_rows: list[dict[str, Any]] = []

@@ -2,9 +2,9 @@
 
 Every server container (app and PostgreSQL) gets the same `cpuset_cpus`, plus a
 `nano_cpus` quota when asked. Everything is labelled with the run's id and removed by
-label on the way out. The load generator stays on the host, on the load CPUs, and reaches
-the edge at its address on the run's bridge network: no published port and no userland
-proxy in the load path (recorded in run.json as `load_path`).
+label on the way out. The load generator stays on the host, on the load CPUs; which way it
+reaches the edge (its bridge address or its port published on 127.0.0.1) is measured at
+the start of each run (see load_path.py) and recorded in run.json as `load_path`.
 """
 
 import contextlib
@@ -27,8 +27,11 @@ from harness.cpu import CpuBudget, format_cpus
 from harness.errors import StageFailed, UserError
 from harness.images import ImageSet, build_stage_images, client
 from harness.lifecycle import RunEnvironment, RunningStage, new_secret, stage_database
+from harness.load import LoadProfile
+from harness.load_path import BRIDGE, PUBLISHED, choose, probe, probe_profile
 from harness.local import service_env
 from harness.manifest import StageManifest
+from harness.measure import measure
 from harness.postgres import ADMIN_USER, prepare_template
 from harness.settings import HarnessSettings
 
@@ -79,7 +82,9 @@ class DockerStage:
     budget: CpuBudget
     run_id: str
     log_dir: Path
+    path: str = BRIDGE  # how the load reaches the edge: BRIDGE or PUBLISHED
     containers: dict[str, Container] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)  # the edge's URL per path
     edge_url: str = ""
 
     @property
@@ -95,14 +100,19 @@ class DockerStage:
         image = self.images.stage(self.stage)
         for spec in self.stage.services:
             command = self.stage.command(spec, "0.0.0.0", len(self.budget.server), python="python")
+            # the edge is also published, on loopback only and a free port, for the other load path
+            ports = {f"{spec.port}/tcp": ("127.0.0.1", None)} if spec.edge else {}
             self.containers[spec.name] = self.engine.containers.run(
                 image, command=command, name=self._name(spec.name), hostname=spec.name, environment=env,
-                network=self.network.name, user=APP_UID, detach=True,
+                network=self.network.name, user=APP_UID, detach=True, ports=ports,
                 labels={RUN_LABEL: self.run_id, STAGE_LABEL: self.stage.id}, **_limits(self.budget),
             )
         addresses = {name: _address(c, self.network.name) for name, c in self.containers.items()}
         edge = self.stage.edge
-        self.edge_url = f"http://{addresses[edge.name]}:{edge.port}"
+        published = self.containers[edge.name].attrs["NetworkSettings"]["Ports"][f"{edge.port}/tcp"][0]
+        self.urls = {BRIDGE: f"http://{addresses[edge.name]}:{edge.port}",
+                     PUBLISHED: f"http://{published['HostIp']}:{published['HostPort']}"}
+        self.edge_url = self.urls[self.path]
         self._wait_healthy({s.name: f"http://{addresses[s.name]}:{s.port}/healthz" for s in self.stage.services},
                            timeout)
 
@@ -160,6 +170,7 @@ class DockerBackend:
         self.images = ImageSet("", "", offline=False)
         self.run_id = secrets.token_hex(4)
         self.network: Network | None = None
+        self.load_path = BRIDGE
 
     @contextlib.contextmanager
     def environment(self, budget: CpuBudget, settings: HarnessSettings) -> Iterator[RunEnvironment]:
@@ -186,9 +197,7 @@ class DockerBackend:
                 lambda: [_host_pid(db)],
                 details={"enforced": "cpuset_cpus" + (" + nano_cpus quota" if budget.quota else ""),
                          "images": {"base": self.images.base, "postgres": self.images.postgres,
-                                    "offline_base": self.images.offline},
-                         "load_path": "host → edge container address on the run's bridge network "
-                                      "(no published port, no userland proxy)"},
+                                    "offline_base": self.images.offline}},
             )
         finally:
             remove_labelled(self.engine, self.run_id)
@@ -197,12 +206,32 @@ class DockerBackend:
     def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path,
               start_timeout: float = 60.0) -> Iterator[RunningStage]:
         assert self.network is not None
-        running = DockerStage(stage, self.engine, self.network, self.images, env.budget, self.run_id, log_dir)
+        running = DockerStage(stage, self.engine, self.network, self.images, env.budget, self.run_id, log_dir,
+                              self.load_path)
         try:
             running.start(stage_database(env, stage), env.token_secret, start_timeout)
             yield running
         finally:
             running.stop()
+
+    def choose_load_path(self, env: RunEnvironment, profile: LoadProfile, load_cpus: frozenset[int],
+                         out_dir: Path, start_timeout: float = 60.0) -> dict[str, Any]:
+        """Measure both load paths on the last stage's static JSON; later stages use the faster."""
+        stage, probing = self.stages[-1], probe_profile(profile)
+        try:
+            with self.stage(env, stage, out_dir / "logs", start_timeout) as running:
+                assert isinstance(running, DockerStage)
+
+                def measure_at(url: str, folder: Path) -> dict[str, Any]:
+                    running.edge_url = url
+                    return measure(running, env.admin_url, env.database_pids(), probing, load_cpus, folder)
+
+                probes = [probe(path, running.urls[path], measure_at, out_dir) for path in (BRIDGE, PUBLISHED)]
+            self.load_path, why = choose(*probes)
+        except StageFailed as failed:
+            raise UserError(f"could not measure the load path on {stage.id}: {failed}") from None
+        return {"chosen": self.load_path, "why": why, "probe_stage": stage.id, "probe_load": probing.as_record(),
+                "paths": {p.path: p.as_record() for p in probes}}
 
 
 def _wait_for_postgres(url: str, container: Container, timeout: float = 90.0) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from harness.cgroups import cpu_quota_group
 from harness.cpu import CpuBudget, ServerPlacement
+from harness.load import LoadProfile
 from harness.local import LocalStage
 from harness.manifest import REPO_ROOT, StageManifest
 from harness.postgres import EmbeddedPostgres, drop_databases, fresh_stage_database, prepare_template
@@ -56,6 +57,10 @@ class Backend(Protocol):
     def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path,
               start_timeout: float) -> contextlib.AbstractContextManager[RunningStage]: ...
 
+    def choose_load_path(self, env: RunEnvironment, profile: LoadProfile, load_cpus: frozenset[int],
+                         out_dir: Path, start_timeout: float) -> dict[str, Any]:
+        """How the load generator will reach the edge, and why (recorded in run.json)."""
+
 
 def new_secret(settings: HarnessSettings) -> str:
     return settings.token_secret or secrets.token_urlsafe(32)
@@ -88,6 +93,10 @@ class LocalBackend:
                                  "embedded" if postgres else "external",
                                  postgres.pids if postgres else list,
                                  details={"enforced": enforced}, placement=placement)
+
+    def choose_load_path(self, env: RunEnvironment, profile: LoadProfile, load_cpus: frozenset[int],
+                         out_dir: Path, start_timeout: float = 60.0) -> dict[str, Any]:
+        return {"chosen": "loopback", "why": "local services listen on 127.0.0.1; there is no other path"}
 
     @contextlib.contextmanager
     def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path,

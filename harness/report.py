@@ -45,6 +45,24 @@ def step_paragraph(prev: pd.Series, cur: pd.Series, meta: dict[str, Any]) -> str
     return text
 
 
+def load_path_lines(record: Any) -> list[str]:
+    """How the load reached the edge; with the probe of both paths when there was one."""
+    if not isinstance(record, dict):
+        return []
+    lines = [f"Load path: **{record.get('chosen')}** — {record.get('why', '')}.", ""]
+    paths = record.get("paths") or {}
+    if paths:
+        lines += [f"Measured on {record.get('probe_stage')}'s static JSON, "
+                  f"{(record.get('probe_load') or {}).get('users')} users:", "",
+                  "| path | URL | req/s | p95 ms | failures |", "|---|---|---|---|---|"]
+        for name, p in paths.items():
+            figures = (f"{p['rps']:,.0f} | {p['p95_ms']:,.1f} | {p['failures']}" if p.get("reachable")
+                       else "unreachable | | ")
+            lines.append(f"| {name} | `{p.get('url')}` | {figures} |")
+        lines.append("")
+    return lines
+
+
 def render(run_dir: Path) -> str:
     run = load_run(run_dir)
     summary = read_summary(run_dir)
@@ -59,6 +77,7 @@ def render(run_dir: Path) -> str:
         f"Commit `{(run.get('git') or {}).get('commit', '')}`; CPU: {run.get('machine', {}).get('cpu_model')}.",
         "", "![ladder](ladder.png)", "",
     ]
+    lines += load_path_lines(run.get("load_path"))
     table = summary[TABLE_COLUMNS].copy() if not summary.empty else summary
     lines += ["## Summary", "", table.to_markdown(index=False, floatfmt=".3g"), ""]
     data = ratios(summary)

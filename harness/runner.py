@@ -68,6 +68,9 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
             run["database"] = {"kind": env.database_kind, "seed_rows": env.seed_rows}
             run["budget"]["enforced"] = env.details.pop("enforced", "affinity")
             run.update(env.details)
+            progress.phase("choosing the load path")
+            run["load_path"] = plan.backend.choose_load_path(
+                env, plan.profile, plan.budget.load, run_dir / "load-path", settings.start_timeout_seconds)
             write_json(run_dir / "run.json", run)
             reference: list[Transcript] = []
             total = len(plan.stages) * plan.repeat
@@ -165,6 +168,7 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
         interrupts.check()
         with plan.backend.stage(env, stage, out / "logs", settings.start_timeout_seconds) as running:
             meta["phases"]["start_s"] = round(time.monotonic() - started, 2)
+            meta["url"] = running.base_url  # what the load was sent to
             if repeat == 1 and not ceiling:
                 enter("verify")
                 with httpx.Client(base_url=running.base_url, timeout=120) as client:

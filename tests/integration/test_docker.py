@@ -83,7 +83,15 @@ def test_quick_run_all_on_the_docker_backend_leaves_nothing(images: None, result
     assert (summary["status"] == "ok").all() and (summary["requests"] > 0).all()
     assert (summary["failures"] == 0).all()
     meta = json.loads((run / "run.json").read_text())
-    assert meta["backend"] == "docker" and "load_path" in meta
+    assert meta["backend"] == "docker"
+    # both load paths were measured on static JSON, and the stages were loaded through the chosen one
+    path = meta["load_path"]
+    assert set(path["paths"]) == {"bridge", "published"}
+    assert all(p["reachable"] and p["rps"] > 0 for p in path["paths"].values()), path
+    assert path["paths"]["published"]["url"].startswith("http://127.0.0.1:")
+    for stage in ("s0-baseline", "s5-optimized"):
+        url = json.loads((run / "stages" / stage / "stage.json").read_text())["url"]
+        assert url.startswith("http://127.0.0.1:") == (path["chosen"] == "published"), (url, path["chosen"])
     assert summary.set_index("stage").loc["s0-baseline", "hops_per_req"] >= 4
     engine = docker.from_env()
     assert not engine.containers.list(all=True, filters={"label": "ladder.run"})
