@@ -34,7 +34,11 @@ def stage_dirs(run_dir: Path) -> list[Path]:
 
 
 def load_samples(stage_dir: Path) -> pd.DataFrame:
-    samples = pd.read_csv(stage_dir / "samples.csv", dtype={"name": str})
+    """Every request of the window: samples.csv, or one samples.w<i>.csv per locust worker."""
+    files = sorted(stage_dir.glob("samples*.csv"))
+    if not files:
+        raise FileNotFoundError(stage_dir / "samples.csv")
+    samples = pd.concat([pd.read_csv(f, dtype={"name": str}) for f in files], ignore_index=True)
     samples["hops"] = pd.to_numeric(samples["hops"], errors="coerce")
     return samples
 

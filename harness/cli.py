@@ -238,14 +238,20 @@ def run_all_command(
         help="Give up waiting for a quiet machine after this many seconds (recorded; 0: no check).")] = 30.0,
     ceiling: Annotated[bool, typer.Option(
         help="Also measure static JSON on the last stage: what the framework serves on this budget.")] = True,
+    load_processes: Annotated[int, typer.Option(
+        help="Locust processes (--processes: a master and N workers), at most one per load CPU.")] = 1,
 ) -> None:
     """Measure the whole ladder under one CPU budget; write results/<run>/."""
     base = QUICK_PROFILE if quick else DEFAULT_PROFILE
     profile = LoadProfile(users=users if users is not None else base.users,
                           warmup=warmup if warmup is not None else base.warmup,
-                          duration=duration if duration is not None else base.duration)
+                          duration=duration if duration is not None else base.duration,
+                          processes=load_processes)
     selected = manifest.select(_ladder(), stages)
     budget = CpuBudget.from_options(server_cpus, load_cpus, cpu_quota)
+    if load_processes > len(budget.load):
+        raise UserError(f"--load-processes {load_processes} needs as many load CPUs; the load has "
+                        f"{len(budget.load)} ({budget.as_record()['load_cpus']})")
     interrupts.install()
     chosen = choose_backend(backend, selected)
     if idle_timeout < 0 or not 0 < idle_threshold <= 100:
@@ -253,7 +259,8 @@ def run_all_command(
     plan = RunPlan(selected, budget, profile, chosen, repeat, IdleCheck(idle_threshold, idle_timeout), ceiling)
     console.print(f"backend [bold]{chosen.name}[/]; server CPUs {plan.budget.as_record()['server_cpus']}, "
                   f"load CPUs {plan.budget.as_record()['load_cpus']}; {profile.users} users, "
-                  f"{profile.warmup:g} s warm-up, {profile.duration:g} s measured per stage", highlight=False)
+                  f"{profile.warmup:g} s warm-up, {profile.duration:g} s measured per stage"
+                  + (f", {profile.processes} locust processes" if profile.processes > 1 else ""), highlight=False)
     with RichProgress() as progress:
         run_dir = run_all(plan, HarnessSettings(), progress)
     console.print(summary_table(run_dir))

@@ -24,10 +24,15 @@ class LoadProfile:
     warmup: float = 10.0
     duration: float = 40.0
     mix: str = "saas"  # or "ceiling" (see locustfile.py)
+    # locust processes (`--processes`): one master and N workers when above 1; one core per
+    # process at most, or the generator measures its own contention
+    processes: int = 1
 
     def __post_init__(self) -> None:
         if self.users < 1:
             raise UserError(f"--users must be at least 1, got {self.users}")
+        if self.processes < 1:
+            raise UserError(f"--load-processes must be at least 1, got {self.processes}")
         if not self.duration > 0:
             raise UserError(f"--duration must be positive, got {self.duration}")
         if self.warmup < 0:
@@ -68,6 +73,8 @@ def start_locust(host: str, profile: LoadProfile, cpus: frozenset[int], window: 
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
             "-u", str(profile.users), "-r", str(profile.users), "-t", f"{run_time}s",
             "--only-summary", "--json", "--exit-code-on-error", "0", "--loglevel", "WARNING"]
+    if profile.processes > 1:
+        argv += ["--processes", str(profile.processes)]  # forks a master and its workers
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
                                    preexec_fn=lambda: pin(cpus), start_new_session=True)

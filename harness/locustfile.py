@@ -4,7 +4,9 @@ Usable on its own: `locust -f harness/locustfile.py --host http://127.0.0.1:8000
 Under the harness, LADDER_WINDOW_START/END (epoch seconds) bound the measuring window:
 locust's stats are reset when it opens (the warm-up is excluded), and every request that
 completes inside it is written to LADDER_SAMPLES_FILE with its exact response time and
-the edge's hop count, for percentiles finer than locust's own rounding.
+the edge's hop count, for percentiles finer than locust's own rounding. With several
+processes (`--processes N`, or `--master` and `--worker`s on other machines), each worker
+writes its own samples.w<index>.csv beside it and the master writes none.
 """
 
 import csv
@@ -18,6 +20,7 @@ from typing import Any
 import gevent
 from locust import FastHttpUser, events, task
 from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
 
 from domain import seed
 from domain.hops import HEADER as HOPS_HEADER
@@ -48,11 +51,23 @@ def _reset_after_warmup(environment: Environment, **_: Any) -> None:
         gevent.spawn_later(max(0.0, WINDOW_START - time.time()), environment.stats.reset_all)
 
 
+def samples_path(environment: Environment) -> str | None:
+    """This process's samples file: none on a master, one per worker."""
+    runner = environment.runner
+    if not SAMPLES_FILE or isinstance(runner, MasterRunner):
+        return None
+    if isinstance(runner, WorkerRunner):
+        stem, dot, ext = SAMPLES_FILE.rpartition(".")
+        return f"{stem}.w{runner.worker_index}.{ext}" if dot else f"{SAMPLES_FILE}.w{runner.worker_index}"
+    return SAMPLES_FILE
+
+
 @events.quitting.add_listener
 def _write_samples(environment: Environment, **_: Any) -> None:
-    if not SAMPLES_FILE:
+    path = samples_path(environment)
+    if not path:
         return
-    with open(SAMPLES_FILE, "w", newline="") as out:
+    with open(path, "w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["name", "completed_at", "response_time_ms", "hops", "ok"])
         writer.writerows(_samples)
@@ -64,7 +79,10 @@ class SaasUser(FastHttpUser):
     abstract = MIX != "saas"
 
     def on_start(self) -> None:
-        self.rng = random.Random(next(_user_numbers))  # deterministic user choice
+        # deterministic user choice; workers draw from their own sequences
+        worker = getattr(self.environment.runner, "worker_index", 0)
+        number = next(_user_numbers)
+        self.rng = random.Random(number if worker <= 0 else f"w{worker}:{number}")
         self.user = self.rng.randint(1, SEED_USERS)
         self.reports = list(seed.report_ids_for(self.user))
         self.exports: list[int] = []

@@ -60,11 +60,14 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
                           running.logs())
     _write_rows(out_dir / "telemetry.csv", sampler.rows)
     span = window[1] - window[0]
+    # the generator's CPU as a share of what it can use: one core per process, at most the load CPUs
+    cores = min(profile.processes, len(load_cpus)) or 1
     result = {
         "window_start": window[0], "window_end": window[1], "window_seconds": span,
         "server_cpu_seconds": cpu_after - cpu_before,
-        "generator_cpu_pct": 100 * (gen_after - gen_before) / span,
-        "generator_cpu_peak_pct": max((r["generator_cpu_pct"] for r in sampler.rows), default=0.0),
+        "generator_processes": profile.processes, "generator_cores": cores,
+        "generator_cpu_pct": 100 * (gen_after - gen_before) / span / cores,
+        "generator_cpu_peak_pct": max((r["generator_cpu_pct"] for r in sampler.rows), default=0.0) / cores,
         "db": db_after.minus(db_before).as_record(),
     }
     write_json(out_dir / "measurement.json", result)

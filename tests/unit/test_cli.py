@@ -37,6 +37,9 @@ def test_diff_s0_s1_shows_the_edge_middleware() -> None:
     (["run-all", "--server-cpus", "99"], "do not exist"),
     (["run-all", "--server-cpus", "0", "--load-cpus", "0"], "overlap"),
     (["run-all", "--backend", "kubernetes"], "unknown backend 'kubernetes'"),
+    (["run-all", "--load-processes", "0"], "--load-processes must be at least 1"),
+    (["run-all", "--server-cpus", "1", "--load-cpus", "0", "--load-processes", "2"],
+     "--load-processes 2 needs as many load CPUs; the load has 1 (0)"),
     (["verify", "s9-nope"], "unknown stage"),
     (["diff", "s0-baseline", "s0-baseline"], "two different stages"),
 ])

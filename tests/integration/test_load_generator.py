@@ -1,0 +1,98 @@
+"""More load than one locust process gives: `--processes` through the harness, and the
+master/worker mode the README documents for load from several machines, both on loopback
+against a real stage."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.analysis import latency_stats, load_samples
+from harness.cpu import CpuBudget, available_cpus
+from harness.lifecycle import RunningStage, run_environment, running_stage
+from harness.load import LOCUSTFILE, LoadProfile
+from harness.manifest import discover
+from harness.measure import measure
+from harness.settings import HarnessSettings
+from tests.conftest import REPO
+
+STAGE = "s4-queries"
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningStage, object]]:
+    budget = CpuBudget.default()
+    (manifest,) = [s for s in discover() if s.id == STAGE]
+    logs = tmp_path_factory.mktemp("logs")
+    with run_environment(budget, HarnessSettings()) as env, running_stage(env, manifest, logs) as running:
+        yield running, env
+
+
+def test_locust_processes_split_the_users_and_every_worker_reports(
+        stage: tuple[RunningStage, object], tmp_path: Path) -> None:
+    running, env = stage
+    cpus = frozenset(available_cpus())  # two processes need two cores; this test checks function, not speed
+    result = measure(running, env.admin_url, env.database_pids(),  # type: ignore[attr-defined]
+                     LoadProfile(users=10, warmup=1, duration=4, processes=2), cpus, tmp_path)
+    workers = sorted(p.name for p in tmp_path.glob("samples*.csv"))
+    assert workers == ["samples.w0.csv", "samples.w1.csv"], workers
+    per_worker = [len(pd.read_csv(tmp_path / name)) for name in workers]
+    assert all(n > 0 for n in per_worker), per_worker
+    stats = latency_stats(load_samples(tmp_path), result["window_seconds"])
+    assert stats["requests"] == sum(per_worker) and stats["failures"] == 0
+    assert result["generator_processes"] == 2 and result["generator_cores"] == min(2, len(cpus))
+    # forked workers print their own (empty) --json list; the master's holds the aggregate
+    (summary,) = [doc for doc in _json_documents((tmp_path / "locust.json").read_text()) if doc]
+    assert sum(entry["num_requests"] for entry in summary) > 0
+
+
+def _json_documents(text: str) -> list[list[dict[str, object]]]:
+    decoder, docs, rest = json.JSONDecoder(), [], text.strip()
+    while rest:
+        doc, end = decoder.raw_decode(rest)
+        docs.append(doc)
+        rest = rest[end:].lstrip()
+    return docs
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_master_and_workers_on_loopback_as_the_readme_shows(
+        stage: tuple[RunningStage, object], tmp_path: Path) -> None:
+    running, _ = stage
+    port = _free_port()
+    env = {**os.environ, "LADDER_SAMPLES_FILE": str(tmp_path / "samples.csv"), "PYTHONPATH": str(REPO)}
+    locust = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
+    master = subprocess.Popen(
+        [*locust, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+         "--headless", "--expect-workers", "2", "-u", "10", "-r", "10", "-t", "6s", "--json", "--only-summary",
+         "--host", running.base_url],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers = [subprocess.Popen([*locust, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    try:
+        out, err = master.communicate(timeout=90)
+        for worker in workers:
+            worker.wait(timeout=30)
+    finally:
+        for proc in (master, *workers):
+            if proc.poll() is None:
+                proc.kill()
+    assert master.returncode == 0, err
+    stats = {entry["name"]: entry["num_requests"] for entry in json.loads(out)}
+    assert stats.get("/api/dashboard", 0) > 0 and stats.get("/api/reports/[id]", 0) > 0, stats
+    assert sum(entry["num_failures"] for entry in json.loads(out)) == 0
+    files = sorted(p.name for p in tmp_path.glob("samples*.csv"))
+    assert files == ["samples.w0.csv", "samples.w1.csv"], files
+    assert len(load_samples(tmp_path)) > 0
