@@ -3,7 +3,10 @@
 A missing engine is a failure here, not a skip (CI runs on a machine with one)."""
 
 import json
+import os
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -104,3 +107,34 @@ def test_docker_backend_without_an_engine_is_one_line(results_dir: Path) -> None
     assert done.returncode == 2
     assert "Docker is not reachable" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _phase(results_dir: Path, stage: str) -> str | None:
+    path = next(results_dir.glob(f"*/stages/{stage}/stage.json"), None)
+    return json.loads(path.read_text()).get("phase") if path else None
+
+
+def test_ctrl_c_in_a_docker_measurement_removes_every_container_and_network(images: None, results_dir: Path) -> None:
+    stage = "s1-consolidated"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run-all", "--backend", "docker", "--stages", stage,
+         "--users", "10", "--warmup", "2", "--duration", "30", "--no-ceiling", "--idle-timeout", "0"],
+        cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir), "COLUMNS": "200"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        while _phase(results_dir, stage) != "measure":
+            assert proc.poll() is None and time.monotonic() < deadline, "the run never reached its measurement"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)  # a second Ctrl-C while containers are being removed
+        _, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert f"interrupted in {stage}: measure" in " ".join(err.split())
+    engine = docker.from_env()
+    assert not engine.containers.list(all=True, filters={"label": "ladder.run"})
+    assert not engine.networks.list(filters={"label": "ladder.run"})
