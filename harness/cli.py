@@ -15,6 +15,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from harness import interrupts, manifest
+
+try:  # recent typer carries its own copy of click
+    from typer._click.exceptions import UsageError as ClickUsageError
+except ImportError:  # older typer runs on click itself
+    from click.exceptions import UsageError as ClickUsageError  # type: ignore[assignment]
 from harness.cpu import CpuBudget
 from harness.diff import stage_diff
 from harness.errors import RunInterrupted, UserError
@@ -349,7 +354,19 @@ def compare_command(
 
 
 def main() -> None:
-    app()
+    """The entry point. click's own usage errors (an unparsable value, an unknown option) are
+    user errors too: one line and exit 2, like every other, instead of a framed panel."""
+    try:
+        code = app(standalone_mode=False)
+    except ClickUsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # plain `harness`: the help, not an error
+            exc.show()
+        else:
+            err.print(f"[bold red]error:[/] {exc.format_message()}", highlight=False, soft_wrap=True)
+        code = exc.exit_code
+    except typer.Abort:
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ def test_diff_s0_s1_shows_the_edge_middleware() -> None:
     (["run-all", "--stages", "s9-nope"], "unknown stage s9-nope"),
     (["run-all", "--users", "0"], "--users must be at least 1"),
     (["run-all", "--duration", "0"], "--duration must be positive"),
+    (["run-all", "--duration", "abc"], "Invalid value for '--duration'"),
+    (["run-all", "--no-such-option"], "No such option: --no-such-option"),
     (["run-all", "--server-cpus", "99"], "do not exist"),
     (["run-all", "--server-cpus", "0", "--load-cpus", "0"], "overlap"),
     (["run-all", "--backend", "kubernetes"], "unknown backend 'kubernetes'"),
