@@ -24,6 +24,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from domain import seed
 from domain.hops import HEADER as HOPS_HEADER
+from harness.mix import Schedule
 
 WINDOW_START = float(os.environ.get("LADDER_WINDOW_START", "0"))
 WINDOW_END = float(os.environ.get("LADDER_WINDOW_END", "inf"))
@@ -87,29 +88,31 @@ class SaasUser(FastHttpUser):
         self.reports = list(seed.report_ids_for(self.user))
         self.exports: list[int] = []
         self.headers: dict[str, str] = {}
+        # the mix as exact weighted rounds from the user's own generator (see harness/mix.py),
+        # not locust's @task weights drawn from the shared `random`
+        self.schedule = Schedule(self.rng)
         self.login()
 
-    @task(1)
+    @task
+    def next_action(self) -> None:
+        getattr(self, self.schedule.next())()
+
     def login(self) -> None:
         body = {"email": seed.email_for(self.user), "password": seed.password_for(self.user)}
         with self.client.post("/api/login", json=body, catch_response=True) as r:
             if r.status_code == 200:
                 self.headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
 
-    @task(8)
     def dashboard(self) -> None:
         self.client.get("/api/dashboard", headers=self.headers)
 
-    @task(6)
     def me(self) -> None:
         self.client.get("/api/me", headers=self.headers)
 
-    @task(8)
     def report(self) -> None:
         report = self.rng.choice(self.reports)
         self.client.get(f"/api/reports/{report}", headers=self.headers, name="/api/reports/[id]")
 
-    @task(2)
     def export(self) -> None:
         report = self.rng.choice(self.reports)
         with self.client.post(f"/api/reports/{report}/export", json={"format": "pdf"},
@@ -118,7 +121,6 @@ class SaasUser(FastHttpUser):
             if r.status_code == 202:
                 self.exports.append(r.json()["id"])
 
-    @task(2)
     def export_status(self) -> None:
         if not self.exports:
             self.export()
