@@ -155,7 +155,10 @@ class RichProgress:
 
     def stage_done(self, stage_id: str, row: dict[str, Any] | None, error: str | None) -> None:
         if row is None:
-            console.print(f"[red]✗ {stage_id}[/]: {error}", highlight=False, soft_wrap=True)
+            # StageFailed messages lead with the stage id (they also stand alone in stage.json and logs);
+            # the line already names the stage, so it is not printed twice.
+            reason = (error or "").removeprefix(f"{stage_id}: ")
+            console.print(f"[red]✗ {stage_id}[/]: {reason}", highlight=False, soft_wrap=True)
         else:
             console.print(f"[green]✓ {stage_id}[/]: {row['rps']:,.0f} req/s, p95 {row['p95_ms']:,.0f} ms, "
                           f"{int(row['failures'])} failures", highlight=False, soft_wrap=True)
@@ -334,7 +337,7 @@ def compare_command(
     threshold: Annotated[float, typer.Option(help="Smallest relative change to call (0.10 = 10 %).")] = 0.10,
 ) -> None:
     """Per-stage throughput and p95 ratios B/A; exits 1 on a regression beyond threshold and noise."""
-    from harness.compare import compare_runs
+    from harness.compare import compare_runs, condition_differences
     if not 0 < threshold < 1:
         raise UserError("--threshold must be between 0 and 1")
     rows = compare_runs(run_a, run_b, threshold)
@@ -346,6 +349,9 @@ def compare_command(
         table.add_row(r.stage, f"{r.rps_a:,.1f}", f"{r.rps_b:,.1f}", f"{r.rps_ratio:.2f}", r.rps_verdict,
                       f"{r.p95_a:,.0f}", f"{r.p95_b:,.0f}", f"{r.p95_ratio:.2f}", r.p95_verdict)
     console.print(table)
+    if differences := condition_differences(run_a, run_b):
+        console.print(f"[yellow]measured under different conditions:[/] {'; '.join(differences)}",
+                      highlight=False, soft_wrap=True)
     regressions = [r.stage for r in rows if r.regressed]
     if regressions:
         console.print(f"[red]regression:[/] {', '.join(regressions)}", highlight=False, soft_wrap=True)

@@ -3,10 +3,13 @@
 A change is called only when it passes the threshold AND lies outside both runs' spread
 (their min..max over repeats): what one noisy run cannot tell apart is reported as
 "within noise". A regression (lower throughput or higher p95 beyond both) fails the gate.
+Runs measured under different conditions (load, CPU budget, backend) are still compared, but
+each difference is named, since a ratio then measures the conditions as much as the code.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -48,6 +51,28 @@ def _verdict(a: pd.Series, b: pd.Series, column: str, low: str, high: str, thres
         return "within noise"
     better = (ratio > 1) == higher_is_better
     return "improvement" if better else "regression"
+
+
+# run.json sections that set the conditions a number was measured under
+CONDITIONS = ("backend", "budget", "load")
+
+
+def _flatten(record: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(record, dict):
+        return {k: v for key, value in record.items() for k, v in _flatten(value, f"{prefix}.{key}").items()}
+    return {prefix: record}
+
+
+def condition_differences(run_a: Path, run_b: Path) -> list[str]:
+    """'load.warmup: 10.0 vs 20.0' for every condition the two runs do not share."""
+    a, b = load_run(run_a), load_run(run_b)
+    out = []
+    for section in CONDITIONS:
+        fa, fb = _flatten(a.get(section), section), _flatten(b.get(section), section)
+        for key in sorted(set(fa) | set(fb)):
+            if fa.get(key) != fb.get(key):
+                out.append(f"{key}: {fa.get(key)} vs {fb.get(key)}")
+    return out
 
 
 def compare_runs(run_a: Path, run_b: Path, threshold: float = 0.10) -> list[StageComparison]:

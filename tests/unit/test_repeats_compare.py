@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from harness.analysis import measurements, summarise
-from harness.compare import compare_runs
+from harness.compare import compare_runs, condition_differences
+from harness.results import read_json, write_json
 from tests.conftest import run_harness
 from tests.results_fixture import make_repeated_run
 
@@ -46,3 +47,19 @@ def test_compare_command_gates_on_regressions(tmp_path: Path) -> None:
     assert "regression: s1-fast" in bad.stdout
     wrong = run_harness("compare", str(a), str(tmp_path))
     assert wrong.returncode == 2 and "not a results folder" in wrong.stderr
+
+
+def test_compare_names_the_conditions_two_runs_differ_in(tmp_path: Path) -> None:
+    a = make_repeated_run(tmp_path / "a", fast_rps=(40.0, 42.0))
+    same = make_repeated_run(tmp_path / "same", fast_rps=(40.0, 41.0))
+    assert condition_differences(a, same) == []
+    other = make_repeated_run(tmp_path / "other", fast_rps=(40.0, 41.0))
+    header = read_json(other / "run.json")
+    header["load"]["warmup"] = 20
+    header["budget"]["cpu_quota"] = 0.5
+    write_json(other / "run.json", header)
+    assert condition_differences(a, other) == ["budget.cpu_quota: None vs 0.5", "load.warmup: 1 vs 20"]
+    shown = run_harness("compare", str(a), str(other))
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "measured under different conditions: budget.cpu_quota: None vs 0.5; load.warmup: 1 vs 20" \
+        in " ".join(shown.stdout.split())
