@@ -8,6 +8,9 @@ RUN mkdir -p /var/lib/postgresql/data /run/postgresql \
  && chmod 755 /usr/local/bin/postgres-entrypoint
 USER postgres
 ENV PGDATA=/var/lib/postgresql/data
+# as in the official image: the data lives in a volume, not in the container's writable layer,
+# whose storage driver (fuse-overlayfs on some engines) would add a userspace hop to every write
+VOLUME /var/lib/postgresql/data
 EXPOSE 5432
 ENTRYPOINT ["/usr/local/bin/postgres-entrypoint"]
 CMD ["postgres"]

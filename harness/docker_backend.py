@@ -67,7 +67,7 @@ def remove_labelled(engine: docker.DockerClient, run_id: str) -> None:
 def _remove(engine: docker.DockerClient, selector: dict[str, str]) -> None:
     for container in engine.containers.list(all=True, filters=selector):
         with contextlib.suppress(docker.errors.NotFound):
-            container.remove(force=True)
+            container.remove(force=True, v=True)  # v: anonymous volumes (the database's data) too
     for network in engine.networks.list(filters=selector):
         with contextlib.suppress(docker.errors.NotFound):
             network.remove()
@@ -158,7 +158,7 @@ class DockerStage:
                 with contextlib.suppress(docker.errors.DockerException):
                     (self.log_dir / f"{name}.log").write_bytes(container.logs())
                 with contextlib.suppress(docker.errors.NotFound):
-                    container.remove(force=True)
+                    container.remove(force=True, v=True)  # v: anonymous volumes (the database's data) too
 
 
 class DockerBackend:
