@@ -15,6 +15,7 @@ from pathlib import Path
 
 from harness import interrupts
 from harness.errors import UserError
+from harness.leftovers import owner
 
 ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000
@@ -45,7 +46,7 @@ def _cgroup_v2() -> bool:
 @contextlib.contextmanager
 def cpu_quota_group(cpus: float) -> Iterator[CpuQuotaGroup]:
     """A cgroup limited to `cpus` CPUs' worth of time per period; removed on exit."""
-    name = f"ladder-{secrets.token_hex(4)}"
+    name = f"ladder-{owner()}-{secrets.token_hex(4)}"  # the owner, for `harness sweep`
     quota = str(int(cpus * PERIOD_US))
     try:
         if _cgroup_v2():

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from harness import interrupts, manifest
+from harness import interrupts, leftovers, manifest
 
 try:  # recent typer carries its own copy of click
     from typer._click.exceptions import UsageError as ClickUsageError
@@ -330,6 +330,30 @@ def capacity(
     console.print(f"results: {run_dir}/ (capacity.csv, capacity_steps.csv, capacity.png)", highlight=False)
 
 
+@app.command()
+@user_errors
+def sweep(
+    docker: Annotated[bool, typer.Option(help="Also remove leftover containers and networks.")] = True,
+) -> None:
+    """Stop and remove what killed runs left behind (kill -9, a crash): processes, the embedded
+    PostgreSQL and its folder, cgroups, containers, networks; mark their runs killed and draw
+    what they measured. Live runs are left alone."""
+    from harness.leftovers import sweep as sweep_leftovers
+    found = sweep_leftovers(HarnessSettings().results_dir, finish, docker=docker)
+    for kind, items in found.removed().items():
+        if items:
+            console.print(f"{kind}: {len(items)}", highlight=False)
+            for item in items:
+                console.print(f"  {item}", highlight=False, soft_wrap=True)
+    for note in found.notes:
+        console.print(note, highlight=False)
+    if found.live_owners:
+        pids = sorted({int(token.split("-")[0]) for token in found.live_owners})
+        console.print(f"left alone: what live processes {', '.join(map(str, pids))} are running", highlight=False)
+    if not any(found.removed().values()):
+        console.print("nothing left behind")
+
+
 @app.command("compare")
 @user_errors
 def compare_command(
@@ -362,6 +386,7 @@ def compare_command(
 def main() -> None:
     """The entry point. click's own usage errors (an unparsable value, an unknown option) are
     user errors too: one line and exit 2, like every other, instead of a framed panel."""
+    leftovers.claim()  # everything this process starts carries its pid, for `harness sweep`
     try:
         code = app(standalone_mode=False)
     except ClickUsageError as exc:

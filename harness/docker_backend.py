@@ -26,6 +26,7 @@ from harness import interrupts
 from harness.cpu import CpuBudget, format_cpus
 from harness.errors import StageFailed, UserError
 from harness.images import ImageSet, build_stage_images, client
+from harness.leftovers import RUN_LABEL, owner_labels
 from harness.lifecycle import RunEnvironment, RunningStage, new_secret, stage_database
 from harness.load import LoadProfile
 from harness.load_path import BRIDGE, PUBLISHED, choose, probe, probe_profile
@@ -35,7 +36,6 @@ from harness.measure import measure
 from harness.postgres import ADMIN_USER, prepare_template
 from harness.settings import HarnessSettings
 
-RUN_LABEL = "ladder.run"
 STAGE_LABEL = "ladder.stage"
 PG_PORT = 5432
 APP_UID = "10001:10001"
@@ -105,7 +105,8 @@ class DockerStage:
             self.containers[spec.name] = self.engine.containers.run(
                 image, command=command, name=self._name(spec.name), hostname=spec.name, environment=env,
                 network=self.network.name, user=APP_UID, detach=True, ports=ports,
-                labels={RUN_LABEL: self.run_id, STAGE_LABEL: self.stage.id}, **_limits(self.budget),
+                labels={RUN_LABEL: self.run_id, STAGE_LABEL: self.stage.id, **owner_labels()},
+                **_limits(self.budget),
             )
         addresses = {name: _address(c, self.network.name) for name, c in self.containers.items()}
         edge = self.stage.edge
@@ -176,7 +177,7 @@ class DockerBackend:
     def environment(self, budget: CpuBudget, settings: HarnessSettings) -> Iterator[RunEnvironment]:
         if settings.database_url:
             raise UserError("the docker backend starts its own PostgreSQL; unset LADDER_DATABASE_URL")
-        labels = {RUN_LABEL: self.run_id}
+        labels = {RUN_LABEL: self.run_id, **owner_labels()}
         self.images = build_stage_images(self.stages, self.say, self.offline)
         try:
             self.network = self.engine.networks.create(f"ladder-{self.run_id}", driver="bridge", labels=labels)

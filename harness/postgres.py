@@ -25,6 +25,7 @@ from psycopg import sql
 from harness import interrupts
 from harness.cpu import ServerPlacement
 from harness.errors import UserError
+from harness.leftovers import PG_DIR_PREFIX, owner
 
 TEMPLATE_DB = "ladder_template"
 STAGE_DB = "ladder"
@@ -65,7 +66,8 @@ class EmbeddedPostgres:
 
     def start(self, timeout: float = 60.0) -> str:
         bindir = find_bindir()
-        self.workdir = Path(tempfile.mkdtemp(prefix="ladder-pg-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix=PG_DIR_PREFIX))
+        (self.workdir / "owner").write_text(owner())  # for `harness sweep` after a kill -9
         data, log = self.workdir / "data", self.workdir / "postgres.log"
         password = secrets.token_urlsafe(18)
         pwfile = self.workdir / "pwfile"

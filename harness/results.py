@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.leftovers import owner_record
 from harness.manifest import REPO_ROOT
 
 SCHEMA_VERSION = 1
@@ -93,7 +94,8 @@ def run_header(kind: str, backend: str, budget: dict[str, Any]) -> dict[str, Any
     """What every run records first: schema, commit, machine, packages, backend, budget."""
     return {"schema_version": SCHEMA_VERSION, "kind": kind, "status": "running", "started_at": utc_now(),
             "git": git_commit(), "machine": machine(), "packages": package_versions(),
-            "backend": backend, "budget": budget}
+            "backend": backend, "budget": budget,
+            **owner_record()}  # pid and host: `harness sweep` tells a live run from a killed one
 
 
 def load_run(run_dir: Path) -> dict[str, Any]:

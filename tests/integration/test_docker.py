@@ -114,18 +114,26 @@ def _phase(results_dir: Path, stage: str) -> str | None:
     return json.loads(path.read_text()).get("phase") if path else None
 
 
-def test_ctrl_c_in_a_docker_measurement_removes_every_container_and_network(images: None, results_dir: Path) -> None:
-    stage = "s1-consolidated"
+def _docker_run_in_measurement(results_dir: Path, stage: str) -> subprocess.Popen[str]:
+    """A one-stage docker run-all in the background, returned once its measurement has begun."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "run-all", "--backend", "docker", "--stages", stage,
          "--users", "10", "--warmup", "2", "--duration", "30", "--no-ceiling", "--idle-timeout", "0"],
         cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir), "COLUMNS": "200"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while _phase(results_dir, stage) != "measure":
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"the run never reached its measurement: {proc.communicate()}")
+        time.sleep(0.2)
+    return proc
+
+
+def test_ctrl_c_in_a_docker_measurement_removes_every_container_and_network(images: None, results_dir: Path) -> None:
+    stage = "s1-consolidated"
+    proc = _docker_run_in_measurement(results_dir, stage)
     try:
-        deadline = time.monotonic() + 600
-        while _phase(results_dir, stage) != "measure":
-            assert proc.poll() is None and time.monotonic() < deadline, "the run never reached its measurement"
-            time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)  # a second Ctrl-C while containers are being removed
@@ -138,3 +146,26 @@ def test_ctrl_c_in_a_docker_measurement_removes_every_container_and_network(imag
     engine = docker.from_env()
     assert not engine.containers.list(all=True, filters={"label": "ladder.run"})
     assert not engine.networks.list(filters={"label": "ladder.run"})
+
+
+def _dangling_volumes() -> set[str]:
+    return {v.name for v in docker.from_env().volumes.list(filters={"dangling": True})}
+
+
+def test_sweep_removes_the_containers_of_a_killed_docker_run(images: None, results_dir: Path) -> None:
+    volumes_before = _dangling_volumes()
+    proc = _docker_run_in_measurement(results_dir, "s1-consolidated")
+    proc.kill()  # SIGKILL: the harness removes nothing
+    proc.communicate(timeout=30)
+    engine = docker.from_env()
+    left = engine.containers.list(all=True, filters={"label": "ladder.run"})
+    assert {c.labels["ladder.owner"].split("-")[0] for c in left} == {str(proc.pid)}
+    assert len(left) == 5  # the database and the stage's 4 services
+    swept = run_harness("sweep", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=180)
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    assert "containers: 5" in swept.stdout and "networks: 1" in swept.stdout, swept.stdout
+    assert not engine.containers.list(all=True, filters={"label": "ladder.run"})
+    assert not engine.networks.list(filters={"label": "ladder.run"})
+    assert _dangling_volumes() <= volumes_before  # the database's data volume went with it
+    (run,) = list(results_dir.iterdir())
+    assert json.loads((run / "run.json").read_text())["status"] == "killed"

@@ -101,12 +101,12 @@ def _wait_for(predicate, timeout: float, step: float = 0.5) -> bool:  # type: ig
     return False
 
 
-def _start_run(results_dir: Path, duration: str, *stages: str) -> subprocess.Popen[str]:
+def _start_run(results_dir: Path, duration: str, *stages: str, extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
     """A small local run-all in the background, to be interrupted or broken mid-way."""
     picked = [arg for stage in stages for arg in ("--stages", stage)]
     return subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "run-all", "--backend", "local",
-         "--users", "10", "--warmup", "2", "--duration", duration, *picked],
+         "--users", "10", "--warmup", "2", "--duration", duration, *picked, *extra],
         cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -293,3 +293,51 @@ def test_locust_exiting_with_an_error_fails_the_stage(results_dir: Path) -> None
     assert meta["status"] == "failed"
     assert "ValueError" in (run / "stages/s4-queries/locust.log").read_text()
     assert not _leftovers()
+
+
+def _owned_by(pid: int) -> list[str]:
+    """Processes that carry the mark of harness process `pid` (LADDER_OWNER=<pid>-<start>)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("LADDER_OWNER", "").startswith(f"{pid}-"):
+                found.append(f"{proc.pid} {' '.join(proc.cmdline())}")
+        except psutil.Error:
+            pass
+    return found
+
+
+def test_sweep_removes_what_a_killed_run_left_and_keeps_what_it_measured(results_dir: Path) -> None:
+    pg_before, cgroups_before = _pg_dirs(), _cgroups()
+    proc = _start_run(results_dir, "30", "s3-pooled", "s4-queries", extra=("--cpu-quota", "0.9"))
+    try:
+        assert _wait_for(lambda: _phase(results_dir, "s4-queries") == "measure", 240), \
+            "the run never reached the second stage's measurement"
+        proc.kill()  # SIGKILL: no teardown at all
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    left = _owned_by(proc.pid)
+    assert any("uvicorn" in p for p in left) and any("postgres" in p for p in left) \
+        and any("locustfile.py" in p for p in left), left
+    assert _pg_dirs() - pg_before and _cgroups() - cgroups_before
+    (run,) = list(results_dir.iterdir())
+    assert json.loads((run / "run.json").read_text())["status"] == "running"
+
+    swept = run_harness("sweep", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=120)
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    out = " ".join(swept.stdout.split())
+    assert "PostgreSQL folders: 1" in out and "cgroups: 1" in out and f"runs marked killed: 1 {run}" in out, out
+    assert not _owned_by(proc.pid)
+    assert not _leftovers()
+    assert _pg_dirs() <= pg_before and _cgroups() <= cgroups_before
+    header = json.loads((run / "run.json").read_text())
+    assert header["status"] == "killed" and header["pid"] == proc.pid
+    summary = pd.read_csv(run / "summary.csv").set_index("stage")
+    assert summary.loc["s3-pooled", "status"] == "ok" and summary.loc["s3-pooled", "requests"] > 0
+    assert summary.loc["s4-queries", "status"] == "killed"
+    assert "the harness was killed during measure" in (run / "report.md").read_text()
+
+    again = run_harness("sweep", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=120)
+    assert again.returncode == 0 and "nothing left behind" in again.stdout, again.stdout + again.stderr

@@ -1,0 +1,218 @@
+"""What a harness process leaves behind when it cannot clean up after itself, and `harness sweep`.
+
+A run stops everything it started on errors, Ctrl-C and SIGTERM. A SIGKILL, an OOM kill or a
+crashed terminal session gives it no chance: its servers were started in sessions of their own
+(so a Ctrl-C reaches the harness first and teardown stays in order), and they outlive it.
+
+So everything is marked with its owner: the pid and start time of the process that started it
+(a pid alone can be reused). Local processes inherit LADDER_OWNER in their environment,
+containers and networks carry the ladder.owner and ladder.host labels, the embedded PostgreSQL's
+folder holds an `owner` file, cgroups are named ladder-<owner>-<id>, and run.json records the
+owner and host. A thing is left over when its owner is no longer running on this host; a live
+run's things, or those of a program using the harness as a library, are never touched.
+"""
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+OWNER_ENV = "LADDER_OWNER"
+OWNER_LABEL = "ladder.owner"
+HOST_LABEL = "ladder.host"
+RUN_LABEL = "ladder.run"
+PG_DIR_PREFIX = "ladder-pg-"
+CGROUP_NAME = re.compile(r"^ladder-(\d+-\d+)-[0-9a-f]+$")
+CGROUP_ROOTS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/cpu"))
+
+
+def _token(process: psutil.Process) -> str:
+    return f"{process.pid}-{round(process.create_time() * 100)}"
+
+
+def owner() -> str:
+    """This process as an owner: '<pid>-<start time in centiseconds>'."""
+    return _token(psutil.Process())
+
+
+def claim() -> None:
+    """Mark everything this process starts from now on as its own (children inherit it)."""
+    os.environ[OWNER_ENV] = owner()
+
+
+def owner_labels() -> dict[str, str]:
+    return {OWNER_LABEL: owner(), HOST_LABEL: socket.gethostname()}
+
+
+def owner_record() -> dict[str, Any]:
+    return {"pid": os.getpid(), "owner": owner(), "host": socket.gethostname()}
+
+
+def alive(token: str | None) -> bool:
+    """Is the owner still running? Same pid and same start time, so not a recycled pid."""
+    pid, _, _ = (token or "").partition("-")
+    try:
+        process = psutil.Process(int(pid))
+        return process.status() != psutil.STATUS_ZOMBIE and _token(process) == token
+    except (psutil.Error, ValueError):
+        return False
+
+
+@dataclass
+class Sweep:
+    processes: list[str] = field(default_factory=list)
+    database_folders: list[str] = field(default_factory=list)
+    cgroups: list[str] = field(default_factory=list)
+    containers: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)
+    live_owners: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+    def removed(self) -> dict[str, list[str]]:
+        return {"processes": self.processes, "PostgreSQL folders": self.database_folders,
+                "cgroups": self.cgroups, "containers": self.containers, "networks": self.networks,
+                "runs marked killed": self.runs}
+
+
+def orphaned_processes() -> list[psutil.Process]:
+    """Processes carrying the LADDER_OWNER of an owner that is gone."""
+    me = os.getpid()
+    found = []
+    for process in psutil.process_iter():
+        if process.pid == me:
+            continue
+        with contextlib.suppress(psutil.Error):
+            token = process.environ().get(OWNER_ENV)
+            if token and not alive(token):
+                found.append(process)
+    return found
+
+
+def _stop_processes(sweep: Sweep, grace: float = 10.0) -> None:
+    victims = orphaned_processes()
+    for process in victims:
+        with contextlib.suppress(psutil.Error):
+            sweep.processes.append(f"{process.pid} {' '.join(process.cmdline())[:100]}")
+            # PostgreSQL's postmaster takes SIGINT as its fast shutdown; everything else SIGTERM
+            parent = process.parent()
+            is_postmaster = process.name() == "postgres" and (parent is None or parent.name() != "postgres")
+            process.send_signal(signal.SIGINT if is_postmaster else signal.SIGTERM)
+    _, alive = psutil.wait_procs(victims, timeout=grace)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(alive, timeout=5)
+
+
+def _database_folders(sweep: Sweep) -> None:
+    for folder in Path(tempfile.gettempdir()).glob(f"{PG_DIR_PREFIX}*"):
+        owner_file = folder / "owner"
+        token = owner_file.read_text().strip() if owner_file.is_file() else None
+        if not token:
+            continue  # not ours to judge: written before owners were recorded, or by someone else
+        if alive(token):
+            sweep.live_owners.add(token)
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        sweep.database_folders.append(str(folder))
+
+
+def _cgroups(sweep: Sweep) -> None:
+    for root in CGROUP_ROOTS:
+        for group in root.glob("ladder-*"):
+            match = CGROUP_NAME.match(group.name)
+            if not match or not group.is_dir():
+                continue
+            if alive(match.group(1)):
+                sweep.live_owners.add(match.group(1))
+                continue
+            try:
+                group.rmdir()
+                sweep.cgroups.append(str(group))
+            except OSError as exc:
+                sweep.notes.append(f"cgroup {group} not removed: {exc.strerror}")
+
+
+def _docker(sweep: Sweep) -> None:
+    import docker
+
+    try:
+        engine = docker.from_env(timeout=10)
+        engine.ping()
+    except Exception:  # noqa: BLE001 — any failure to reach the engine means the same thing here
+        sweep.notes.append("Docker is not reachable: containers and networks not checked")
+        return
+    host = socket.gethostname()
+    selector = {"label": RUN_LABEL}
+
+    def orphaned(labels: dict[str, str]) -> bool:
+        if labels.get(HOST_LABEL, host) != host:
+            return False  # a run on another machine sharing this engine: its pid means nothing here
+        token = labels.get(OWNER_LABEL)
+        if alive(token):
+            sweep.live_owners.add(str(token))
+            return False
+        return True
+
+    for container in engine.containers.list(all=True, filters=selector):
+        if orphaned(container.labels):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)  # v: anonymous volumes (the database's data) too
+                sweep.containers.append(container.name)
+    for network in engine.networks.list(filters=selector):
+        if orphaned(network.attrs.get("Labels") or {}):
+            with contextlib.suppress(docker.errors.NotFound):
+                network.remove()
+                sweep.networks.append(network.name)
+
+
+def _runs(sweep: Sweep, results_dir: Path, finish: Callable[[Path], None]) -> None:
+    """Runs still 'running' whose harness is gone: marked killed, their tables and report drawn
+    from what they measured."""
+    from harness.results import read_json, utc_now, write_json
+
+    host = socket.gethostname()
+    for path in sorted(results_dir.glob("*/run.json")):
+        with contextlib.suppress(OSError, ValueError):
+            run = read_json(path)
+            token = run.get("owner")
+            if run.get("status") != "running" or not token or run.get("host") != host:
+                continue
+            if alive(token):
+                sweep.live_owners.add(token)
+                continue
+            for stage_json in path.parent.glob("stages/*/stage.json"):
+                meta = read_json(stage_json)
+                if meta.get("status") == "running":
+                    meta["status"] = "killed"
+                    meta["error"] = f"the harness was killed during {meta.get('phase', 'the stage')}"
+                    write_json(stage_json, meta)
+            run["status"], run["swept_at"] = "killed", utc_now()
+            write_json(path, run)
+            if run.get("kind") == "ladder":
+                finish(path.parent)
+            sweep.runs.append(str(path.parent))
+
+
+def sweep(results_dir: Path, finish: Callable[[Path], None], docker: bool = True) -> Sweep:
+    """Stop and remove what dead harness processes left; processes first, so their folders,
+    cgroups and databases are free to go."""
+    found = Sweep()
+    _stop_processes(found)
+    _database_folders(found)
+    _cgroups(found)
+    if docker:
+        _docker(found)
+    if results_dir.is_dir():
+        _runs(found, results_dir, finish)
+    return found
