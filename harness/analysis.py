@@ -12,17 +12,17 @@ GENERATOR_BOUND_PCT = 85.0
 MEASUREMENT_COLUMNS = [
     "stage", "order", "repeat", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
     "fail_rate", "cpu_s_per_1k", "gen_cpu_pct", "generator_bound", "hops_per_req",
-    "db_sessions_per_req", "statements_per_req", "quiet_before", "title",
+    "db_sessions_per_req", "statements_per_req", "sign_in_s", "failures_before_window", "quiet_before", "title",
 ]
 # one row per stage; with repeats, rps/p50/p95/p99 and the per-request figures are medians
 SUMMARY_COLUMNS = [
     "stage", "order", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
     "fail_rate", "cpu_s_per_1k", "gen_cpu_pct", "generator_bound", "hops_per_req",
     "db_sessions_per_req", "statements_per_req", "repeats", "rps_min", "rps_max", "rps_cv",
-    "p95_min", "p95_max", "p95_cv", "quiet_before", "title",
+    "p95_min", "p95_max", "p95_cv", "sign_in_s", "failures_before_window", "quiet_before", "title",
 ]
 MEDIAN_COLUMNS = ["rps", "p50_ms", "p95_ms", "p99_ms", "cpu_s_per_1k", "gen_cpu_pct", "hops_per_req",
-                  "db_sessions_per_req", "statements_per_req"]
+                  "db_sessions_per_req", "statements_per_req", "sign_in_s"]
 
 
 def stage_dirs(run_dir: Path) -> list[Path]:
@@ -33,13 +33,19 @@ def stage_dirs(run_dir: Path) -> list[Path]:
     return sorted((p for p in (run_dir / "stages").glob("*") if (p / "stage.json").is_file()), key=key)
 
 
-def load_samples(stage_dir: Path) -> pd.DataFrame:
-    """Every request of the window: samples.csv, or one samples.w<i>.csv per locust worker."""
+def load_samples(stage_dir: Path, window_only: bool = True) -> pd.DataFrame:
+    """Every request completed in the measuring window of measurement.json (all of them where
+    there is none): samples.csv, or one samples.w<i>.csv per locust worker. Locust records from
+    its launch; sign-in and warm-up are cut here."""
     files = sorted(stage_dir.glob("samples*.csv"))
     if not files:
         raise FileNotFoundError(stage_dir / "samples.csv")
     samples = pd.concat([pd.read_csv(f, dtype={"name": str}) for f in files], ignore_index=True)
     samples["hops"] = pd.to_numeric(samples["hops"], errors="coerce")
+    if window_only and (stage_dir / "measurement.json").is_file():
+        m = read_json(stage_dir / "measurement.json")
+        inside = samples["completed_at"].between(m["window_start"], m["window_end"])
+        samples = samples[inside].reset_index(drop=True)
     return samples
 
 
@@ -70,12 +76,20 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
     row.update({
         "cpu_s_per_1k": 1000 * m["server_cpu_seconds"] / requests,
         "gen_cpu_pct": m["generator_cpu_pct"],
+        "sign_in_s": np.nan if m.get("sign_in_seconds") is None else m["sign_in_seconds"],
+        # sign-in and warm-up are outside the figures, but what failed there is not dropped
+        "failures_before_window": _failures_before(stage_dir, m["window_start"]),
         "generator_bound": bool(m["generator_cpu_pct"] > GENERATOR_BOUND_PCT),
         "hops_per_req": float(samples["hops"].mean()),
         "db_sessions_per_req": db["sessions"] / requests,
         "statements_per_req": np.nan if db["statements"] is None else db["statements"] / requests,
     })
     return row
+
+
+def _failures_before(stage_dir: Path, window_start: float) -> int:
+    everything = load_samples(stage_dir, window_only=False)
+    return int(((everything["completed_at"] < window_start) & (everything["ok"] == 0)).sum())
 
 
 def measurements(run_dir: Path) -> pd.DataFrame:
@@ -101,6 +115,7 @@ def summarise(run_dir: Path) -> pd.DataFrame:
             row.update({c: float(ok[c].median()) for c in MEDIAN_COLUMNS})
             row.update({
                 "requests": int(ok["requests"].sum()), "failures": int(ok["failures"].sum()),
+                "failures_before_window": int(ok["failures_before_window"].sum()),
                 "generator_bound": bool(ok["generator_bound"].any()),
                 "rps_min": float(ok["rps"].min()), "rps_max": float(ok["rps"].max()), "rps_cv": _cv(ok["rps"]),
                 "p95_min": float(ok["p95_ms"].min()), "p95_max": float(ok["p95_ms"].max()),

@@ -160,8 +160,10 @@ class RichProgress:
             reason = (error or "").removeprefix(f"{stage_id}: ")
             console.print(f"[red]✗ {stage_id}[/]: {reason}", highlight=False, soft_wrap=True)
         else:
+            before = int(row.get("failures_before_window") or 0)
             console.print(f"[green]✓ {stage_id}[/]: {row['rps']:,.0f} req/s, p95 {row['p95_ms']:,.0f} ms, "
-                          f"{int(row['failures'])} failures", highlight=False, soft_wrap=True)
+                          f"{int(row['failures'])} failures" + (f" (+{before} before the window)" if before else ""),
+                          highlight=False, soft_wrap=True)
 
 
 def summary_table(run_dir: Path) -> Table:
@@ -172,8 +174,10 @@ def summary_table(run_dir: Path) -> Table:
     for _, r in summary.iterrows():
         def f(v: Any, d: int = 0) -> str:
             return "" if v != v else f"{v:,.{d}f}"  # NaN-safe
+        before = r.get("failures_before_window", 0)
+        failures = f(r["failures"]) + (f" (+{before:,.0f} before)" if before == before and before > 0 else "")
         table.add_row(r["stage"], r["status"], f(r["rps"]), f(r["p50_ms"]), f(r["p95_ms"]), f(r["p99_ms"]),
-                      f(r["failures"]), f(r["cpu_s_per_1k"], 2), f(r["gen_cpu_pct"]), f(r["hops_per_req"], 1),
+                      failures, f(r["cpu_s_per_1k"], 2), f(r["gen_cpu_pct"]), f(r["hops_per_req"], 1),
                       f(r["db_sessions_per_req"], 2), f(r["statements_per_req"], 1))
     return table
 

@@ -14,8 +14,9 @@ from harness.cpu import pin
 from harness.errors import UserError
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-# locust needs a moment to import and spawn before the warm-up really starts
-STARTUP_SECONDS = 3.0
+# the longest the harness waits for every user to sign in: past locust's own 60 s request
+# timeout, so a stage whose sign-ins time out still gets a window (and shows the failures)
+SIGN_IN_TIMEOUT_SECONDS = 90.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class LocustRun:
     stderr: Path
 
     def stop(self) -> None:
+        """SIGTERM: locust's graceful shutdown, which writes its stats and our samples."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -62,13 +64,17 @@ class LocustRun:
                 self.process.wait()
 
 
-def start_locust(host: str, profile: LoadProfile, cpus: frozenset[int], window: tuple[float, float],
-                 launch_at: float, out_dir: Path) -> LocustRun:
-    """Start headless locust; it stops by itself a second after the window closes."""
-    run_time = max(1, round(window[1] - launch_at + 1))
+def ready_files(out_dir: Path, processes: int) -> list[Path]:
+    """Where locust says every user has signed in: one file, or one per worker."""
+    return [out_dir / "ready"] if processes == 1 else [out_dir / f"ready.w{i}" for i in range(processes)]
+
+
+def start_locust(host: str, profile: LoadProfile, cpus: frozenset[int], out_dir: Path) -> LocustRun:
+    """Start headless locust. The harness stops it when its window closes; its run time is
+    only the bound after which it stops by itself whatever happens to the harness."""
+    run_time = round(SIGN_IN_TIMEOUT_SECONDS + profile.warmup + profile.duration + 30)
     stdout, stderr = out_dir / "locust.json", out_dir / "locust.log"
-    env = {**os.environ,
-           "LADDER_WINDOW_START": repr(window[0]), "LADDER_WINDOW_END": repr(window[1]),
+    env = {**os.environ, "LADDER_READY_FILE": str(out_dir / "ready"),
            "LADDER_SAMPLES_FILE": str(out_dir / "samples.csv"), "LADDER_MIX": profile.mix}
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
             "-u", str(profile.users), "-r", str(profile.users), "-t", f"{run_time}s",

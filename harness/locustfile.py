@@ -1,23 +1,22 @@
 """The load: one weighted mix of the public API, the same for every stage.
 
 Usable on its own: `locust -f harness/locustfile.py --host http://127.0.0.1:8000`.
-Under the harness, LADDER_WINDOW_START/END (epoch seconds) bound the measuring window:
-locust's stats are reset when it opens (the warm-up is excluded), and every request that
-completes inside it is written to LADDER_SAMPLES_FILE with its exact response time and
-the edge's hop count, for percentiles finer than locust's own rounding. With several
-processes (`--processes N`, or `--master` and `--worker`s on other machines), each worker
-writes its own samples.w<index>.csv beside it and the master writes none.
+Every request is written to LADDER_SAMPLES_FILE with its completion time, exact response time
+and the edge's hop count, for percentiles finer than locust's own rounding; the harness keeps
+those inside its measuring window. When every user of this process has signed in (or failed
+to), the time goes to LADDER_READY_FILE: the harness opens the window a warm-up after that,
+so the sign-in stampede never counts (at the baseline it lasts about a minute).
+With several processes (`--processes N`, or `--master` and `--worker`s on other machines),
+each worker writes its own samples.w<index>.csv and ready.w<index>, and the master none.
 """
 
 import csv
 import itertools
-import math
 import os
 import random
 import time
 from typing import Any
 
-import gevent
 from locust import FastHttpUser, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -26,9 +25,8 @@ from domain import seed
 from domain.hops import HEADER as HOPS_HEADER
 from harness.mix import Schedule
 
-WINDOW_START = float(os.environ.get("LADDER_WINDOW_START", "0"))
-WINDOW_END = float(os.environ.get("LADDER_WINDOW_END", "inf"))
 SAMPLES_FILE = os.environ.get("LADDER_SAMPLES_FILE")
+READY_FILE = os.environ.get("LADDER_READY_FILE")
 SEED_USERS = int(os.environ.get("LADDER_SEED_USERS", str(seed.DEFAULT_SIZE.users)))
 # "saas" (default): the weighted API mix; "ceiling": static JSON only, what the framework can
 # serve on this budget with no database and no internal call
@@ -40,27 +38,61 @@ _samples: list[tuple[str, float, float, str, int]] = []
 
 @events.request.add_listener
 def _record(name: str, response_time: float, response: Any, exception: Any, **_: Any) -> None:
-    done = time.time()
-    if SAMPLES_FILE and WINDOW_START <= done <= WINDOW_END:
+    if SAMPLES_FILE:
         headers = getattr(response, "headers", None) or {}
-        _samples.append((name, done, response_time, headers.get(HOPS_HEADER, ""), int(exception is None)))
+        _samples.append((name, time.time(), response_time, headers.get(HOPS_HEADER, ""), int(exception is None)))
 
 
-@events.test_start.add_listener
-def _reset_after_warmup(environment: Environment, **_: Any) -> None:
-    if WINDOW_START and math.isfinite(WINDOW_START):
-        gevent.spawn_later(max(0.0, WINDOW_START - time.time()), environment.stats.reset_all)
+def per_process(path: str | None, environment: Environment) -> str | None:
+    """This process's copy of a per-process file: none on a master, one per worker."""
+    runner = environment.runner
+    if not path or isinstance(runner, MasterRunner):
+        return None
+    if isinstance(runner, WorkerRunner):
+        stem, dot, ext = path.rpartition(".")
+        return f"{stem}.w{runner.worker_index}.{ext}" if dot else f"{path}.w{runner.worker_index}"
+    return path
 
 
 def samples_path(environment: Environment) -> str | None:
-    """This process's samples file: none on a master, one per worker."""
-    runner = environment.runner
-    if not SAMPLES_FILE or isinstance(runner, MasterRunner):
-        return None
-    if isinstance(runner, WorkerRunner):
-        stem, dot, ext = SAMPLES_FILE.rpartition(".")
-        return f"{stem}.w{runner.worker_index}.{ext}" if dot else f"{SAMPLES_FILE}.w{runner.worker_index}"
-    return SAMPLES_FILE
+    return per_process(SAMPLES_FILE, environment)
+
+
+class SignIn:
+    """Counts this process's users through on_start; says when all of them are through."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.expected: int | None = None  # known once spawning completes
+        self.environment: Environment | None = None
+        self.told = False
+
+    def user_done(self) -> None:
+        self.done += 1
+        self.maybe_ready()
+
+    def spawned(self, environment: Environment) -> None:
+        # on a worker the event carries every worker's total; its own runner knows its share
+        self.environment = environment
+        self.expected = environment.runner.user_count if environment.runner else None
+        self.maybe_ready()
+
+    def maybe_ready(self) -> None:
+        if self.told or self.expected is None or self.done < self.expected or self.environment is None:
+            return
+        self.told = True
+        if path := per_process(READY_FILE, self.environment):
+            with open(path, "w") as out:
+                out.write(repr(time.time()))
+
+
+_sign_in = SignIn()
+
+
+@events.init.add_listener
+def _watch_spawning(environment: Environment, **_: Any) -> None:
+    environment.events.spawning_complete.add_listener(  # type: ignore[no-untyped-call]
+        lambda **__: _sign_in.spawned(environment))
 
 
 @events.quitting.add_listener
@@ -91,7 +123,10 @@ class SaasUser(FastHttpUser):
         # the mix as exact weighted rounds from the user's own generator (see harness/mix.py),
         # not locust's @task weights drawn from the shared `random`
         self.schedule = Schedule(self.rng)
-        self.login()
+        try:
+            self.login()
+        finally:
+            _sign_in.user_done()
 
     @task
     def next_action(self) -> None:
@@ -133,6 +168,9 @@ class CeilingUser(FastHttpUser):
     """The framework's ceiling: the edge's static JSON health endpoint, nothing else."""
 
     abstract = MIX != "ceiling"
+
+    def on_start(self) -> None:
+        _sign_in.user_done()  # nothing to sign in to
 
     @task
     def healthz(self) -> None:

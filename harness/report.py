@@ -45,6 +45,18 @@ def step_paragraph(prev: pd.Series, cur: pd.Series, meta: dict[str, Any]) -> str
     return text
 
 
+def sign_in_lines(summary: pd.DataFrame) -> list[str]:
+    """How long each stage took to sign every user in, and what failed before the window."""
+    if "sign_in_s" not in summary or summary["sign_in_s"].isna().all():
+        return []
+    rows = summary[(summary["status"] == "ok") & summary["sign_in_s"].notna()]
+    parts = [f"{r['stage']} {r['sign_in_s']:,.0f} s" + (
+        f" (**{int(r['failures_before_window'])} requests failed** before the window)"
+        if r.get("failures_before_window", 0) > 0 else "") for _, r in rows.iterrows()]
+    return [f"Every user signed in after: {'; '.join(parts)}. Failures before the window are not in the "
+            "figures above, but they happened.", ""]
+
+
 def load_path_lines(record: Any) -> list[str]:
     """How the load reached the edge; with the probe of both paths when there was one."""
     if not isinstance(record, dict):
@@ -73,13 +85,15 @@ def render(run_dir: Path) -> str:
         f"Backend **{run.get('backend')}**; server CPUs **{budget.get('server_cpus')}** "
         f"(quota: {budget.get('cpu_quota') or 'none'}; enforced: {budget.get('enforced', 'affinity')}), "
         f"load generator CPUs **{budget.get('load_cpus')}**. Load: {profile.get('users')} concurrent users "
-        f"without think time, {profile.get('warmup')} s warm-up excluded, {profile.get('duration')} s measured. "
+        f"without think time; the window opens {profile.get('warmup')} s after every user has signed in "
+        f"(sign-in and warm-up excluded), {profile.get('duration')} s measured. "
         f"Commit `{(run.get('git') or {}).get('commit', '')}`; CPU: {run.get('machine', {}).get('cpu_model')}.",
         "", "![ladder](ladder.png)", "",
     ]
     lines += load_path_lines(run.get("load_path"))
     table = summary[TABLE_COLUMNS].copy() if not summary.empty else summary
     lines += ["## Summary", "", table.to_markdown(index=False, floatfmt=".3g"), ""]
+    lines += sign_in_lines(summary)
     data = ratios(summary)
     if len(data) >= 2:
         first, last = data.iloc[0], data.iloc[-1]

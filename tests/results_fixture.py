@@ -22,7 +22,9 @@ def write_stage(run_dir: Path, stage: str, order: int, times_ms: list[float], fa
         w = csv.writer(f)
         w.writerow(["name", "completed_at", "response_time_ms", "hops", "ok"])
         for i, t in enumerate(times_ms):
-            w.writerow(["/api/dashboard" if i % 2 else "/api/me", 1000.0 + i, t, hops, 0 if i < failures else 1])
+            # completions spread over the window, which load_samples keeps
+            completed_at = 1000.0 + window * i / max(1, len(times_ms))
+            w.writerow(["/api/dashboard" if i % 2 else "/api/me", completed_at, t, hops, 0 if i < failures else 1])
     write_json(out / "measurement.json", {
         "window_start": 1000.0, "window_end": 1000.0 + window, "window_seconds": window,
         "server_cpu_seconds": cpu_s, "generator_cpu_pct": 90.0 if stage.endswith("bound") else 20.0,

@@ -45,11 +45,31 @@ def test_locust_processes_split_the_users_and_every_worker_reports(
     per_worker = [len(pd.read_csv(tmp_path / name)) for name in workers]
     assert all(n > 0 for n in per_worker), per_worker
     stats = latency_stats(load_samples(tmp_path), result["window_seconds"])
-    assert stats["requests"] == sum(per_worker) and stats["failures"] == 0
+    # the files hold every request from launch; the window leaves sign-in and warm-up out
+    assert 0 < stats["requests"] < sum(per_worker) and stats["failures"] == 0
+    assert sorted(p.name for p in tmp_path.glob("ready*")) == ["ready.w0", "ready.w1"]
+    assert result["sign_in_seconds"] is not None
     assert result["generator_processes"] == 2 and result["generator_cores"] == min(2, len(cpus))
     # forked workers print their own (empty) --json list; the master's holds the aggregate
     (summary,) = [doc for doc in _json_documents((tmp_path / "locust.json").read_text()) if doc]
     assert sum(entry["num_requests"] for entry in summary) > 0
+
+
+def test_the_window_opens_a_warm_up_after_every_user_signed_in(
+        stage: tuple[RunningStage, object], tmp_path: Path) -> None:
+    running, env = stage
+    users = 30
+    result = measure(running, env.admin_url, env.database_pids(),  # type: ignore[attr-defined]
+                     LoadProfile(users=users, warmup=2, duration=4), frozenset(CpuBudget.default().load), tmp_path)
+    signed_in = float((tmp_path / "ready").read_text())
+    assert result["window_start"] == pytest.approx(signed_in + 2)
+    everything = pd.read_csv(tmp_path / "samples.csv")
+    first_logins = everything[everything["name"] == "/api/login"].sort_values("completed_at").head(users)
+    assert len(first_logins) == users and first_logins["completed_at"].max() <= signed_in
+    window = load_samples(tmp_path)
+    assert window["completed_at"].min() >= result["window_start"]
+    assert window["completed_at"].max() <= result["window_end"]
+    assert len(window) < len(everything)
 
 
 def _json_documents(text: str) -> list[list[dict[str, object]]]:
