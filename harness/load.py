@@ -17,6 +17,8 @@ LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 # the longest the harness waits for every user to sign in: past locust's own 60 s request
 # timeout, so a stage whose sign-ins time out still gets a window (and shows the failures)
 SIGN_IN_TIMEOUT_SECONDS = 90.0
+WINDOW_RULE = "opens a warm-up after every user signed in"
+SCHEDULE_RULE = "per-user shuffled rounds of the exact mix"
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ class LoadProfile:
             raise UserError(f"--warmup must not be negative, got {self.warmup}")
 
     def as_record(self) -> dict[str, float | str]:
-        return asdict(self)
+        # how the load is applied, not only how much: `harness compare` names a difference here
+        return {**asdict(self), "window": WINDOW_RULE, "schedule": SCHEDULE_RULE}
 
 
 DEFAULT_PROFILE = LoadProfile()
