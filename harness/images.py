@@ -89,9 +89,10 @@ def choose_bases(engine: docker.DockerClient, say: Say, offline: bool | None = N
         say(f"cannot pull {STANDARD_BASE}: building a local Debian base instead (no registry)")
     if not _present(engine, LOCAL_BASE):
         build_local_base(engine, say)
-    if not _present(engine, LOCAL_POSTGRES):
-        say(f"building {LOCAL_POSTGRES}")
-        _build(engine, "deploy/postgres.Dockerfile", None, LOCAL_POSTGRES, {"BASE_IMAGE": LOCAL_BASE})
+    # built every time, like the stage images: the layer cache makes that a no-op, and a changed
+    # deploy/postgres.Dockerfile is never silently ignored because an older image has the tag
+    say(f"building {LOCAL_POSTGRES}")
+    _build(engine, "deploy/postgres.Dockerfile", None, LOCAL_POSTGRES, {"BASE_IMAGE": LOCAL_BASE})
     return ImageSet(LOCAL_BASE, LOCAL_POSTGRES, offline=True)
 
 
