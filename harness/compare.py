@@ -3,7 +3,7 @@
 A change is called only when it passes the threshold AND lies outside both runs' spread
 (their min..max over repeats): what one noisy run cannot tell apart is reported as
 "within noise". A regression (lower throughput or higher p95 beyond both) fails the gate.
-Runs measured under different conditions (load, CPU budget, backend) are still compared, but
+Runs measured under different conditions (machine, load, CPU budget, backend) are still compared, but
 each difference is named, since a ratio then measures the conditions as much as the code.
 """
 
@@ -54,7 +54,7 @@ def _verdict(a: pd.Series, b: pd.Series, column: str, low: str, high: str, thres
 
 
 # run.json sections that set the conditions a number was measured under
-CONDITIONS = ("backend", "budget", "load")
+CONDITIONS = ("machine", "backend", "budget", "load")
 
 
 def _flatten(record: Any, prefix: str) -> dict[str, Any]:

@@ -57,9 +57,11 @@ def test_compare_names_the_conditions_two_runs_differ_in(tmp_path: Path) -> None
     header = read_json(other / "run.json")
     header["load"]["warmup"] = 20
     header["budget"]["cpu_quota"] = 0.5
+    header["machine"]["cpu_model"] = "another cpu"
     write_json(other / "run.json", header)
-    assert condition_differences(a, other) == ["budget.cpu_quota: None vs 0.5", "load.warmup: 1 vs 20"]
+    assert condition_differences(a, other) == [
+        "machine.cpu_model: test cpu vs another cpu", "budget.cpu_quota: None vs 0.5", "load.warmup: 1 vs 20"]
     shown = run_harness("compare", str(a), str(other))
     assert shown.returncode == 0, shown.stdout + shown.stderr
-    assert "measured under different conditions: budget.cpu_quota: None vs 0.5; load.warmup: 1 vs 20" \
-        in " ".join(shown.stdout.split())
+    assert ("measured under different conditions: machine.cpu_model: test cpu vs another cpu; "
+            "budget.cpu_quota: None vs 0.5; load.warmup: 1 vs 20") in " ".join(shown.stdout.split())
