@@ -43,10 +43,12 @@ def load_samples(stage_dir: Path, window_only: bool = True) -> pd.DataFrame:
     samples = pd.concat([pd.read_csv(f, dtype={"name": str}) for f in files], ignore_index=True)
     samples["hops"] = pd.to_numeric(samples["hops"], errors="coerce")
     if window_only and (stage_dir / "measurement.json").is_file():
-        m = read_json(stage_dir / "measurement.json")
-        inside = samples["completed_at"].between(m["window_start"], m["window_end"])
-        samples = samples[inside].reset_index(drop=True)
+        samples = samples[_in_window(samples, read_json(stage_dir / "measurement.json"))].reset_index(drop=True)
     return samples
+
+
+def _in_window(samples: pd.DataFrame, measurement: dict[str, Any]) -> "pd.Series[bool]":
+    return samples["completed_at"].between(measurement["window_start"], measurement["window_end"])
 
 
 def latency_stats(samples: pd.DataFrame, window_seconds: float) -> dict[str, float]:
@@ -69,7 +71,10 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
     if meta["status"] != "ok":
         return row
     m = read_json(stage_dir / "measurement.json")
-    samples = load_samples(stage_dir)
+    # read once: the window gives the figures, what came before it the failures before the window
+    everything = load_samples(stage_dir, window_only=False)
+    samples = everything[_in_window(everything, m)]
+    before = everything["completed_at"] < m["window_start"]
     row.update(latency_stats(samples, m["window_seconds"]))
     requests = row["requests"] or np.nan
     db = m["db"]
@@ -78,18 +83,13 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
         "gen_cpu_pct": m["generator_cpu_pct"],
         "sign_in_s": np.nan if m.get("sign_in_seconds") is None else m["sign_in_seconds"],
         # sign-in and warm-up are outside the figures, but what failed there is not dropped
-        "failures_before_window": _failures_before(stage_dir, m["window_start"]),
+        "failures_before_window": int((before & (everything["ok"] == 0)).sum()),
         "generator_bound": bool(m["generator_cpu_pct"] > GENERATOR_BOUND_PCT),
         "hops_per_req": float(samples["hops"].mean()),
         "db_sessions_per_req": db["sessions"] / requests,
         "statements_per_req": np.nan if db["statements"] is None else db["statements"] / requests,
     })
     return row
-
-
-def _failures_before(stage_dir: Path, window_start: float) -> int:
-    everything = load_samples(stage_dir, window_only=False)
-    return int(((everything["completed_at"] < window_start) & (everything["ok"] == 0)).sum())
 
 
 def measurements(run_dir: Path) -> pd.DataFrame:

@@ -78,6 +78,13 @@ class Sweep:
     live_owners: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
 
+    def gone(self, token: str | None) -> bool:
+        """Is this owner gone? A live one is remembered, to say what was left alone."""
+        if alive(token):
+            self.live_owners.add(str(token))
+            return False
+        return True
+
     def removed(self) -> dict[str, list[str]]:
         return {"processes": self.processes, "PostgreSQL folders": self.database_folders,
                 "cgroups": self.cgroups, "containers": self.containers, "networks": self.networks,
@@ -107,22 +114,19 @@ def _stop_processes(sweep: Sweep, grace: float = 10.0) -> None:
             parent = process.parent()
             is_postmaster = process.name() == "postgres" and (parent is None or parent.name() != "postgres")
             process.send_signal(signal.SIGINT if is_postmaster else signal.SIGTERM)
-    _, alive = psutil.wait_procs(victims, timeout=grace)
-    for process in alive:
+    _, survivors = psutil.wait_procs(victims, timeout=grace)
+    for process in survivors:
         with contextlib.suppress(psutil.Error):
             process.kill()
-    psutil.wait_procs(alive, timeout=5)
+    psutil.wait_procs(survivors, timeout=5)
 
 
 def _database_folders(sweep: Sweep) -> None:
     for folder in Path(tempfile.gettempdir()).glob(f"{PG_DIR_PREFIX}*"):
         owner_file = folder / "owner"
         token = owner_file.read_text().strip() if owner_file.is_file() else None
-        if not token:
-            continue  # not ours to judge: written before owners were recorded, or by someone else
-        if alive(token):
-            sweep.live_owners.add(token)
-            continue
+        if not token or not sweep.gone(token):
+            continue  # no owner: not ours to judge (written before owners were recorded, or by someone else)
         shutil.rmtree(folder, ignore_errors=True)
         sweep.database_folders.append(str(folder))
 
@@ -133,8 +137,7 @@ def _cgroups(sweep: Sweep) -> None:
             match = CGROUP_NAME.match(group.name)
             if not match or not group.is_dir():
                 continue
-            if alive(match.group(1)):
-                sweep.live_owners.add(match.group(1))
+            if not sweep.gone(match.group(1)):
                 continue
             try:
                 group.rmdir()
@@ -158,11 +161,7 @@ def _docker(sweep: Sweep) -> None:
     def orphaned(labels: dict[str, str]) -> bool:
         if labels.get(HOST_LABEL, host) != host:
             return False  # a run on another machine sharing this engine: its pid means nothing here
-        token = labels.get(OWNER_LABEL)
-        if alive(token):
-            sweep.live_owners.add(str(token))
-            return False
-        return True
+        return sweep.gone(labels.get(OWNER_LABEL))
 
     for container in engine.containers.list(all=True, filters=selector):
         if orphaned(container.labels):
@@ -186,10 +185,7 @@ def _runs(sweep: Sweep, results_dir: Path, finish: Callable[[Path], None]) -> No
         with contextlib.suppress(OSError, ValueError):
             run = read_json(path)
             token = run.get("owner")
-            if run.get("status") != "running" or not token or run.get("host") != host:
-                continue
-            if alive(token):
-                sweep.live_owners.add(token)
+            if run.get("status") != "running" or not token or run.get("host") != host or not sweep.gone(token):
                 continue
             for stage_json in path.parent.glob("stages/*/stage.json"):
                 meta = read_json(stage_json)

@@ -29,6 +29,12 @@ def _sleep_until(moment: float, phase: str, tick: Tick | None, running: RunningS
         time.sleep(min(0.5, left))
 
 
+def _locust_failed(running: RunningStage, locust: LocustRun, what: str) -> StageFailed:
+    """The stage fails with locust's own last words as its log."""
+    return StageFailed(f"{running.stage.id}: locust {what}",
+                       {"locust": locust.stderr.read_text(errors="replace")[-3000:]})
+
+
 def _wait_for_sign_in(files: list[Path], deadline: float, tick: Tick | None,
                       running: RunningStage, locust: LocustRun) -> float | None:
     """When the last locust process said all its users signed in; None if not by the deadline."""
@@ -39,8 +45,7 @@ def _wait_for_sign_in(files: list[Path], deadline: float, tick: Tick | None,
         if time.time() > deadline:
             return None
         if locust.process.poll() is not None:
-            raise StageFailed(f"{running.stage.id}: locust exited with code {locust.process.returncode}",
-                              {"locust": locust.stderr.read_text(errors="replace")[-3000:]})
+            raise _locust_failed(running, locust, f"exited with code {locust.process.returncode}")
         if dead := running.dead_services():
             raise StageFailed(f"{running.stage.id}: service {', '.join(dead)} died during sign-in", running.logs())
         if tick:
@@ -70,16 +75,14 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         db_after, cpu_after = read_counters(admin_url), tree_cpu_seconds(server_pids)
         gen_after = tree_cpu_seconds([locust.process.pid])
         if locust.process.poll() is not None:
-            raise StageFailed(f"{running.stage.id}: locust stopped before the window closed "
-                              f"(code {locust.process.returncode})",
-                              {"locust": locust.stderr.read_text(errors="replace")[-3000:]})
+            raise _locust_failed(running, locust,
+                                 f"stopped before the window closed (code {locust.process.returncode})")
     finally:
         with interrupts.deferred():
             sampler.stop()
             locust.stop()  # graceful: it writes the samples on the way out
     if locust.process.returncode != 0:
-        raise StageFailed(f"{running.stage.id}: locust exited with code {locust.process.returncode}",
-                          {"locust": locust.stderr.read_text(errors="replace")[-3000:]})
+        raise _locust_failed(running, locust, f"exited with code {locust.process.returncode}")
     if dead := running.dead_services():
         raise StageFailed(f"{running.stage.id}: service {', '.join(dead)} died during the measurement",
                           running.logs())
