@@ -186,10 +186,13 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
             measure(running, env.admin_url, env.database_pids(), profile, plan.budget.load, out,
                     tick=enter)
             meta["phases"]["load_s"] = round(time.monotonic() - t, 2)
+            # measured: the status and the teardown phase go into stage.json in one write, so a
+            # stop that lands from here on (even before the backend's teardown defers signals)
+            # ends the run but keeps this measurement
+            meta["status"] = "ok"
             enter("teardown")
             t = time.monotonic()
         meta["phases"]["teardown_s"] = round(time.monotonic() - t, 2)
-        meta["status"] = "ok"
     except StageFailed as failed:
         meta["status"], meta["error"] = "failed", str(failed)
         logs = out / "logs"
