@@ -231,7 +231,7 @@ def compose(
 @user_errors
 def run_all_command(
     stages: Annotated[list[str] | None, typer.Option(
-        "--stages", help="Stage ids to run (repeatable; default: all).")] = None,
+        "--stages", help="Stage ids to run (repeatable or comma-separated; default: all).")] = None,
     quick: Annotated[bool, typer.Option(
         "--quick", help="Short profile for CI: few users, seconds-long windows.")] = False,
     users: Annotated[int | None, typer.Option(help="Concurrent users (no think time).")] = None,

@@ -121,6 +121,8 @@ def discover(root: Path = REPO_ROOT, extra: list[Path] | None = None) -> list[St
 def select(stages: list[StageManifest], wanted: list[str] | None) -> list[StageManifest]:
     if not wanted:
         return stages
+    # `--stages a --stages b` and `--stages a,b` alike
+    wanted = [w.strip() for item in wanted for w in item.split(",") if w.strip()]
     by_id = {s.id: s for s in stages}
     unknown = [w for w in wanted if w not in by_id]
     if unknown:

@@ -42,6 +42,13 @@ def test_unknown_stage_is_a_user_error() -> None:
         select(discover(), ["s9-nope"])
 
 
+def test_stages_can_be_listed_with_commas_or_repeated() -> None:
+    picked = select(discover(), ["s5-optimized,s2-async", "s3-pooled", "s2-async"])
+    assert [s.id for s in picked] == ["s2-async", "s3-pooled", "s5-optimized"]
+    with pytest.raises(UserError, match="unknown stage s9-nope"):
+        select(discover(), ["s2-async,s9-nope"])
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "manifest.toml"
     path.write_text(text)
