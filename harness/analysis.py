@@ -12,17 +12,19 @@ GENERATOR_BOUND_PCT = 85.0
 MEASUREMENT_COLUMNS = [
     "stage", "order", "repeat", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
     "fail_rate", "cpu_s_per_1k", "gen_cpu_pct", "generator_bound", "hops_per_req",
-    "db_sessions_per_req", "statements_per_req", "sign_in_s", "failures_before_window", "quiet_before", "title",
+    "db_sessions_per_req", "statements_per_req", "sign_in_s", "failures_before_window", "quiet_before",
+    "host_speed", "speed", "rps_at_speed", "title",
 ]
 # one row per stage; with repeats, rps/p50/p95/p99 and the per-request figures are medians
 SUMMARY_COLUMNS = [
     "stage", "order", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
     "fail_rate", "cpu_s_per_1k", "gen_cpu_pct", "generator_bound", "hops_per_req",
     "db_sessions_per_req", "statements_per_req", "repeats", "rps_min", "rps_max", "rps_cv",
-    "p95_min", "p95_max", "p95_cv", "sign_in_s", "failures_before_window", "quiet_before", "title",
+    "p95_min", "p95_max", "p95_cv", "sign_in_s", "failures_before_window", "quiet_before",
+    "speed_min", "speed_max", "rps_at_speed", "rps_at_speed_cv", "title",
 ]
 MEDIAN_COLUMNS = ["rps", "p50_ms", "p95_ms", "p99_ms", "cpu_s_per_1k", "gen_cpu_pct", "hops_per_req",
-                  "db_sessions_per_req", "statements_per_req", "sign_in_s"]
+                  "db_sessions_per_req", "statements_per_req", "sign_in_s", "rps_at_speed"]
 
 
 def stage_dirs(run_dir: Path) -> list[Path]:
@@ -79,6 +81,7 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
     requests = row["requests"] or np.nan
     db = m["db"]
     row.update({
+        "host_speed": m.get("host_speed", {}).get("mean", np.nan),  # runs before the watcher have none
         "cpu_s_per_1k": 1000 * m["server_cpu_seconds"] / requests,
         "gen_cpu_pct": m["generator_cpu_pct"],
         "sign_in_s": np.nan if m.get("sign_in_seconds") is None else m["sign_in_seconds"],
@@ -93,7 +96,22 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
 
 
 def measurements(run_dir: Path) -> pd.DataFrame:
-    return pd.DataFrame([measurement_row(d) for d in stage_dirs(run_dir)], columns=MEASUREMENT_COLUMNS)
+    per = pd.DataFrame([measurement_row(d) for d in stage_dirs(run_dir)], columns=MEASUREMENT_COLUMNS)
+    return with_host_speed(per)
+
+
+def with_host_speed(per: pd.DataFrame) -> pd.DataFrame:
+    """`speed`: the host's speed in each window against the median of that stage's windows
+    (1.10: 10 % faster than usual for it); `rps_at_speed`: throughput scaled to that median.
+    Every stage keeps its budget CPU busy, so its throughput moves with the host's speed; the
+    scaling takes that part out of the spread between repeats and leaves the stage's own.
+    The reference is per stage because the watcher's bursts share the CPU with the stage, and
+    how much a stage's work cools the caches for them differs from stage to stage."""
+    timed = per["host_speed"].astype(float)
+    reference = timed.groupby(per["stage"]).transform("median")
+    per["speed"] = timed / reference.where(reference > 0)
+    per["rps_at_speed"] = per["rps"].astype(float) / per["speed"]
+    return per
 
 
 def _cv(values: pd.Series) -> float:
@@ -120,6 +138,8 @@ def summarise(run_dir: Path) -> pd.DataFrame:
                 "rps_min": float(ok["rps"].min()), "rps_max": float(ok["rps"].max()), "rps_cv": _cv(ok["rps"]),
                 "p95_min": float(ok["p95_ms"].min()), "p95_max": float(ok["p95_ms"].max()),
                 "p95_cv": _cv(ok["p95_ms"]),
+                "speed_min": float(ok["speed"].min()), "speed_max": float(ok["speed"].max()),
+                "rps_at_speed_cv": _cv(ok["rps_at_speed"]),
             })
             row["fail_rate"] = row["failures"] / row["requests"] if row["requests"] else np.nan
         rows.append(row)

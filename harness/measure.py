@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import interrupts
+from harness import calibrate, interrupts
 from harness.counters import read_counters
 from harness.errors import StageFailed
 from harness.lifecycle import RunningStage
@@ -54,14 +54,17 @@ def _wait_for_sign_in(files: list[Path], deadline: float, tick: Tick | None,
 
 
 def measure(running: RunningStage, admin_url: str, database_pids: list[int], profile: LoadProfile,
-            load_cpus: frozenset[int], out_dir: Path, tick: Tick | None = None) -> dict[str, Any]:
+            load_cpus: frozenset[int], out_dir: Path, tick: Tick | None = None,
+            server_cpus: frozenset[int] = frozenset()) -> dict[str, Any]:
     """Sign-in, then warm-up, then the window. The window opens a warm-up after every user has
     signed in, not at a fixed time: the sign-in stampede lasts 1 s on the optimized stage and
-    about a minute on the baseline, and a fixed window would measure it there."""
+    about a minute on the baseline, and a fixed window would measure it there. With
+    `server_cpus`, the host's speed on them is watched throughout (harness.calibrate)."""
     launch = time.time()
     server_pids = running.pids() + database_pids
     locust = start_locust(running.base_url, profile, load_cpus, out_dir)
     sampler = Sampler(server_pids, [locust.process.pid])
+    watchers = calibrate.Watchers.start(server_cpus, out_dir)
     try:
         sampler.start()
         signed_in = _wait_for_sign_in(ready_files(out_dir, profile.processes), launch + SIGN_IN_TIMEOUT_SECONDS,
@@ -80,6 +83,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     finally:
         with interrupts.deferred():
             sampler.stop()
+            watchers.stop()
             locust.stop()  # graceful: it writes the samples on the way out
     if locust.process.returncode != 0:
         raise _locust_failed(running, locust, f"exited with code {locust.process.returncode}")
@@ -99,6 +103,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         "generator_cpu_pct": 100 * (gen_after - gen_before) / span / cores,
         "generator_cpu_peak_pct": max((r["generator_cpu_pct"] for r in sampler.rows), default=0.0) / cores,
         "db": db_after.minus(db_before).as_record(),
+        "host_speed": calibrate.window_speed(out_dir, window),
     }
     write_json(out_dir / "measurement.json", result)
     return result

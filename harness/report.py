@@ -57,6 +57,27 @@ def sign_in_lines(summary: pd.DataFrame) -> list[str]:
             "figures above, but they happened.", ""]
 
 
+def host_speed_lines(summary: pd.DataFrame) -> list[str]:
+    """How fast the host was around each measurement, and the throughput read at its usual speed."""
+    if "speed_min" not in summary or summary["speed_min"].isna().all():
+        return []
+    rows = summary[(summary["status"] == "ok") & summary["speed_min"].notna()]
+    lo, hi = rows["speed_min"].min(), rows["speed_max"].max()
+    lines = ["## Host speed", "",
+             "A fixed piece of Python work was timed on the budget's CPUs before and after every window "
+             "(`host_speed` in stage.json). Speed 1.00 is this run's median; "
+             f"it ranged {lo:.2f}–{hi:.2f}" + (" — a host that drifts this much moves every figure with it."
+                                               if hi - lo > 0.1 else "."), ""]
+    if rows["repeats"].max() > 1:
+        table = rows[["stage", "repeats", "speed_min", "speed_max", "rps", "rps_cv", "rps_at_speed",
+                      "rps_at_speed_cv"]]
+        lines += ["Throughput as measured (`rps`) and scaled to the median host speed (`rps_at_speed`), "
+                  "with their spread over the repeats: what is left in `rps_at_speed_cv` is the stage's own "
+                  "variation, not the host's. The headline figures stay the measured ones.", "",
+                  table.to_markdown(index=False, floatfmt=".3g"), ""]
+    return lines
+
+
 def load_path_lines(record: Any) -> list[str]:
     """How the load reached the edge; with the probe of both paths when there was one."""
     if not isinstance(record, dict):
@@ -126,6 +147,7 @@ def render(run_dir: Path) -> str:
         lines += ["## Spread over repeats", "",
                   "Medians of the repeats (stages interleaved between repeats); cv = standard deviation / mean.",
                   "", spread.to_markdown(index=False, floatfmt=".3g"), ""]
+    lines += host_speed_lines(summary)
     if "quiet_before" in summary and not summary["quiet_before"].fillna(True).all():
         noisy = summary[~summary["quiet_before"].fillna(True).astype(bool)]["stage"]
         lines += [f"**Busy machine**: the CPUs were not quiet before measuring {', '.join(noisy)} "

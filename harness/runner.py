@@ -184,7 +184,7 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
             t = time.monotonic()
             profile = replace(plan.profile, mix=CEILING) if ceiling else plan.profile
             measure(running, env.admin_url, env.database_pids(), profile, plan.budget.load, out,
-                    tick=enter)
+                    tick=enter, server_cpus=plan.budget.server)
             meta["phases"]["load_s"] = round(time.monotonic() - t, 2)
             # measured: the status and the teardown phase go into stage.json in one write, so a
             # stop that lands from here on (even before the backend's teardown defers signals)

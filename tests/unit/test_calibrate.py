@@ -1,0 +1,40 @@
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis import with_host_speed
+from harness.calibrate import Watchers, burst, window_speed
+
+
+def test_a_burst_is_timed_in_cpu_time() -> None:
+    assert burst(5) > 0
+
+
+def test_a_watcher_per_cpu_writes_pinned_bursts_until_stopped(tmp_path: Path) -> None:
+    last = max(os.sched_getaffinity(0))
+    watchers = Watchers.start(frozenset({last}), tmp_path)
+    (proc,) = watchers.processes
+    time.sleep(1.5)
+    assert os.sched_getaffinity(proc.pid) == {last}
+    watchers.stop()
+    assert proc.returncode == 0  # SIGTERM is its normal stop, not a crash
+    lines = (tmp_path / f"host_speed.cpu{last}.csv").read_text().splitlines()
+    assert lines[0] == "t,units_per_s" and len(lines) >= 4
+    times = [float(line.split(",")[0]) for line in lines[1:]]
+    start, end = times[1], times[-2]
+    inside = window_speed(tmp_path, (start, end))
+    assert inside["samples"] == len(times) - 2 and inside["min"] <= inside["mean"] <= inside["max"]
+    assert window_speed(tmp_path, (0, 1)) == {"samples": 0}
+
+
+def test_speed_is_relative_to_the_stages_median_and_scales_throughput() -> None:
+    per = pd.DataFrame({"stage": ["a", "a", "a", "b", "b"], "rps": [10.0, 24.0, 9.0, 100.0, 50.0],
+                        "host_speed": [100.0, 200.0, 90.0, 50.0, np.nan]})
+    out = with_host_speed(per)
+    assert list(out["speed"].round(3)[:4]) == [1.0, 2.0, 0.9, 1.0]
+    # a window on a host twice as fast counts at half its throughput; one never timed is left out
+    assert list(out["rps_at_speed"].round(3)[:4]) == [10.0, 12.0, 10.0, 100.0]
+    assert np.isnan(out["rps_at_speed"].iloc[4])
