@@ -100,6 +100,14 @@ def measurements(run_dir: Path) -> pd.DataFrame:
     return with_host_speed(per)
 
 
+def run_host_speed(run_dir: Path) -> float:
+    """The host's median speed over a run's windows (units/s); NaN for a run made before the watcher."""
+    speeds = [read_json(d / "measurement.json").get("host_speed", {}).get("mean") for d in stage_dirs(run_dir)
+              if (d / "measurement.json").is_file()]
+    known = [float(s) for s in speeds if s]
+    return float(np.median(known)) if known else np.nan
+
+
 def with_host_speed(per: pd.DataFrame) -> pd.DataFrame:
     """`speed`: the host's speed in each window against the median of that stage's windows
     (1.10: 10 % faster than usual for it); `rps_at_speed`: throughput scaled to that median.

@@ -77,9 +77,10 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
                             out.mkdir(parents=True, exist_ok=True)
                             m = measure(running, env.admin_url, env.database_pids(),
                                         LoadProfile(users=users, warmup=plan.warmup, duration=plan.duration),
-                                        plan.budget.load, out)
+                                        plan.budget.load, out, server_cpus=plan.budget.server)
                             stats = latency_stats(load_samples(out), m["window_seconds"])
-                            stage_rows.append({"stage": stage.id, "order": stage.order, "users": users, **stats})
+                            stage_rows.append({"stage": stage.id, "order": stage.order, "users": users, **stats,
+                                               "host_speed": m["host_speed"].get("mean")})
                             say(f"{stage.id}: {users} users → {stats['rps']:,.0f} req/s, p95 {stats['p95_ms']:,.0f} ms")
                             if stats["p95_ms"] > 4 * plan.target_p95_ms and stats["rps"] < max(
                                     r["rps"] for r in stage_rows):

@@ -161,8 +161,10 @@ class RichProgress:
             console.print(f"[red]✗ {stage_id}[/]: {reason}", highlight=False, soft_wrap=True)
         else:
             before = int(row.get("failures_before_window") or 0)
+            speed = row.get("host_speed", float("nan"))
             console.print(f"[green]✓ {stage_id}[/]: {row['rps']:,.0f} req/s, p95 {row['p95_ms']:,.0f} ms, "
-                          f"{int(row['failures'])} failures" + (f" (+{before} before the window)" if before else ""),
+                          f"{int(row['failures'])} failures" + (f" (+{before} before the window)" if before else "")
+                          + (f"; host speed {speed:,.0f} units/s" if speed == speed else ""),
                           highlight=False, soft_wrap=True)
 
 

@@ -3,17 +3,19 @@
 A change is called only when it passes the threshold AND lies outside both runs' spread
 (their min..max over repeats): what one noisy run cannot tell apart is reported as
 "within noise". A regression (lower throughput or higher p95 beyond both) fails the gate.
-Runs measured under different conditions (machine, load, CPU budget, backend) are still compared, but
-each difference is named, since a ratio then measures the conditions as much as the code.
+Runs measured under different conditions (machine and its speed at the time, load, CPU budget,
+backend) are still compared, but each difference is named, since a ratio then measures the
+conditions as much as the code.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from harness.analysis import read_summary
+from harness.analysis import read_summary, run_host_speed
 from harness.results import load_run
 
 
@@ -64,7 +66,8 @@ def _flatten(record: Any, prefix: str) -> dict[str, Any]:
 
 
 def condition_differences(run_a: Path, run_b: Path) -> list[str]:
-    """'load.warmup: 10.0 vs 20.0' for every condition the two runs do not share."""
+    """'load.warmup: 10.0 vs 20.0' for every condition the two runs do not share, and the
+    host's speed when it differs by more than HOST_SPEED_TOLERANCE."""
     a, b = load_run(run_a), load_run(run_b)
     out = []
     for section in CONDITIONS:
@@ -72,7 +75,25 @@ def condition_differences(run_a: Path, run_b: Path) -> list[str]:
         for key in sorted(set(fa) | set(fb)):
             if fa.get(key) != fb.get(key):
                 out.append(f"{key}: {fa.get(key)} vs {fb.get(key)}")
+    if speed := host_speed_difference(run_host_speed(run_a), run_host_speed(run_b)):
+        out.append(speed)
     return out
+
+
+# the same CPU model can be twice as fast one hour as the next on a shared host (harness.calibrate)
+HOST_SPEED_TOLERANCE = 0.10
+
+
+def host_speed_difference(a: float, b: float) -> str | None:
+    def shown(v: float) -> str:
+        return "not watched" if np.isnan(v) else f"{v:,.0f}"
+    if np.isnan(a) and np.isnan(b):
+        return None
+    if np.isnan(a) or np.isnan(b):
+        return f"host speed: {shown(a)} vs {shown(b)} units/s"
+    if abs(b / a - 1) <= HOST_SPEED_TOLERANCE:
+        return None
+    return f"host speed: {a:,.0f} vs {b:,.0f} units/s (B/A {b / a:.2f})"
 
 
 def compare_runs(run_a: Path, run_b: Path, threshold: float = 0.10) -> list[StageComparison]:

@@ -5,7 +5,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import ladder_ceiling, ratios, read_summary, stage_dirs
+from harness.analysis import ladder_ceiling, ratios, read_summary, run_host_speed, stage_dirs
 from harness.results import load_run, read_json
 
 TABLE_COLUMNS = ["stage", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "cpu_s_per_1k",
@@ -64,10 +64,10 @@ def host_speed_lines(summary: pd.DataFrame) -> list[str]:
     rows = summary[(summary["status"] == "ok") & summary["speed_min"].notna()]
     lo, hi = rows["speed_min"].min(), rows["speed_max"].max()
     lines = ["## Host speed", "",
-             "A fixed piece of Python work was timed on the budget's CPUs before and after every window "
-             "(`host_speed` in stage.json). Speed 1.00 is this run's median; "
-             f"it ranged {lo:.2f}–{hi:.2f}" + (" — a host that drifts this much moves every figure with it."
-                                               if hi - lo > 0.1 else "."), ""]
+             "A burst of fixed Python work was timed every 0.2 s on the budget's CPUs through every window "
+             "(`host_speed` in measurement.json, `host_speed.cpu*.csv`). Per stage, speed 1.00 is the median "
+             f"of its windows; over all stages it ranged {lo:.2f}–{hi:.2f}"
+             + (" — a host that drifts this much moves every figure with it." if hi - lo > 0.1 else "."), ""]
     if rows["repeats"].max() > 1:
         table = rows[["stage", "repeats", "speed_min", "speed_max", "rps", "rps_cv", "rps_at_speed",
                       "rps_at_speed_cv"]]
@@ -108,7 +108,9 @@ def render(run_dir: Path) -> str:
         f"load generator CPUs **{budget.get('load_cpus')}**. Load: {profile.get('users')} concurrent users "
         f"without think time; the window opens {profile.get('warmup')} s after every user has signed in "
         f"(sign-in and warm-up excluded), {profile.get('duration')} s measured. "
-        f"Commit `{(run.get('git') or {}).get('commit', '')}`; CPU: {run.get('machine', {}).get('cpu_model')}.",
+        f"Commit `{(run.get('git') or {}).get('commit', '')}`; CPU: {run.get('machine', {}).get('cpu_model')}"
+        + (f", running at {speed:,.0f} units/s (median host speed of the windows, see below)."
+           if (speed := run_host_speed(run_dir)) == speed else "."),
         "", "![ladder](ladder.png)", "",
     ]
     lines += load_path_lines(run.get("load_path"))

@@ -8,7 +8,7 @@ from harness.results import SCHEMA_VERSION, write_json
 
 def write_stage(run_dir: Path, stage: str, order: int, times_ms: list[float], failures: int,
                 window: float, cpu_s: float, sessions: int, statements: int | None, hops: int,
-                status: str = "ok", repeat: int = 1) -> None:
+                status: str = "ok", repeat: int = 1, host_speed: float | None = None) -> None:
     out = run_dir / "stages" / (stage if repeat == 1 else f"{stage}.r{repeat}")
     out.mkdir(parents=True)
     meta = {"id": stage, "order": order, "repeat": repeat, "title": stage, "fix": f"fix of {stage}",
@@ -30,15 +30,19 @@ def write_stage(run_dir: Path, stage: str, order: int, times_ms: list[float], fa
         "server_cpu_seconds": cpu_s, "generator_cpu_pct": 90.0 if stage.endswith("bound") else 20.0,
         "generator_cpu_peak_pct": 95.0,
         "db": {"sessions": sessions, "xact_commit": 0, "statements": statements},
+        **({"host_speed": {"samples": 50, "mean": host_speed}} if host_speed else {}),
     })
 
 
-def make_repeated_run(run_dir: Path, fast_rps: tuple[float, ...]) -> Path:
-    """Two stages measured len(fast_rps) times; s1's throughput per repeat is given."""
+def make_repeated_run(run_dir: Path, fast_rps: tuple[float, ...],
+                      host_speed: tuple[float, ...] | None = None) -> Path:
+    """Two stages measured len(fast_rps) times; s1's throughput (and the host's speed) per repeat is given."""
     make_header(run_dir)
     for k, rps in enumerate(fast_rps, start=1):
-        write_stage(run_dir, "s0-slow", 0, [100.0] * 100, 0, 10.0, 2.0, 300, 1100, 16, repeat=k)
-        write_stage(run_dir, "s1-fast", 1, [10.0] * int(rps * 10), 0, 10.0, 1.0, 0, None, 1, repeat=k)
+        speed = host_speed[k - 1] if host_speed else None
+        write_stage(run_dir, "s0-slow", 0, [100.0] * 100, 0, 10.0, 2.0, 300, 1100, 16, repeat=k, host_speed=speed)
+        write_stage(run_dir, "s1-fast", 1, [10.0] * int(rps * 10), 0, 10.0, 1.0, 0, None, 1, repeat=k,
+                    host_speed=speed)
     return run_dir
 
 

@@ -15,7 +15,8 @@ def _ladder_processes() -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if "uvicorn" in cmd and "services" in cmd or "ladder-pg-" in cmd or "locustfile.py" in cmd:
+        if "uvicorn" in cmd and "services" in cmd or "ladder-pg-" in cmd or "locustfile.py" in cmd \
+                or "harness.calibrate" in cmd:
             found.append(proc)
     return found
 
@@ -67,4 +68,12 @@ def test_repeats_interleave_the_stages(results_dir: Path) -> None:
     assert len(pd.read_csv(run / "measurements.csv")) == 4
     for d in (run / "stages").iterdir():
         assert "idle" in json.loads((d / "stage.json").read_text())
-    assert "## Spread over repeats" in (run / "report.md").read_text()
+        # the host's speed was watched on the budget CPU through the whole window, ~5 bursts a second
+        speed = json.loads((d / "measurement.json").read_text())["host_speed"]
+        assert speed["samples"] >= 3 * 4 and 0 < speed["min"] <= speed["mean"] <= speed["max"], speed
+        assert 0 < speed["budget_share_pct"] < 5, speed
+    assert (summary["speed_min"] <= 1).all() and (summary["speed_max"] >= 1).all()
+    assert summary["rps_at_speed"].notna().all()
+    report = (run / "report.md").read_text()
+    assert "## Spread over repeats" in report and "## Host speed" in report
+    assert not _ladder_processes(), "the run left processes behind"

@@ -65,3 +65,14 @@ def test_compare_names_the_conditions_two_runs_differ_in(tmp_path: Path) -> None
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert ("measured under different conditions: machine.cpu_model: test cpu vs another cpu; "
             "budget.cpu_quota: None vs 0.5; load.warmup: 1 vs 20") in " ".join(shown.stdout.split())
+
+
+def test_compare_names_a_host_that_ran_at_another_speed(tmp_path: Path) -> None:
+    a = make_repeated_run(tmp_path / "a", fast_rps=(40.0, 42.0), host_speed=(7000.0, 7400.0))
+    near = make_repeated_run(tmp_path / "near", fast_rps=(40.0, 42.0), host_speed=(7600.0, 7800.0))
+    fast = make_repeated_run(tmp_path / "fast", fast_rps=(80.0, 84.0), host_speed=(13000.0, 14000.0))
+    unwatched = make_repeated_run(tmp_path / "old", fast_rps=(40.0, 42.0))
+    assert condition_differences(a, near) == []  # 7,200 vs 7,700: within 10 %
+    assert condition_differences(a, fast) == ["host speed: 7,200 vs 13,500 units/s (B/A 1.88)"]
+    assert condition_differences(unwatched, a) == ["host speed: not watched vs 7,200 units/s"]
+    assert condition_differences(unwatched, unwatched) == []
