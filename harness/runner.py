@@ -208,7 +208,8 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
         analysis.write_tables(run_dir)
         if meta["status"] == "ok":
             row = {str(k): v for k, v in analysis.measurement_row(out).items()}
-        error = meta.get("error")
+        # a stop or an error outside the stage (a port in use) has no message of its own: the line says where
+        error = meta.get("error") or (f"stopped in {meta['phase']}" if meta["status"] == "interrupted" else None)
         if error and meta.get("log_tail"):
             error = f"{error}\n{meta['log_tail']}"
         progress.stage_done(stage.id, row, error)
