@@ -10,7 +10,7 @@ before and after a window cannot either, because the speed changes within it.
 
 So a watcher per budget CPU wakes every INTERVAL_S, times UNITS units of stage-like work
 (dicts, JSON in and out, formatting, sorting) in its own CPU time, and writes one line. It
-takes ~1.5 % of the budget CPU in every stage alike, recorded as `host_speed` in measurement.json.
+takes ~1.4 % of the budget CPU in every stage alike, recorded as `host_speed` in measurement.json.
 CPU time rather than wall time: a burst preempted by the server does not count the wait.
 """
 
@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+
+from harness.processes import terminate
 
 INTERVAL_S = 0.2
 UNITS = 20  # ~3 ms of CPU at the reference machine's slow speed
@@ -84,15 +86,7 @@ class Watchers:
         return cls([_start(cpu, out_dir / f"host_speed.cpu{cpu}.csv") for cpu in sorted(cpus)])
 
     def stop(self) -> None:
-        for p in self.processes:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.processes:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        terminate(self.processes, grace=5)
 
 
 def window_speed(out_dir: Path, window: tuple[float, float], units: int = UNITS) -> dict[str, float | int]:

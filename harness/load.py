@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.cpu import pin
 from harness.errors import UserError
+from harness.processes import terminate
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 # the longest the harness waits for every user to sign in: past locust's own 60 s request
@@ -58,13 +59,7 @@ class LocustRun:
 
     def stop(self) -> None:
         """SIGTERM: locust's graceful shutdown, which writes its stats and our samples."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate([self.process], grace=10)
 
 
 def ready_files(out_dir: Path, processes: int) -> list[Path]:
