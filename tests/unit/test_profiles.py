@@ -1,0 +1,20 @@
+"""Which load a measurement gets: the run's profile, or the ceiling's capped static-JSON window."""
+
+from harness.load import DEFAULT_PROFILE, QUICK_PROFILE, LoadProfile
+from harness.runner import CEILING_WINDOW_S, measured_profile
+
+
+def test_a_ladder_stage_is_measured_with_the_runs_profile_unchanged() -> None:
+    assert measured_profile(DEFAULT_PROFILE, ceiling=False) is DEFAULT_PROFILE
+
+
+def test_the_ceiling_keeps_users_and_warmup_but_caps_its_window() -> None:
+    ceiling = measured_profile(DEFAULT_PROFILE, ceiling=True)
+    assert DEFAULT_PROFILE.duration > CEILING_WINDOW_S  # the default window is longer than the cap
+    assert (ceiling.mix, ceiling.duration) == ("ceiling", CEILING_WINDOW_S)
+    assert (ceiling.users, ceiling.warmup) == (DEFAULT_PROFILE.users, DEFAULT_PROFILE.warmup)
+
+
+def test_a_window_shorter_than_the_cap_is_kept() -> None:
+    assert measured_profile(QUICK_PROFILE, ceiling=True).duration == QUICK_PROFILE.duration
+    assert measured_profile(LoadProfile(duration=CEILING_WINDOW_S), ceiling=True).duration == CEILING_WINDOW_S
