@@ -6,6 +6,7 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis import ladder_ceiling, ratios, read_summary, run_host_speed, stage_dirs
+from harness.load import REQUEST_TIMEOUT_SECONDS
 from harness.results import load_run, read_json
 
 TABLE_COLUMNS = ["stage", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "cpu_s_per_1k",
@@ -55,6 +56,17 @@ def sign_in_lines(summary: pd.DataFrame) -> list[str]:
         if r.get("failures_before_window", 0) > 0 else "") for _, r in rows.iterrows()]
     return [f"Every user signed in after: {'; '.join(parts)}. Failures before the window are not in the "
             "figures above, but they happened.", ""]
+
+
+def timeout_lines(summary: pd.DataFrame) -> list[str]:
+    """Stages whose p95 is locust's request timeout: there the figure is a floor, not a measurement."""
+    limit = 0.99 * REQUEST_TIMEOUT_SECONDS * 1000
+    capped = summary[(summary["status"] == "ok") & (summary["p95_ms"] >= limit)]
+    if capped.empty:
+        return []
+    return [f"**Timeout-bound p95**: {', '.join(capped['stage'])} — at least 5 % of the window's requests "
+            f"waited the client's full {REQUEST_TIMEOUT_SECONDS:.0f} s and failed, so that p95 is a floor: how "
+            "long they would have taken is not known.", ""]
 
 
 def host_speed_lines(summary: pd.DataFrame) -> list[str]:
@@ -117,6 +129,7 @@ def render(run_dir: Path) -> str:
     table = summary[TABLE_COLUMNS].copy() if not summary.empty else summary
     lines += ["## Summary", "", table.to_markdown(index=False, floatfmt=".3g"), ""]
     lines += sign_in_lines(summary)
+    lines += timeout_lines(summary)
     data = ratios(summary)
     if len(data) >= 2:
         first, last = data.iloc[0], data.iloc[-1]

@@ -3,7 +3,7 @@ from pathlib import Path
 from harness import plots, report
 from harness.analysis import write_tables
 from tests.conftest import run_harness
-from tests.results_fixture import make_run
+from tests.results_fixture import make_header, make_run, write_stage
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -34,3 +34,17 @@ def test_plot_of_a_folder_that_is_not_a_run_fails_in_one_line(tmp_path: Path) ->
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert "not a results folder" in done.stderr
+
+
+def test_a_p95_at_locusts_timeout_is_called_a_floor(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run")
+    write_tables(run)
+    assert "Timeout-bound" not in report.render(run)  # 100 ms at most: no stage is near 60 s
+    timed_out = tmp_path / "timed-out"
+    make_header(timed_out)
+    # 10 of 100 requests waited locust's full 60 s: the p95 reads the timeout
+    write_stage(timed_out, "s0-slow", 0, [100.0] * 90 + [60_010.0] * 10, 10, 10.0, 2.0, 300, 1100, 16)
+    write_stage(timed_out, "s1-fast", 1, [10.0] * 400, 0, 10.0, 1.0, 0, None, 1)
+    write_tables(timed_out)
+    text = report.render(timed_out)
+    assert "**Timeout-bound p95**: s0-slow —" in text and "s1-fast —" not in text
