@@ -15,8 +15,8 @@ from harness.errors import UserError
 from harness.processes import terminate
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-# locust's own request timeout (FastHttpUser's network_timeout, left at its default): a request
-# that waits this long fails, so no percentile can read higher than this
+# locust's request timeout (the locustfile's network_timeout): a request that waits this long
+# fails, so no percentile can read higher than this
 REQUEST_TIMEOUT_SECONDS = 60.0
 # the longest the harness waits for every user to sign in: past locust's request timeout, so a
 # stage whose sign-ins time out still gets a window (and shows the failures)

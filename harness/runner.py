@@ -193,8 +193,7 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
             meta["idle"] = wait_until_idle(plan.budget.server | plan.budget.load, plan.idle).as_record()
             t = time.monotonic()
             measure(running, env.admin_url, env.database_pids(), measured_profile(plan.profile, ceiling),
-                    plan.budget.load, out,
-                    tick=enter, server_cpus=plan.budget.server)
+                    plan.budget.load, out, tick=enter, server_cpus=plan.budget.server)
             meta["phases"]["load_s"] = round(time.monotonic() - t, 2)
             # measured: the status and the teardown phase go into stage.json in one write, so a
             # stop that lands from here on (even before the backend's teardown defers signals)
