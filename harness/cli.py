@@ -367,7 +367,7 @@ def compare_command(
     threshold: Annotated[float, typer.Option(help="Smallest relative change to call (0.10 = 10 %).")] = 0.10,
 ) -> None:
     """Per-stage throughput and p95 ratios B/A; exits 1 on a regression beyond threshold and noise."""
-    from harness.compare import compare_runs, condition_differences
+    from harness.compare import GENERATOR_BOUND, compare_runs, condition_differences
     if not 0 < threshold < 1:
         raise UserError("--threshold must be between 0 and 1")
     rows = compare_runs(run_a, run_b, threshold)
@@ -382,6 +382,9 @@ def compare_command(
     if differences := condition_differences(run_a, run_b):
         console.print(f"[yellow]measured under different conditions:[/] {'; '.join(differences)}",
                       highlight=False, soft_wrap=True)
+    if bound := [r.stage for r in rows if r.rps_verdict == GENERATOR_BOUND]:
+        console.print(f"not called: {', '.join(bound)} (the load generator was saturated, so locust set "
+                      "those numbers, not the stack)", highlight=False, soft_wrap=True)
     regressions = [r.stage for r in rows if r.regressed]
     if regressions:
         console.print(f"[red]regression:[/] {', '.join(regressions)}", highlight=False, soft_wrap=True)

@@ -7,7 +7,7 @@ from harness.analysis import measurements, summarise
 from harness.compare import compare_runs, condition_differences
 from harness.results import read_json, write_json
 from tests.conftest import run_harness
-from tests.results_fixture import make_repeated_run
+from tests.results_fixture import make_repeated_run, write_stage
 
 
 def test_repeats_are_summarised_as_median_and_spread(tmp_path: Path) -> None:
@@ -47,6 +47,22 @@ def test_compare_command_gates_on_regressions(tmp_path: Path) -> None:
     assert "regression: s1-fast" in bad.stdout
     wrong = run_harness("compare", str(a), str(tmp_path))
     assert wrong.returncode == 2 and "not a results folder" in wrong.stderr
+
+
+def test_compare_shows_a_generator_bound_row_without_calling_it(tmp_path: Path) -> None:
+    """The ceiling saturates locust: its p95 is the generator's latency, so a 3x rise is not
+    the stack's regression (the fixture marks a stage whose id ends in 'bound' as saturated)."""
+    a = make_repeated_run(tmp_path / "a", fast_rps=(40.0, 42.0))
+    b = make_repeated_run(tmp_path / "b", fast_rps=(40.0, 42.0))
+    write_stage(a, "s9-bound", 9, [10.0] * 1000, 0, 10.0, 1.0, 0, None, 1)
+    write_stage(b, "s9-bound", 9, [30.0] * 500, 0, 10.0, 1.0, 0, None, 1)
+    bound = {c.stage: c for c in compare_runs(a, b)}["s9-bound"]
+    assert (bound.rps_ratio, bound.p95_ratio) == (pytest.approx(0.5), pytest.approx(3.0))
+    assert (bound.rps_verdict, bound.p95_verdict) == ("generator-bound", "generator-bound")
+    assert not bound.regressed
+    shown = run_harness("compare", str(a), str(b))
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "not called: s9-bound (the load generator was saturated" in " ".join(shown.stdout.split())
 
 
 def test_compare_names_the_conditions_two_runs_differ_in(tmp_path: Path) -> None:
