@@ -11,20 +11,20 @@ from harness.results import read_json
 GENERATOR_BOUND_PCT = 85.0
 MEASUREMENT_COLUMNS = [
     "stage", "order", "repeat", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
-    "fail_rate", "cpu_s_per_1k", "gen_cpu_pct", "generator_bound", "hops_per_req",
+    "fail_rate", "cpu_s_per_1k", "db_cpu_share", "gen_cpu_pct", "generator_bound", "hops_per_req",
     "db_sessions_per_req", "statements_per_req", "sign_in_s", "failures_before_window", "quiet_before",
     "host_speed", "speed", "rps_at_speed", "title",
 ]
 # one row per stage; with repeats, rps/p50/p95/p99 and the per-request figures are medians
 SUMMARY_COLUMNS = [
     "stage", "order", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
-    "fail_rate", "cpu_s_per_1k", "gen_cpu_pct", "generator_bound", "hops_per_req",
+    "fail_rate", "cpu_s_per_1k", "db_cpu_share", "gen_cpu_pct", "generator_bound", "hops_per_req",
     "db_sessions_per_req", "statements_per_req", "repeats", "rps_min", "rps_max", "rps_cv",
     "p95_min", "p95_max", "p95_cv", "sign_in_s", "failures_before_window", "quiet_before",
     "speed_min", "speed_max", "rps_at_speed", "rps_at_speed_cv", "title",
 ]
-MEDIAN_COLUMNS = ["rps", "p50_ms", "p95_ms", "p99_ms", "cpu_s_per_1k", "gen_cpu_pct", "hops_per_req",
-                  "db_sessions_per_req", "statements_per_req", "sign_in_s", "rps_at_speed"]
+MEDIAN_COLUMNS = ["rps", "p50_ms", "p95_ms", "p99_ms", "cpu_s_per_1k", "db_cpu_share", "gen_cpu_pct",
+                  "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "rps_at_speed"]
 
 
 def stage_dirs(run_dir: Path) -> list[Path]:
@@ -83,6 +83,9 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
     row.update({
         "host_speed": m.get("host_speed", {}).get("mean", np.nan),  # runs before the watcher have none
         "cpu_s_per_1k": 1000 * m["server_cpu_seconds"] / requests,
+        # PostgreSQL's share of that CPU; runs before the split have none
+        "db_cpu_share": (m["db_cpu_seconds"] / m["server_cpu_seconds"]
+                         if "db_cpu_seconds" in m and m["server_cpu_seconds"] else np.nan),
         "gen_cpu_pct": m["generator_cpu_pct"],
         "sign_in_s": np.nan if m.get("sign_in_seconds") is None else m["sign_in_seconds"],
         # sign-in and warm-up are outside the figures, but what failed there is not dropped

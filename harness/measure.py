@@ -63,7 +63,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     launch = time.time()
     server_pids = running.pids() + database_pids
     locust = start_locust(running.base_url, profile, load_cpus, out_dir)
-    sampler = Sampler(server_pids, [locust.process.pid])
+    sampler = Sampler(server_pids, [locust.process.pid], database_pids)
     watchers = calibrate.Watchers.start(server_cpus, out_dir)
     try:
         sampler.start()
@@ -73,10 +73,10 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         window = (opens, opens + profile.duration)
         _sleep_until(window[0], "warm-up", tick, running)
         db_before, cpu_before = read_counters(admin_url), tree_cpu_seconds(server_pids)
-        gen_before = tree_cpu_seconds([locust.process.pid])
+        gen_before, db_cpu_before = tree_cpu_seconds([locust.process.pid]), tree_cpu_seconds(database_pids)
         _sleep_until(window[1], "measure", tick, running)
         db_after, cpu_after = read_counters(admin_url), tree_cpu_seconds(server_pids)
-        gen_after = tree_cpu_seconds([locust.process.pid])
+        gen_after, db_cpu_after = tree_cpu_seconds([locust.process.pid]), tree_cpu_seconds(database_pids)
         if locust.process.poll() is not None:
             raise _locust_failed(running, locust,
                                  f"stopped before the window closed (code {locust.process.returncode})")
@@ -99,6 +99,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         # seconds from launch until every user had signed in; None: not all within the timeout
         "sign_in_seconds": round(signed_in - launch, 2) if signed_in else None,
         "server_cpu_seconds": cpu_after - cpu_before,
+        "db_cpu_seconds": db_cpu_after - db_cpu_before,  # the PostgreSQL part of server_cpu_seconds
         "generator_processes": profile.processes, "generator_cores": cores,
         "generator_cpu_pct": 100 * (gen_after - gen_before) / span / cores,
         "generator_cpu_peak_pct": max((r["generator_cpu_pct"] for r in sampler.rows), default=0.0) / cores,

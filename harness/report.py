@@ -10,7 +10,7 @@ from harness.load import REQUEST_TIMEOUT_SECONDS
 from harness.results import load_run, read_json
 
 TABLE_COLUMNS = ["stage", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "cpu_s_per_1k",
-                 "gen_cpu_pct", "hops_per_req", "db_sessions_per_req", "statements_per_req"]
+                 "db_cpu_share", "gen_cpu_pct", "hops_per_req", "db_sessions_per_req", "statements_per_req"]
 
 
 def _fmt(value: float, unit: str = "", digits: int = 0) -> str:

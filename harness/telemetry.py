@@ -31,10 +31,12 @@ def tree_cpu_seconds(pids: list[int]) -> float:
 
 @dataclass
 class Sampler:
-    """Samples server and generator CPU once a second in a background thread."""
+    """Samples server and generator CPU once a second in a background thread; the server's
+    database share separately, so a slow stretch of a window shows which side spent the CPU."""
 
     server_pids: list[int]
     generator_pids: list[int]
+    db_pids: list[int] = field(default_factory=list)
     interval: float = 1.0
     rows: list[dict[str, float]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -46,19 +48,23 @@ class Sampler:
         self._thread.start()
 
     def _loop(self) -> None:
-        last_t, last_server, last_gen = time.time(), self._server(), self._generator()
+        last_t, last_server, last_gen, last_db = time.time(), self._server(), self._generator(), self._db()
         while not self._stop.wait(self.interval):
-            now, server, gen = time.time(), self._server(), self._generator()
+            now, server, gen, db = time.time(), self._server(), self._generator(), self._db()
             span = now - last_t
             row = {"t": now, "server_cpu_pct": 100 * (server - last_server) / span,
+                   "db_cpu_pct": 100 * (db - last_db) / span,
                    "generator_cpu_pct": 100 * (gen - last_gen) / span}
             for cpu, pct in enumerate(psutil.cpu_percent(percpu=True)):
                 row[f"cpu{cpu}_pct"] = pct
             self.rows.append(row)
-            last_t, last_server, last_gen = now, server, gen
+            last_t, last_server, last_gen, last_db = now, server, gen, db
 
     def _server(self) -> float:
         return tree_cpu_seconds(self.server_pids)
+
+    def _db(self) -> float:
+        return tree_cpu_seconds(self.db_pids)
 
     def _generator(self) -> float:
         return tree_cpu_seconds(self.generator_pids)

@@ -23,12 +23,14 @@ def test_summary_maths(run: Path) -> None:
     assert (slow["requests"], slow["failures"]) == (100, 5)
     assert slow["fail_rate"] == pytest.approx(0.05)
     assert slow["cpu_s_per_1k"] == pytest.approx(20.0)
+    assert slow["db_cpu_share"] == pytest.approx(0.25)
     assert slow["db_sessions_per_req"] == pytest.approx(3.0)
     assert slow["statements_per_req"] == pytest.approx(11.0)
     assert slow["hops_per_req"] == pytest.approx(16.0)
     fast = s.loc["s1-fast"]
     assert fast["rps"] == pytest.approx(40.0)
     assert math.isnan(fast["statements_per_req"])
+    assert math.isnan(fast["db_cpu_share"])  # measured before the database's CPU was split out
     assert s.loc["s2-broken", "status"] == "failed"
     assert math.isnan(s.loc["s2-broken", "rps"])
 
