@@ -34,5 +34,6 @@ def test_without_a_quota_the_server_side_may_use_its_whole_cpu(results_dir: Path
     measured = json.loads((run / "stages/s4-queries/measurement.json").read_text())
     # saturated, pinned to one CPU: close to one CPU's worth, never more
     assert 0.6 <= measured["server_cpu_seconds"] / measured["window_seconds"] <= 1.05
-    # PostgreSQL's part of it is counted on its own, and is a real part: s4 still queries per request
-    assert 0.05 <= measured["db_cpu_seconds"] / measured["server_cpu_seconds"] <= 0.95
+    # PostgreSQL's part of it is counted on its own: a real part (s4 still queries every request,
+    # ~7 % of its CPU in the reference runs) but not most of it
+    assert 0.02 <= measured["db_cpu_seconds"] / measured["server_cpu_seconds"] <= 0.5
