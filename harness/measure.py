@@ -61,9 +61,9 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     about a minute on the baseline, and a fixed window would measure it there. With
     `server_cpus`, the host's speed on them is watched throughout (harness.calibrate)."""
     launch = time.time()
-    server_pids = running.pids() + database_pids
+    app_pids = running.pids()
     locust = start_locust(running.base_url, profile, load_cpus, out_dir)
-    sampler = Sampler(server_pids, [locust.process.pid], database_pids)
+    sampler = Sampler(app_pids, [locust.process.pid], database_pids)
     watchers = calibrate.Watchers.start(server_cpus, out_dir)
     try:
         sampler.start()
@@ -72,11 +72,12 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         opens = (signed_in or time.time()) + profile.warmup
         window = (opens, opens + profile.duration)
         _sleep_until(window[0], "warm-up", tick, running)
-        db_before, cpu_before = read_counters(admin_url), tree_cpu_seconds(server_pids)
-        gen_before, db_cpu_before = tree_cpu_seconds([locust.process.pid]), tree_cpu_seconds(database_pids)
+        # the server side is the apps plus the database: each tree walked once, summed below
+        db_before, app_cpu_before = read_counters(admin_url), tree_cpu_seconds(app_pids)
+        db_cpu_before, gen_before = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
         _sleep_until(window[1], "measure", tick, running)
-        db_after, cpu_after = read_counters(admin_url), tree_cpu_seconds(server_pids)
-        gen_after, db_cpu_after = tree_cpu_seconds([locust.process.pid]), tree_cpu_seconds(database_pids)
+        db_after, app_cpu_after = read_counters(admin_url), tree_cpu_seconds(app_pids)
+        db_cpu_after, gen_after = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
         if locust.process.poll() is not None:
             raise _locust_failed(running, locust,
                                  f"stopped before the window closed (code {locust.process.returncode})")
@@ -98,7 +99,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         "window_start": window[0], "window_end": window[1], "window_seconds": span,
         # seconds from launch until every user had signed in; None: not all within the timeout
         "sign_in_seconds": round(signed_in - launch, 2) if signed_in else None,
-        "server_cpu_seconds": cpu_after - cpu_before,
+        "server_cpu_seconds": (app_cpu_after - app_cpu_before) + (db_cpu_after - db_cpu_before),
         "db_cpu_seconds": db_cpu_after - db_cpu_before,  # the PostgreSQL part of server_cpu_seconds
         "generator_processes": profile.processes, "generator_cores": cores,
         "generator_cpu_pct": 100 * (gen_after - gen_before) / span / cores,

@@ -31,10 +31,11 @@ def tree_cpu_seconds(pids: list[int]) -> float:
 
 @dataclass
 class Sampler:
-    """Samples server and generator CPU once a second in a background thread; the server's
-    database share separately, so a slow stretch of a window shows which side spent the CPU."""
+    """Samples server CPU (the apps' plus the database's, each tree walked once) and generator CPU
+    once a second in a background thread; the database's part is kept apart, so a slow stretch
+    of a window shows which side spent the CPU."""
 
-    server_pids: list[int]
+    app_pids: list[int]
     generator_pids: list[int]
     db_pids: list[int] = field(default_factory=list)
     interval: float = 1.0
@@ -48,20 +49,20 @@ class Sampler:
         self._thread.start()
 
     def _loop(self) -> None:
-        last_t, last_server, last_gen, last_db = time.time(), self._server(), self._generator(), self._db()
+        last_t, last_app, last_db, last_gen = time.time(), self._app(), self._db(), self._generator()
         while not self._stop.wait(self.interval):
-            now, server, gen, db = time.time(), self._server(), self._generator(), self._db()
+            now, app, db, gen = time.time(), self._app(), self._db(), self._generator()
             span = now - last_t
-            row = {"t": now, "server_cpu_pct": 100 * (server - last_server) / span,
+            row = {"t": now, "server_cpu_pct": 100 * (app + db - last_app - last_db) / span,
                    "db_cpu_pct": 100 * (db - last_db) / span,
                    "generator_cpu_pct": 100 * (gen - last_gen) / span}
             for cpu, pct in enumerate(psutil.cpu_percent(percpu=True)):
                 row[f"cpu{cpu}_pct"] = pct
             self.rows.append(row)
-            last_t, last_server, last_gen, last_db = now, server, gen, db
+            last_t, last_app, last_db, last_gen = now, app, db, gen
 
-    def _server(self) -> float:
-        return tree_cpu_seconds(self.server_pids)
+    def _app(self) -> float:
+        return tree_cpu_seconds(self.app_pids)
 
     def _db(self) -> float:
         return tree_cpu_seconds(self.db_pids)
