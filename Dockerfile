@@ -40,3 +40,9 @@ COPY stages/s4_queries/ stages/s4_queries/
 
 FROM s4-queries AS s5-optimized
 COPY optimized/ optimized/
+
+# The network between the tiers (harness/network/wire.py, standard library only): a container of
+# its own on the stage's network, pinned to the load CPUs, outside the server budget.
+FROM runtime AS wire
+COPY harness/__init__.py harness/
+COPY harness/network/__init__.py harness/network/wire.py harness/network/

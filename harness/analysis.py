@@ -6,25 +6,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.network.emulator import round_trips
 from harness.results import read_json
 
 GENERATOR_BOUND_PCT = 85.0
+# the network between the tiers: the RTT asked for, the one the probe measured, the wire's CPU,
+# whether it held (harness.network.emulator), and the round trips a request's work crossed
+NETWORK_COLUMNS = ["rtt_ms", "net_rtt_ms", "net_cpu_pct", "net_held", "db_rtts_per_req", "hop_rtts_per_req",
+                   "wait_ms_per_req"]
 MEASUREMENT_COLUMNS = [
     "stage", "order", "repeat", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
-    "fail_rate", "cpu_s_per_1k", "db_cpu_share", "gen_cpu_pct", "generator_bound", "hops_per_req",
+    "fail_rate", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "gen_cpu_pct", "generator_bound", "hops_per_req",
     "db_sessions_per_req", "statements_per_req", "sign_in_s", "failures_before_window", "quiet_before",
-    "host_speed", "speed", "rps_at_speed", "title",
+    "host_speed", "speed", "rps_at_speed", *NETWORK_COLUMNS, "title",
 ]
 # one row per stage; with repeats, rps/p50/p95/p99 and the per-request figures are medians
 SUMMARY_COLUMNS = [
     "stage", "order", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
-    "fail_rate", "cpu_s_per_1k", "db_cpu_share", "gen_cpu_pct", "generator_bound", "hops_per_req",
+    "fail_rate", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "gen_cpu_pct", "generator_bound", "hops_per_req",
     "db_sessions_per_req", "statements_per_req", "repeats", "rps_min", "rps_max", "rps_cv",
     "p95_min", "p95_max", "p95_cv", "sign_in_s", "failures_before_window", "quiet_before",
-    "speed_min", "speed_max", "rps_at_speed", "rps_at_speed_cv", "title",
+    "speed_min", "speed_max", "rps_at_speed", "rps_at_speed_cv", *NETWORK_COLUMNS, "title",
 ]
-MEDIAN_COLUMNS = ["rps", "p50_ms", "p95_ms", "p99_ms", "cpu_s_per_1k", "db_cpu_share", "gen_cpu_pct",
-                  "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "rps_at_speed"]
+MEDIAN_COLUMNS = ["rps", "p50_ms", "p95_ms", "p99_ms", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "gen_cpu_pct",
+                  "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "rps_at_speed",
+                  "rtt_ms", "net_rtt_ms", "net_cpu_pct", "db_rtts_per_req", "hop_rtts_per_req", "wait_ms_per_req"]
 
 
 def stage_dirs(run_dir: Path) -> list[Path]:
@@ -87,6 +93,9 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
         "db_cpu_share": (m["db_cpu_seconds"] / m["server_cpu_seconds"]
                          if "db_cpu_seconds" in m and m["server_cpu_seconds"] else np.nan),
         "gen_cpu_pct": m["generator_cpu_pct"],
+        # how busy the server side kept its budget: ~100 % means the budget set the throughput,
+        # well below means the stage waited (on the network, a lock, a queue) with CPU to spare
+        "server_busy_pct": 100 * m["server_cpu_seconds"] / m["window_seconds"] / _budget_cpus(stage_dir),
         "sign_in_s": np.nan if m.get("sign_in_seconds") is None else m["sign_in_seconds"],
         # sign-in and warm-up are outside the figures, but what failed there is not dropped
         "failures_before_window": int((before & (everything["ok"] == 0)).sum()),
@@ -95,7 +104,33 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
         "db_sessions_per_req": db["sessions"] / requests,
         "statements_per_req": np.nan if db["statements"] is None else db["statements"] / requests,
     })
+    row.update(network_figures(m.get("network"), requests))
     return row
+
+
+def _budget_cpus(stage_dir: Path) -> float:
+    """CPUs' worth of time the server side may use (its quota, else its CPU count)."""
+    run = stage_dir.parent.parent / "run.json"
+    budget = read_json(run).get("budget", {}) if run.is_file() else {}
+    if budget.get("cpu_quota"):
+        return float(budget["cpu_quota"])
+    return float(len(str(budget.get("server_cpus", "1")).split(",")))
+
+
+def network_figures(record: dict[str, Any] | None, requests: float) -> dict[str, Any]:
+    """The network's columns of one measurement; loopback (no wire) has an RTT of 0 and held."""
+    if not record:
+        return {"rtt_ms": 0.0, "net_held": True}
+    crossed = round_trips(record)
+    per_request = (crossed["db"] + crossed["services"]) / requests
+    return {
+        "rtt_ms": record["rtt_ms"],
+        "net_rtt_ms": np.nan if record["measured_rtt_ms"] is None else record["measured_rtt_ms"],
+        "net_cpu_pct": record["cpu_pct"], "net_held": bool(record["held"]),
+        "db_rtts_per_req": crossed["db"] / requests, "hop_rtts_per_req": crossed["services"] / requests,
+        # waiting a request's work adds up to (not all of it on one request's critical path)
+        "wait_ms_per_req": per_request * record["rtt_ms"],
+    }
 
 
 def measurements(run_dir: Path) -> pd.DataFrame:
@@ -146,6 +181,7 @@ def summarise(run_dir: Path) -> pd.DataFrame:
                 "requests": int(ok["requests"].sum()), "failures": int(ok["failures"].sum()),
                 "failures_before_window": int(ok["failures_before_window"].sum()),
                 "generator_bound": bool(ok["generator_bound"].any()),
+                "net_held": bool(ok["net_held"].astype(bool).all()),
                 "rps_min": float(ok["rps"].min()), "rps_max": float(ok["rps"].max()), "rps_cv": _cv(ok["rps"]),
                 "p95_min": float(ok["p95_ms"].min()), "p95_max": float(ok["p95_ms"].max()),
                 "p95_cv": _cv(ok["p95_ms"]),

@@ -24,6 +24,7 @@ from harness.lifecycle import Backend  # noqa: E402
 from harness.load import LoadProfile  # noqa: E402
 from harness.manifest import StageManifest  # noqa: E402
 from harness.measure import measure  # noqa: E402
+from harness.network.emulator import LOOPBACK, NetworkPlan  # noqa: E402
 from harness.results import new_run_dir, run_header, utc_now, write_json  # noqa: E402
 from harness.settings import HarnessSettings  # noqa: E402
 
@@ -39,6 +40,7 @@ class CapacityPlan:
     target_p95_ms: float = 200.0
     warmup: float = 3.0
     duration: float = 10.0
+    network: NetworkPlan = LOOPBACK
 
 
 def capacity_of(steps: pd.DataFrame, target_p95_ms: float) -> dict[str, Any]:
@@ -56,7 +58,7 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
     run: dict[str, Any] = {
         **run_header("capacity", plan.backend.name, plan.budget.as_record()),
         "target_p95_ms": plan.target_p95_ms, "steps": list(plan.steps),
-        "load": {"warmup": plan.warmup, "duration": plan.duration},
+        "load": {"warmup": plan.warmup, "duration": plan.duration}, "network": plan.network.as_record(),
     }
     write_json(run_dir / "run.json", run)
     rows: list[dict[str, Any]] = []
@@ -71,7 +73,7 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
                 stage_rows: list[dict[str, Any]] = []
                 try:
                     with plan.backend.stage(env, stage, run_dir / "stages" / stage.id / "logs",
-                                            settings.start_timeout_seconds) as running:
+                                            settings.start_timeout_seconds, plan.network) as running:
                         for users in plan.steps:
                             out = run_dir / "stages" / stage.id / f"u{users}"
                             out.mkdir(parents=True, exist_ok=True)
@@ -80,7 +82,8 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
                                         plan.budget.load, out, server_cpus=plan.budget.server)
                             stats = latency_stats(load_samples(out), m["window_seconds"])
                             stage_rows.append({"stage": stage.id, "order": stage.order, "users": users, **stats,
-                                               "host_speed": m["host_speed"].get("mean")})
+                                               "host_speed": m["host_speed"].get("mean"),
+                                               "net_held": m.get("network", {}).get("held", True)})
                             say(f"{stage.id}: {users} users → {stats['rps']:,.0f} req/s, p95 {stats['p95_ms']:,.0f} ms")
                             if stats["p95_ms"] > 4 * plan.target_p95_ms and stats["rps"] < max(
                                     r["rps"] for r in stage_rows):

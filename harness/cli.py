@@ -9,6 +9,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -27,6 +28,7 @@ from harness.idle import IdleCheck
 from harness.images import docker_reachable
 from harness.lifecycle import Backend, LocalBackend
 from harness.load import DEFAULT_PROFILE, QUICK_PROFILE, LoadProfile
+from harness.network.emulator import DEFAULT_RTT_MS, LOOPBACK, NetworkPlan
 from harness.runner import RunPlan, finish, run_all
 from harness.settings import HarnessSettings
 from harness.verify_ladder import StageVerification, verify_ladder
@@ -44,6 +46,9 @@ LoadCpus = Annotated[str | None, typer.Option(
 CpuQuota = Annotated[float | None, typer.Option(
     "--cpu-quota", help="CPU quota of the server side in CPUs (cgroups), e.g. 0.5.")]
 Stages = Annotated[list[str] | None, typer.Argument(help="Stage ids (default: the whole ladder).")]
+Rtt = Annotated[float, typer.Option(
+    "--rtt", help="Round-trip time in ms between the tiers (edge, services, PostgreSQL each on a host of its "
+    "own), emulated on the load CPUs; 0: loopback.")]
 
 
 def _ladder() -> list[manifest.StageManifest]:
@@ -164,15 +169,27 @@ class RichProgress:
             speed = row.get("host_speed", float("nan"))
             console.print(f"[green]✓ {stage_id}[/]: {row['rps']:,.0f} req/s, p95 {row['p95_ms']:,.0f} ms, "
                           f"{int(row['failures'])} failures" + (f" (+{before} before the window)" if before else "")
-                          + (f"; host speed {speed:,.0f} units/s" if speed == speed else ""),
-                          highlight=False, soft_wrap=True)
+                          + (f"; host speed {speed:,.0f} units/s" if speed == speed else "")
+                          + network_note(row), highlight=False, soft_wrap=True)
+
+
+def network_note(row: dict[str, Any] | pd.Series) -> str:
+    """'; wire 1 ms asked, 1.12 measured, 9 % CPU, 31 round trips/req' (flagged when not held)."""
+    rtt = row.get("rtt_ms", 0.0)
+    if not rtt or rtt != rtt:
+        return ""
+    measured = row.get("net_rtt_ms", float("nan"))
+    trips = (row.get("db_rtts_per_req", 0.0) or 0.0) + (row.get("hop_rtts_per_req", 0.0) or 0.0)
+    note = (f"; wire {rtt:g} ms asked, {measured:.2f} measured, {row.get('net_cpu_pct', 0.0):.0f} % CPU, "
+            f"{trips:.0f} round trips/req")
+    return note if bool(row.get("net_held", True)) else note + " [red]— NOT HELD: not comparable[/]"
 
 
 def summary_table(run_dir: Path) -> Table:
     from harness.analysis import read_summary
     summary = read_summary(run_dir)
     table = Table("stage", "status", "req/s", "p50 ms", "p95 ms", "p99 ms", "failures", "CPU-s/1k",
-                  "gen CPU %", "hops", "DB sess.", "stmts", title=f"results/{run_dir.name}")
+                  "gen CPU %", "hops", "DB sess.", "stmts", "RTT ms", "RTTs/req", title=f"results/{run_dir.name}")
     for _, r in summary.iterrows():
         def f(v: Any, d: int = 0) -> str:
             return "" if v != v else f"{v:,.{d}f}"  # NaN-safe
@@ -180,11 +197,21 @@ def summary_table(run_dir: Path) -> Table:
         failures = f(r["failures"]) + (f" (+{before:,.0f} before)" if before == before and before > 0 else "")
         table.add_row(r["stage"], r["status"], f(r["rps"]), f(r["p50_ms"]), f(r["p95_ms"]), f(r["p99_ms"]),
                       failures, f(r["cpu_s_per_1k"], 2), f(r["gen_cpu_pct"]), f(r["hops_per_req"], 1),
-                      f(r["db_sessions_per_req"], 2), f(r["statements_per_req"], 1))
+                      f(r["db_sessions_per_req"], 2), f(r["statements_per_req"], 1), rtt_cell(r),
+                      f(r.get("db_rtts_per_req", float("nan")) + r.get("hop_rtts_per_req", float("nan"))))
     return table
 
 
-def choose_backend(name: str, stages: list[manifest.StageManifest]) -> Backend:
+def rtt_cell(r: pd.Series) -> str:
+    """'1→1.12' (asked→measured), '1→1.4 !' when the wire did not hold it, '0' on loopback."""
+    rtt = r.get("rtt_ms", 0.0)
+    if not rtt or rtt != rtt:
+        return "0"
+    measured = r.get("net_rtt_ms", float("nan"))
+    return f"{rtt:g}→{measured:.2f}" + ("" if bool(r.get("net_held", True)) else " !")
+
+
+def choose_backend(name: str, stages: list[manifest.StageManifest], network: NetworkPlan = LOOPBACK) -> Backend:
     if name not in ("auto", "local", "docker"):
         raise UserError(f"unknown backend {name!r}: use auto, local or docker")
     if name == "local":
@@ -254,8 +281,26 @@ def run_all_command(
         help="Also measure static JSON on the last stage: what the framework serves on this budget.")] = True,
     load_processes: Annotated[int, typer.Option(
         help="Locust processes (--processes: a master and N workers), at most one per load CPU.")] = 1,
+    rtt: Rtt = DEFAULT_RTT_MS,
 ) -> None:
     """Measure the whole ladder under one CPU budget; write results/<run>/."""
+    plan = ladder_plan(stages, quick, users, duration, warmup, backend, server_cpus, load_cpus, cpu_quota, repeat,
+                       idle_threshold, idle_timeout, ceiling, load_processes, NetworkPlan(rtt))
+    describe_plan(plan)
+    with RichProgress() as progress:
+        run_dir = run_all(plan, HarnessSettings(), progress)
+    console.print(summary_table(run_dir))
+    console.print(f"results: {run_dir}/ (summary.csv, report.md, ladder.png)", highlight=False)
+    from harness.analysis import read_summary
+    if (read_summary(run_dir)["status"] != "ok").any():
+        raise typer.Exit(1)
+
+
+def ladder_plan(stages: list[str] | None, quick: bool, users: int | None, duration: float | None,
+                warmup: float | None, backend: str, server_cpus: str | None, load_cpus: str | None,
+                cpu_quota: float | None, repeat: int, idle_threshold: float, idle_timeout: float, ceiling: bool,
+                load_processes: int, network: NetworkPlan) -> RunPlan:
+    """The options of a ladder run (run-all, rtt-sweep), validated, as a RunPlan."""
     base = QUICK_PROFILE if quick else DEFAULT_PROFILE
     profile = LoadProfile(users=users if users is not None else base.users,
                           warmup=warmup if warmup is not None else base.warmup,
@@ -266,22 +311,54 @@ def run_all_command(
     if load_processes > len(budget.load):
         raise UserError(f"--load-processes {load_processes} needs as many load CPUs; the load has "
                         f"{len(budget.load)} ({budget.as_record()['load_cpus']})")
-    interrupts.install()
-    chosen = choose_backend(backend, selected)
     if idle_timeout < 0 or not 0 < idle_threshold <= 100:
         raise UserError("--idle-threshold must be in (0, 100] and --idle-timeout not negative")
-    plan = RunPlan(selected, budget, profile, chosen, repeat, IdleCheck(idle_threshold, idle_timeout), ceiling)
-    console.print(f"backend [bold]{chosen.name}[/]; server CPUs {plan.budget.as_record()['server_cpus']}, "
-                  f"load CPUs {plan.budget.as_record()['load_cpus']}; {profile.users} users, "
-                  f"{profile.warmup:g} s warm-up, {profile.duration:g} s measured per stage"
+    interrupts.install()
+    chosen = choose_backend(backend, selected, network)
+    return RunPlan(selected, budget, profile, chosen, repeat, IdleCheck(idle_threshold, idle_timeout), ceiling,
+                   network)
+
+
+def describe_plan(plan: RunPlan) -> None:
+    budget, profile, network = plan.budget.as_record(), plan.profile, plan.network
+    console.print(f"backend [bold]{plan.backend.name}[/]; server CPUs {budget['server_cpus']}, "
+                  f"load CPUs {budget['load_cpus']}; {profile.users} users, "
+                  f"{profile.warmup:g} s warm-up, {profile.duration:g} s measured per stage; "
+                  + (f"{network.rtt_ms:g} ms RTT between the tiers" if network.on else "loopback between the tiers")
                   + (f", {profile.processes} locust processes" if profile.processes > 1 else ""), highlight=False)
+
+
+@app.command("rtt-sweep")
+@user_errors
+def rtt_sweep_command(
+    rtts: Annotated[str, typer.Option(help="RTTs in ms between the tiers, comma-separated (0: loopback).")
+                    ] = "0,0.5,1,2,5",
+    stages: Annotated[list[str] | None, typer.Option(
+        "--stages", help="Stage ids to run (repeatable or comma-separated; default: all).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Short profile: few users, seconds-long windows.")] = False,
+    users: Annotated[int | None, typer.Option(help="Concurrent users (no think time).")] = None,
+    duration: Annotated[float | None, typer.Option(help="Measured seconds per stage.")] = None,
+    warmup: Annotated[float | None, typer.Option(help="Warm-up seconds per stage.")] = None,
+    backend: Annotated[str, typer.Option(help="auto, local or docker (docker: --rtts 0 only).")] = "auto",
+    server_cpus: ServerCpus = None,
+    load_cpus: LoadCpus = None,
+    cpu_quota: CpuQuota = None,
+    idle_threshold: Annotated[float, typer.Option(help="Idle check: every CPU below this % busy.")] = 15.0,
+    idle_timeout: Annotated[float, typer.Option(help="Idle check: give up after this many seconds.")] = 30.0,
+) -> None:
+    """The ladder at several RTTs between the tiers: when each fix starts to pay, and why."""
+    from harness.network.sweep import parse_rtts, run_sweep
+    rtt_list = parse_rtts(rtts)
+    plan = ladder_plan(stages, quick, users, duration, warmup, backend, server_cpus, load_cpus, cpu_quota, 1,
+                       idle_threshold, idle_timeout, False, 1, NetworkPlan(max(rtt_list)))
+    describe_plan(plan)
+
     with RichProgress() as progress:
-        run_dir = run_all(plan, HarnessSettings(), progress)
-    console.print(summary_table(run_dir))
-    console.print(f"results: {run_dir}/ (summary.csv, report.md, ladder.png)", highlight=False)
-    from harness.analysis import read_summary
-    if (read_summary(run_dir)["status"] != "ok").any():
-        raise typer.Exit(1)
+        sweep_dir = run_sweep(plan, rtt_list, HarnessSettings(), lambda rtt: progress,
+                              lambda text: console.print(f"[bold]{text}[/]", highlight=False))
+    console.print((sweep_dir / "sweep.md").read_text(), highlight=False, soft_wrap=True)
+    console.print(f"results: {sweep_dir}/ (sweep.csv, steps.csv, sweep.png, sweep.md; rtt-<ms>/ per ladder)",
+                  highlight=False)
 
 
 RunDir = Annotated[Path, typer.Argument(help="A results folder, e.g. results/reference.")]
@@ -317,8 +394,10 @@ def capacity(
     server_cpus: ServerCpus = None,
     load_cpus: LoadCpus = None,
     cpu_quota: CpuQuota = None,
+    rtt: Rtt = DEFAULT_RTT_MS,
 ) -> None:
     """The highest throughput each stage sustains with p95 ≤ the target, and the chart."""
+    network = NetworkPlan(rtt)
     from harness.capacity import CapacityPlan, run_capacity
     try:
         user_steps = tuple(sorted({int(s) for s in steps.split(",")}))
@@ -330,7 +409,8 @@ def capacity(
     selected = manifest.select(_ladder(), stages)
     budget = CpuBudget.from_options(server_cpus, load_cpus, cpu_quota)
     interrupts.install()
-    plan = CapacityPlan(selected, budget, choose_backend(backend, selected), user_steps, target_p95, warmup, duration)
+    plan = CapacityPlan(selected, budget, choose_backend(backend, selected, network), user_steps, target_p95, warmup,
+                        duration, network)
     run_dir = run_capacity(plan, HarnessSettings(), lambda t: console.print(t, highlight=False, soft_wrap=True))
     console.print((run_dir / "capacity.csv").read_text(), highlight=False)
     console.print(f"results: {run_dir}/ (capacity.csv, capacity_steps.csv, capacity.png)", highlight=False)
@@ -367,7 +447,7 @@ def compare_command(
     threshold: Annotated[float, typer.Option(help="Smallest relative change to call (0.10 = 10 %).")] = 0.10,
 ) -> None:
     """Per-stage throughput and p95 ratios B/A; exits 1 on a regression beyond threshold and noise."""
-    from harness.compare import GENERATOR_BOUND, compare_runs, condition_differences
+    from harness.compare import GENERATOR_BOUND, NETWORK_NOT_HELD, compare_runs, condition_differences
     if not 0 < threshold < 1:
         raise UserError("--threshold must be between 0 and 1")
     rows = compare_runs(run_a, run_b, threshold)
@@ -384,6 +464,9 @@ def compare_command(
                       highlight=False, soft_wrap=True)
     if bound := [r.stage for r in rows if r.rps_verdict == GENERATOR_BOUND]:
         console.print(f"not called: {', '.join(bound)} (the load generator was saturated, so locust set "
+                      "those numbers, not the stack)", highlight=False, soft_wrap=True)
+    if unheld := [r.stage for r in rows if r.rps_verdict == NETWORK_NOT_HELD]:
+        console.print(f"not called: {', '.join(unheld)} (the network emulator did not hold its RTT, so it set "
                       "those numbers, not the stack)", highlight=False, soft_wrap=True)
     regressions = [r.stage for r in rows if r.regressed]
     if regressions:

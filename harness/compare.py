@@ -4,7 +4,8 @@ A change is called only when it passes the threshold AND lies outside both runs'
 (their min..max over repeats): what one noisy run cannot tell apart is reported as
 "within noise". A regression (lower throughput or higher p95 beyond both) fails the gate.
 A row whose load generator was saturated in either run (the ceiling, typically) measures locust,
-not the stack, so it is shown but never called.
+not the stack, and a row whose emulated network did not hold its RTT measures the emulator: both
+are shown but never called.
 Runs measured under different conditions (machine and its speed at the time, load, CPU budget,
 backend) are still compared, but each difference is named, since a ratio then measures the
 conditions as much as the code.
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import read_summary, run_host_speed
+from harness.network.emulator import LOOPBACK
 from harness.results import load_run
 
 
@@ -58,7 +60,7 @@ def _verdict(a: pd.Series, b: pd.Series, column: str, low: str, high: str, thres
 
 
 # run.json sections that set the conditions a number was measured under
-CONDITIONS = ("machine", "backend", "budget", "load")
+CONDITIONS = ("machine", "backend", "budget", "load", "network")
 
 
 def _flatten(record: Any, prefix: str) -> dict[str, Any]:
@@ -67,13 +69,19 @@ def _flatten(record: Any, prefix: str) -> dict[str, Any]:
     return {prefix: record}
 
 
+def _condition(run: dict[str, Any], section: str) -> Any:
+    if section == "network" and section not in run:
+        return LOOPBACK.as_record()  # runs made before the network existed ran on loopback
+    return run.get(section)
+
+
 def condition_differences(run_a: Path, run_b: Path) -> list[str]:
     """'load.warmup: 10.0 vs 20.0' for every condition the two runs do not share, and the
     host's speed when it differs by more than HOST_SPEED_TOLERANCE."""
     a, b = load_run(run_a), load_run(run_b)
     out = []
     for section in CONDITIONS:
-        fa, fb = _flatten(a.get(section), section), _flatten(b.get(section), section)
+        fa, fb = _flatten(_condition(a, section), section), _flatten(_condition(b, section), section)
         for key in sorted(set(fa) | set(fb)):
             if fa.get(key) != fb.get(key):
                 out.append(f"{key}: {fa.get(key)} vs {fb.get(key)}")
@@ -106,6 +114,15 @@ def _generator_bound(row: pd.Series) -> bool:
     return bool(row.get("generator_bound", False))
 
 
+# the verdict of a row whose emulated network did not hold its RTT (harness.network.emulator)
+NETWORK_NOT_HELD = "network not held"
+
+
+def _network_not_held(row: pd.Series) -> bool:
+    held = row.get("net_held", True)
+    return held == held and not bool(held)  # NaN (runs before the network): held
+
+
 def compare_runs(run_a: Path, run_b: Path, threshold: float = 0.10) -> list[StageComparison]:
     load_run(run_a)
     load_run(run_b)
@@ -120,6 +137,11 @@ def compare_runs(run_a: Path, run_b: Path, threshold: float = 0.10) -> list[Stag
             # latency at 97 % CPU, measured once, with no spread to say it was noise
             out.append(StageComparison(stage, float(ra["rps"]), float(rb["rps"]), float(ra["p95_ms"]),
                                        float(rb["p95_ms"]), GENERATOR_BOUND, GENERATOR_BOUND))
+            continue
+        if _network_not_held(ra) or _network_not_held(rb):
+            # the wire added more (or less) than the RTT asked for: it set the numbers, not the code
+            out.append(StageComparison(stage, float(ra["rps"]), float(rb["rps"]), float(ra["p95_ms"]),
+                                       float(rb["p95_ms"]), NETWORK_NOT_HELD, NETWORK_NOT_HELD))
             continue
         out.append(StageComparison(
             stage, float(ra["rps"]), float(rb["rps"]), float(ra["p95_ms"]), float(rb["p95_ms"]),

@@ -23,6 +23,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from harness import interrupts
+from harness.containers import address, host_pid
 from harness.cpu import CpuBudget, format_cpus
 from harness.errors import StageFailed, UserError
 from harness.images import ImageSet, build_stage_images, client
@@ -33,6 +34,8 @@ from harness.load_path import BRIDGE, PUBLISHED, choose, probe, probe_profile
 from harness.local import service_env
 from harness.manifest import StageManifest
 from harness.measure import measure
+from harness.network.docker_wire import docker_wire, planned_ports
+from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, rerouted
 from harness.postgres import ADMIN_USER, prepare_template
 from harness.settings import HarnessSettings
 
@@ -48,13 +51,6 @@ def _limits(budget: CpuBudget) -> dict[str, Any]:
     return limits
 
 
-def _address(container: Container, network: str) -> str:
-    container.reload()
-    return str(container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"])
-
-
-def _host_pid(container: Container) -> int:
-    return int(container.attrs["State"]["Pid"])
 
 
 def remove_labelled(engine: docker.DockerClient, run_id: str) -> None:
@@ -86,6 +82,9 @@ class DockerStage:
     containers: dict[str, Container] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)  # the edge's URL per path
     edge_url: str = ""
+    network_plan: NetworkPlan = LOOPBACK
+    wire: RunningWire | None = None
+    _wire_stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
     def base_url(self) -> str:
@@ -96,6 +95,12 @@ class DockerStage:
 
     def start(self, database_url: str, token_secret: str, timeout: float) -> None:
         urls = {s.name: f"http://{self._name(s.name)}:{s.port}" for s in self.stage.services}
+        direct_db = database_url
+        if self.network_plan.on:
+            # every service and PostgreSQL is a host of its own behind the wire's container
+            wire_ports = planned_ports([*urls, DATABASE_ROUTE])
+            urls = {name: rerouted(url, self._name("wire"), wire_ports[name]) for name, url in urls.items()}
+            database_url = rerouted(database_url, self._name("wire"), wire_ports[DATABASE_ROUTE])
         env = service_env(self.stage, database_url, token_secret, urls)
         image = self.images.stage(self.stage)
         for spec in self.stage.services:
@@ -108,7 +113,14 @@ class DockerStage:
                 labels={RUN_LABEL: self.run_id, STAGE_LABEL: self.stage.id, **owner_labels()},
                 **_limits(self.budget),
             )
-        addresses = {name: _address(c, self.network.name) for name, c in self.containers.items()}
+        addresses = {name: address(c, self.network.name) for name, c in self.containers.items()}
+        if self.network_plan.on:
+            targets = {s.name: (addresses[s.name], s.port) for s in self.stage.services}
+            targets[DATABASE_ROUTE] = address_of(direct_db)
+            self.wire = self._wire_stack.enter_context(docker_wire(
+                self.engine, self.network.name, self._name("wire"), self.images.wire, self.network_plan.rtt_ms,
+                targets, planned_ports([*targets]), self.budget.load, self.log_dir.parent / "network",
+                {RUN_LABEL: self.run_id, STAGE_LABEL: self.stage.id, **owner_labels()}))
         edge = self.stage.edge
         published = self.containers[edge.name].attrs["NetworkSettings"]["Ports"][f"{edge.port}/tcp"][0]
         self.urls = {BRIDGE: f"http://{addresses[edge.name]}:{edge.port}",
@@ -134,7 +146,7 @@ class DockerStage:
                 time.sleep(0.3)
 
     def pids(self) -> list[int]:
-        return [_host_pid(c) for c in self.containers.values() if _host_pid(c) > 0]
+        return [host_pid(c) for c in self.containers.values() if host_pid(c) > 0]
 
     def dead_services(self) -> list[str]:
         dead = []
@@ -143,6 +155,8 @@ class DockerStage:
                 container.reload()
             if container.status not in ("created", "running"):
                 dead.append(name)
+        if self.wire is not None and self.wire.dead():
+            dead.append("network emulator")
         return dead
 
     def logs(self) -> dict[str, str]:
@@ -160,6 +174,7 @@ class DockerStage:
                     (self.log_dir / f"{name}.log").write_bytes(container.logs())
                 with contextlib.suppress(docker.errors.NotFound):
                     container.remove(force=True, v=True)  # v: anonymous volumes (the database's data) too
+            self._wire_stack.close()  # the wire last: the services' connections ran through it
 
 
 class DockerBackend:
@@ -190,12 +205,12 @@ class DockerBackend:
                          "-c", "max_connections=600"],
                 labels=labels, **_limits(budget),
             )
-            admin_url = f"postgresql://{ADMIN_USER}:{password}@{_address(db, self.network.name)}:{PG_PORT}/postgres"
+            admin_url = f"postgresql://{ADMIN_USER}:{password}@{address(db, self.network.name)}:{PG_PORT}/postgres"
             _wait_for_postgres(admin_url, db)
             seed_rows = prepare_template(admin_url)
             yield RunEnvironment(
                 admin_url, new_secret(settings), budget, seed_rows, "container",
-                lambda: [_host_pid(db)],
+                lambda: [host_pid(db)],
                 details={"enforced": "cpuset_cpus" + (" + nano_cpus quota" if budget.quota else ""),
                          "images": {"base": self.images.base, "postgres": self.images.postgres,
                                     "offline_base": self.images.offline}},
@@ -204,11 +219,11 @@ class DockerBackend:
             remove_labelled(self.engine, self.run_id)
 
     @contextlib.contextmanager
-    def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path,
-              start_timeout: float = 60.0) -> Iterator[RunningStage]:
+    def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path, start_timeout: float = 60.0,
+              network: NetworkPlan = LOOPBACK) -> Iterator[RunningStage]:
         assert self.network is not None
         running = DockerStage(stage, self.engine, self.network, self.images, env.budget, self.run_id, log_dir,
-                              self.load_path)
+                              self.load_path, network_plan=network)
         try:
             running.start(stage_database(env, stage), env.token_secret, start_timeout)
             yield running

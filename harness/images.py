@@ -44,6 +44,11 @@ class ImageSet:
     def stage(self, stage: StageManifest) -> str:
         return f"ladder-{stage.id}:latest"
 
+    @property
+    def wire(self) -> str:
+        """The network emulator's image (Dockerfile target `wire`)."""
+        return "ladder-wire:latest"
+
 
 def client() -> docker.DockerClient:
     try:
@@ -158,4 +163,6 @@ def build_stage_images(stages: list[StageManifest], say: Say, offline: bool | No
     for stage in stages:
         say(f"building {images.stage(stage)} (target {stage.id})")
         _build(engine, "Dockerfile", stage.id, images.stage(stage), {"BASE_IMAGE": images.base})
+    say(f"building {images.wire} (target wire)")
+    _build(engine, "Dockerfile", "wire", images.wire, {"BASE_IMAGE": images.base})
     return images

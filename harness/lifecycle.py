@@ -17,6 +17,7 @@ from harness.cpu import CpuBudget, ServerPlacement
 from harness.load import LoadProfile
 from harness.local import LocalStage
 from harness.manifest import REPO_ROOT, StageManifest
+from harness.network.emulator import LOOPBACK, NetworkPlan, RunningWire
 from harness.postgres import EmbeddedPostgres, drop_databases, fresh_stage_database, prepare_template
 from harness.settings import HarnessSettings
 
@@ -40,6 +41,7 @@ class RunningStage(Protocol):
     """A started stage, whatever runs it."""
 
     stage: StageManifest
+    wire: RunningWire | None  # the network between its tiers, when the run has one
 
     @property
     def base_url(self) -> str: ...
@@ -54,8 +56,8 @@ class Backend(Protocol):
     def environment(self, budget: CpuBudget, settings: HarnessSettings) -> contextlib.AbstractContextManager[
             RunEnvironment]: ...
 
-    def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path,
-              start_timeout: float) -> contextlib.AbstractContextManager[RunningStage]: ...
+    def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path, start_timeout: float,
+              network: NetworkPlan = LOOPBACK) -> contextlib.AbstractContextManager[RunningStage]: ...
 
     def choose_load_path(self, env: RunEnvironment, profile: LoadProfile, load_cpus: frozenset[int],
                          out_dir: Path, start_timeout: float) -> dict[str, Any]:
@@ -99,10 +101,11 @@ class LocalBackend:
         return {"chosen": "loopback", "why": "local services listen on 127.0.0.1; there is no other path"}
 
     @contextlib.contextmanager
-    def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path,
-              start_timeout: float = 60.0) -> Iterator[RunningStage]:
+    def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path, start_timeout: float = 60.0,
+              network: NetworkPlan = LOOPBACK) -> Iterator[RunningStage]:
         database_url = stage_database(env, stage)
-        running = LocalStage(stage, log_dir, env.placement or ServerPlacement(env.budget.server))
+        running = LocalStage(stage, log_dir, env.placement or ServerPlacement(env.budget.server),
+                             network, env.budget.load)
         try:
             running.start(database_url, env.token_secret, start_timeout)
             yield running

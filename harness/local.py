@@ -16,6 +16,7 @@ from harness import interrupts
 from harness.cpu import ServerPlacement
 from harness.errors import StageFailed, UserError
 from harness.manifest import REPO_ROOT, StageManifest
+from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, running_wire
 
 HOST = "127.0.0.1"
 
@@ -58,7 +59,11 @@ class LocalStage:
     stage: StageManifest
     log_dir: Path
     placement: ServerPlacement
+    network: NetworkPlan = LOOPBACK
+    wire_cpus: frozenset[int] = frozenset()  # the load CPUs: the wire is not part of the budget
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    wire: RunningWire | None = None
+    _network_stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
     def base_url(self) -> str:
@@ -76,6 +81,15 @@ class LocalStage:
                 raise UserError(f"port {spec.port} is in use (needed by {spec.name} of {self.stage.id})")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         urls = {s.name: f"http://{HOST}:{s.port}" for s in self.stage.services}
+        if self.network.on:
+            # every service is a host of its own, and so is PostgreSQL: each connection into
+            # one of them crosses the wire; the load generator still reaches the edge directly
+            targets = {name: address_of(url) for name, url in urls.items()}
+            targets[DATABASE_ROUTE] = address_of(database_url)
+            self.wire = self._network_stack.enter_context(running_wire(
+                self.network.rtt_ms, targets, self.wire_cpus or self.placement.cpus, self.log_dir.parent / "network"))
+            urls = {name: self.wire.url(name, url) for name, url in urls.items()}
+            database_url = self.wire.url(DATABASE_ROUTE, database_url)
         env = {**os.environ, **service_env(self.stage, database_url, token_secret, urls)}
         # a variant outside the repo imports its own modules from beside its manifest
         env["PYTHONPATH"] = os.pathsep.join(
@@ -111,7 +125,10 @@ class LocalStage:
                 time.sleep(0.2)
 
     def dead_services(self) -> list[str]:
-        return [n for n, p in self.processes.items() if p.poll() is not None]
+        dead = [n for n, p in self.processes.items() if p.poll() is not None]
+        if self.wire is not None and self.wire.dead():
+            dead.append("network emulator")
+        return dead
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes.values() if p.poll() is None]
@@ -133,6 +150,7 @@ class LocalStage:
         # gunicorn workers and other children are in the same process group
         for proc in self.processes.values():
             _signal_group(proc, signal.SIGKILL)
+        self._network_stack.close()  # the wire last: the services' connections ran through it
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:

@@ -12,6 +12,7 @@ from harness.counters import read_counters
 from harness.errors import StageFailed
 from harness.lifecycle import RunningStage
 from harness.load import SIGN_IN_TIMEOUT_SECONDS, LoadProfile, LocustRun, ready_files, start_locust
+from harness.network.emulator import probe_samples, window_record
 from harness.results import write_json
 from harness.telemetry import Sampler, tree_cpu_seconds
 
@@ -75,9 +76,14 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         # the server side is the apps plus the database: each tree walked once, summed below
         db_before, app_cpu_before = read_counters(admin_url), tree_cpu_seconds(app_pids)
         db_cpu_before, gen_before = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
+        wire = running.wire
+        if wire is not None:  # the wire is measured like the generator: its CPU, and what it held
+            wire_before, wire_cpu_before = wire.stats(), tree_cpu_seconds([wire.pid])
         _sleep_until(window[1], "measure", tick, running)
         db_after, app_cpu_after = read_counters(admin_url), tree_cpu_seconds(app_pids)
         db_cpu_after, gen_after = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
+        if wire is not None:
+            wire_after, wire_cpu_after = wire.stats(), tree_cpu_seconds([wire.pid])
         if locust.process.poll() is not None:
             raise _locust_failed(running, locust,
                                  f"stopped before the window closed (code {locust.process.returncode})")
@@ -107,6 +113,9 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         "db": db_after.minus(db_before).as_record(),
         "host_speed": calibrate.window_speed(out_dir, window),
     }
+    if wire is not None:
+        result["network"] = window_record(wire.rtt_ms, wire_before, wire_after, wire_cpu_after - wire_cpu_before,
+                                          probe_samples(wire.probe_path, window), span)
     write_json(out_dir / "measurement.json", result)
     return result
 

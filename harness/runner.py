@@ -20,6 +20,7 @@ from harness.lifecycle import Backend, LocalBackend, RunEnvironment
 from harness.load import LoadProfile
 from harness.manifest import StageManifest
 from harness.measure import measure
+from harness.network.emulator import NetworkPlan
 from harness.results import new_run_dir, read_json, run_header, stage_dir, utc_now, write_json
 from harness.settings import HarnessSettings
 from harness.verify import Script, Transcript, compare
@@ -51,14 +52,18 @@ class RunPlan:
     repeat: int = 1
     idle: IdleCheck = field(default_factory=IdleCheck)
     ceiling: bool = True  # also measure static JSON on the last stage: the framework's ceiling
+    network: NetworkPlan = field(default_factory=NetworkPlan)  # an RTT between the tiers, or loopback
 
 
-def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None = None) -> Path:
+def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None = None,
+            run_dir: Path | None = None) -> Path:
+    """One ladder run into `run_dir` (new and empty; default: a fresh folder under results/)."""
     progress = progress or SilentProgress()
-    run_dir = new_run_dir(settings.results_dir)
+    run_dir = run_dir or new_run_dir(settings.results_dir)
     run: dict[str, Any] = {
         **run_header("ladder", plan.backend.name, {**plan.budget.as_record(), "enforced": "affinity"}),
         "load": plan.profile.as_record(), "stages": [s.id for s in plan.stages], "repeat": plan.repeat,
+        "network": plan.network.as_record(),
         "idle_check": {"threshold_pct": plan.idle.threshold_pct, "timeout_s": plan.idle.timeout_s},
     }
     write_json(run_dir / "run.json", run)
@@ -176,7 +181,7 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
     try:
         enter("start")
         interrupts.check()
-        with plan.backend.stage(env, stage, out / "logs", settings.start_timeout_seconds) as running:
+        with plan.backend.stage(env, stage, out / "logs", settings.start_timeout_seconds, plan.network) as running:
             meta["phases"]["start_s"] = round(time.monotonic() - started, 2)
             meta["url"] = running.base_url  # what the load was sent to
             if repeat == 1 and not ceiling:

@@ -42,6 +42,9 @@ def test_diff_s0_s1_shows_the_edge_middleware() -> None:
     (["run-all", "--load-processes", "0"], "--load-processes must be at least 1"),
     (["run-all", "--server-cpus", "1", "--load-cpus", "0", "--load-processes", "2"],
      "--load-processes 2 needs as many load CPUs; the load has 1 (0)"),
+    (["run-all", "--rtt", "-1"], "--rtt must be between 0 and 1000 ms, got -1"),
+    (["rtt-sweep", "--rtts", "1,x"], "--rtts must be milliseconds separated by commas"),
+    (["rtt-sweep", "--rtts", "0,2000"], "--rtt must be between 0 and 1000 ms, got 2000"),
     (["verify", "s9-nope"], "unknown stage"),
     (["diff", "s0-baseline", "s0-baseline"], "two different stages"),
 ])
