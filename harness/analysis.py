@@ -12,13 +12,19 @@ from harness.results import read_json
 GENERATOR_BOUND_PCT = 85.0
 # the network between the tiers: the RTT asked for, the one the probe measured, the wire's CPU,
 # whether it held (harness.network.emulator), and the round trips a request's work crossed
+# the open model (--rate): what was offered, what the generator managed to send on time, and what
+# the server left unanswered (harness/locustfile.py)
+OPEN_COLUMNS = ["offered_rps", "sent_rps", "late_starts", "unanswered", "rate_held"]
+LATE_START_MS = 10.0  # sent this long after its due time: no user of the pool was free
+RATE_TOLERANCE = 0.02  # the generator held the schedule: sent within 2 % of offered ...
+LATE_SHARE = 0.01  # ... and at most 1 % of the requests started late
 NETWORK_COLUMNS = ["rtt_ms", "net_rtt_ms", "net_cpu_pct", "net_held", "db_rtts_per_req", "hop_rtts_per_req",
                    "wait_ms_per_req"]
 MEASUREMENT_COLUMNS = [
     "stage", "order", "repeat", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
     "fail_rate", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "gen_cpu_pct", "generator_bound", "hops_per_req",
     "db_sessions_per_req", "statements_per_req", "sign_in_s", "failures_before_window", "quiet_before",
-    "host_speed", "speed", "rps_at_speed", *NETWORK_COLUMNS, "title",
+    "host_speed", "speed", "rps_at_speed", *NETWORK_COLUMNS, *OPEN_COLUMNS, "title",
 ]
 # one row per stage; with repeats, rps/p50/p95/p99 and the per-request figures are medians
 SUMMARY_COLUMNS = [
@@ -26,11 +32,12 @@ SUMMARY_COLUMNS = [
     "fail_rate", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "gen_cpu_pct", "generator_bound", "hops_per_req",
     "db_sessions_per_req", "statements_per_req", "repeats", "rps_min", "rps_max", "rps_cv",
     "p95_min", "p95_max", "p95_cv", "sign_in_s", "failures_before_window", "quiet_before",
-    "speed_min", "speed_max", "rps_at_speed", "rps_at_speed_cv", *NETWORK_COLUMNS, "title",
+    "speed_min", "speed_max", "rps_at_speed", "rps_at_speed_cv", *NETWORK_COLUMNS, *OPEN_COLUMNS, "title",
 ]
 MEDIAN_COLUMNS = ["rps", "p50_ms", "p95_ms", "p99_ms", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "gen_cpu_pct",
                   "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "rps_at_speed",
-                  "rtt_ms", "net_rtt_ms", "net_cpu_pct", "db_rtts_per_req", "hop_rtts_per_req", "wait_ms_per_req"]
+                  "rtt_ms", "net_rtt_ms", "net_cpu_pct", "db_rtts_per_req", "hop_rtts_per_req", "wait_ms_per_req",
+                  "offered_rps", "sent_rps", "late_starts", "unanswered"]
 
 
 def stage_dirs(run_dir: Path) -> list[Path]:
@@ -51,12 +58,55 @@ def load_samples(stage_dir: Path, window_only: bool = True) -> pd.DataFrame:
     samples = pd.concat([pd.read_csv(f, dtype={"name": str}) for f in files], ignore_index=True)
     samples["hops"] = pd.to_numeric(samples["hops"], errors="coerce")
     if window_only and (stage_dir / "measurement.json").is_file():
-        samples = samples[_in_window(samples, read_json(stage_dir / "measurement.json"))].reset_index(drop=True)
+        m = read_json(stage_dir / "measurement.json")
+        if m.get("rate"):
+            return from_due_time(samples[_due_in_window(samples, m)])
+        samples = samples[_in_window(samples, m)].reset_index(drop=True)
     return samples
+
+
+def from_due_time(samples: pd.DataFrame) -> pd.DataFrame:
+    """Open model: `response_time_ms` from each request's due time (what its user waited, backlog
+    included); the time from its actual send is kept as `service_time_ms`."""
+    out = samples.reset_index(drop=True).copy()
+    out["service_time_ms"] = out["response_time_ms"].astype(float)
+    out["response_time_ms"] = (out["completed_at"].astype(float) - out["intended_at"].astype(float)) * 1000
+    return out
 
 
 def _in_window(samples: pd.DataFrame, measurement: dict[str, Any]) -> "pd.Series[bool]":
     return samples["completed_at"].between(measurement["window_start"], measurement["window_end"])
+
+
+def _due_in_window(samples: pd.DataFrame, measurement: dict[str, Any]) -> "pd.Series[bool]":
+    if "intended_at" not in samples:
+        return pd.Series(False, index=samples.index)
+    due: pd.Series = pd.to_numeric(samples["intended_at"], errors="coerce")
+    return due.between(measurement["window_start"], measurement["window_end"])
+
+
+def open_model_stats(samples: pd.DataFrame, rate: float, window_seconds: float) -> dict[str, Any]:
+    """The open model's figures from the requests due in the window (as from_due_time gives
+    them): latency from the due time
+    (so a backlog shows), the throughput achieved (`rps`, `sent_rps`: requests due in the window
+    that were sent and answered by the end of the drain, per second), late starts (no user
+    of the pool was free), and the requests still unanswered when the drain ended, which count
+    as failures. `rate_held`: the generator sent the schedule (within RATE_TOLERANCE, at most
+    LATE_SHARE late); a stage where it did not was not offered the rate."""
+    due = samples["intended_at"].astype(float)
+    started = samples["completed_at"].astype(float) - samples["service_time_ms"].astype(float) / 1000
+    offered = rate * window_seconds
+    stats = latency_stats(samples, window_seconds)
+    unanswered = max(0, int(round(offered)) - len(samples))
+    late = int(((started - due) * 1000 > LATE_START_MS).sum())
+    sent = len(samples) / window_seconds
+    stats.update({
+        "failures": stats["failures"] + unanswered,
+        "fail_rate": (stats["failures"] + unanswered) / offered if offered else np.nan,
+        "offered_rps": rate, "sent_rps": sent, "late_starts": late, "unanswered": unanswered,
+        "rate_held": bool(abs(sent / rate - 1) <= RATE_TOLERANCE and late <= LATE_SHARE * offered),
+    })
+    return stats
 
 
 def latency_stats(samples: pd.DataFrame, window_seconds: float) -> dict[str, float]:
@@ -81,9 +131,13 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
     m = read_json(stage_dir / "measurement.json")
     # read once: the window gives the figures, what came before it the failures before the window
     everything = load_samples(stage_dir, window_only=False)
-    samples = everything[_in_window(everything, m)]
+    if m.get("rate"):
+        samples = from_due_time(everything[_due_in_window(everything, m)])
+        row.update(open_model_stats(samples, m["rate"], m["window_seconds"]))
+    else:
+        samples = everything[_in_window(everything, m)]
+        row.update(latency_stats(samples, m["window_seconds"]))
     before = everything["completed_at"] < m["window_start"]
-    row.update(latency_stats(samples, m["window_seconds"]))
     requests = row["requests"] or np.nan
     db = m["db"]
     row.update({
@@ -182,6 +236,8 @@ def summarise(run_dir: Path) -> pd.DataFrame:
                 "failures_before_window": int(ok["failures_before_window"].sum()),
                 "generator_bound": bool(ok["generator_bound"].any()),
                 "net_held": bool(ok["net_held"].astype(bool).all()),
+                "rate_held": bool(ok["rate_held"].dropna().astype(bool).all()) if ok["rate_held"].notna().any()
+                else np.nan,
                 "rps_min": float(ok["rps"].min()), "rps_max": float(ok["rps"].max()), "rps_cv": _cv(ok["rps"]),
                 "p95_min": float(ok["p95_ms"].min()), "p95_max": float(ok["p95_ms"].max()),
                 "p95_cv": _cv(ok["p95_ms"]),
@@ -229,9 +285,31 @@ def ladder_ceiling(summary: pd.DataFrame) -> "pd.Series[bool]":
     return summary["stage"].astype(str).str.endswith(".ceiling")
 
 
+SAME_TRAFFIC_SUFFIX = ".open"
+
+
+def same_traffic_rows(summary: pd.DataFrame) -> "pd.Series[bool]":
+    """Rows of a run's same-traffic pass (<stage>.open): every stage at one offered rate."""
+    return summary["stage"].astype(str).str.endswith(SAME_TRAFFIC_SUFFIX)
+
+
+def side_rows(summary: pd.DataFrame) -> "pd.Series[bool]":
+    """Rows that are not steps of the closed-loop ladder: the ceiling and the same-traffic pass."""
+    return ladder_ceiling(summary) | same_traffic_rows(summary)
+
+
+def open_model_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The measured rows of the open model: a run's same-traffic pass, or every row of a --rate run."""
+    ok = summary[summary["status"] == "ok"]
+    passed = ok[same_traffic_rows(ok)]
+    if passed.empty and "offered_rps" in ok:
+        passed = ok[ok["offered_rps"].notna() & (ok["offered_rps"] > 0) & ~ladder_ceiling(ok)]
+    return passed.sort_values("order")
+
+
 def ratios(summary: pd.DataFrame) -> pd.DataFrame:
     """Each measured stage against the first measured one (the baseline) and its neighbour."""
-    ok = summary[(summary["status"] == "ok") & ~ladder_ceiling(summary)].sort_values("order").reset_index(drop=True)
+    ok = summary[(summary["status"] == "ok") & ~side_rows(summary)].sort_values("order").reset_index(drop=True)
     if ok.empty:
         return ok
     base = ok.iloc[0]

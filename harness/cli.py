@@ -5,6 +5,7 @@ UserError is caught here and only here: one line on stderr, exit code 2.
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -29,7 +30,7 @@ from harness.images import docker_reachable
 from harness.lifecycle import Backend, LocalBackend
 from harness.load import DEFAULT_PROFILE, QUICK_PROFILE, LoadProfile
 from harness.network.emulator import DEFAULT_RTT_MS, LOOPBACK, NetworkPlan
-from harness.runner import RunPlan, finish, run_all
+from harness.runner import SAME_TRAFFIC_BY_DEFAULT, RunPlan, finish, run_all
 from harness.settings import HarnessSettings
 from harness.verify_ladder import StageVerification, verify_ladder
 
@@ -168,9 +169,20 @@ class RichProgress:
             before = int(row.get("failures_before_window") or 0)
             speed = row.get("host_speed", float("nan"))
             console.print(f"[green]✓ {stage_id}[/]: {row['rps']:,.0f} req/s, p95 {row['p95_ms']:,.0f} ms, "
-                          f"{int(row['failures'])} failures" + (f" (+{before} before the window)" if before else "")
+                          + open_note(row)
+                          + f"{int(row['failures'])} failures" + (f" (+{before} before the window)" if before else "")
                           + (f"; host speed {speed:,.0f} units/s" if speed == speed else "")
                           + network_note(row), highlight=False, soft_wrap=True)
+
+
+def open_note(row: dict[str, Any]) -> str:
+    """'of 150 offered (149 sent, 0 late, 0 unanswered), ' for a measurement of the open model."""
+    offered = row.get("offered_rps")
+    if not offered or offered != offered:
+        return ""
+    note = (f"of {offered:,.0f} offered ({row['sent_rps']:,.0f} sent, {int(row['late_starts'])} late starts, "
+            f"{int(row['unanswered'])} unanswered)")
+    return note + (", " if row.get("rate_held", True) else " [red]— NOT OFFERED THE RATE[/], ")
 
 
 def network_note(row: dict[str, Any] | pd.Series) -> str:
@@ -282,10 +294,22 @@ def run_all_command(
     load_processes: Annotated[int, typer.Option(
         help="Locust processes (--processes: a master and N workers), at most one per load CPU.")] = 1,
     rtt: Rtt = DEFAULT_RTT_MS,
+    rate: Annotated[float, typer.Option(
+        help="Open model: offer every stage this many requests/s whatever its responses (latency from each "
+        "request's due time; --users is the pool that serves it). 0: closed loop.")] = 0.0,
+    same_traffic: Annotated[bool, typer.Option(
+        help="After the ladder, every stage again under the same arrivals (open model) at one rate: 80 % of "
+        "the last stage's closed-loop throughput, or --same-traffic-rate.")] = SAME_TRAFFIC_BY_DEFAULT,
+    same_traffic_rate: Annotated[float | None, typer.Option(
+        help="The same-traffic pass's rate in requests/s (default: by the rule above).")] = None,
 ) -> None:
     """Measure the whole ladder under one CPU budget; write results/<run>/."""
+    if same_traffic_rate is not None and same_traffic_rate <= 0:
+        raise UserError(f"--same-traffic-rate must be positive, got {same_traffic_rate:g}")
     plan = ladder_plan(stages, quick, users, duration, warmup, backend, server_cpus, load_cpus, cpu_quota, repeat,
-                       idle_threshold, idle_timeout, ceiling, load_processes, NetworkPlan(rtt))
+                       idle_threshold, idle_timeout, ceiling, load_processes, NetworkPlan(rtt), rate)
+    if (same_traffic or same_traffic_rate) and not rate:  # an open run is already the same traffic
+        plan = replace(plan, same_traffic=same_traffic_rate or 0.0)
     describe_plan(plan)
     with RichProgress() as progress:
         run_dir = run_all(plan, HarnessSettings(), progress)
@@ -299,13 +323,13 @@ def run_all_command(
 def ladder_plan(stages: list[str] | None, quick: bool, users: int | None, duration: float | None,
                 warmup: float | None, backend: str, server_cpus: str | None, load_cpus: str | None,
                 cpu_quota: float | None, repeat: int, idle_threshold: float, idle_timeout: float, ceiling: bool,
-                load_processes: int, network: NetworkPlan) -> RunPlan:
+                load_processes: int, network: NetworkPlan, rate: float = 0.0) -> RunPlan:
     """The options of a ladder run (run-all, rtt-sweep), validated, as a RunPlan."""
     base = QUICK_PROFILE if quick else DEFAULT_PROFILE
     profile = LoadProfile(users=users if users is not None else base.users,
                           warmup=warmup if warmup is not None else base.warmup,
                           duration=duration if duration is not None else base.duration,
-                          processes=load_processes)
+                          processes=load_processes, rate=rate)
     selected = manifest.select(_ladder(), stages)
     budget = CpuBudget.from_options(server_cpus, load_cpus, cpu_quota)
     if load_processes > len(budget.load):
@@ -315,15 +339,18 @@ def ladder_plan(stages: list[str] | None, quick: bool, users: int | None, durati
         raise UserError("--idle-threshold must be in (0, 100] and --idle-timeout not negative")
     interrupts.install()
     chosen = choose_backend(backend, selected, network)
-    return RunPlan(selected, budget, profile, chosen, repeat, IdleCheck(idle_threshold, idle_timeout), ceiling,
-                   network)
+    # the ceiling is a closed-loop figure (what the framework serves flat out): not part of an open run
+    return RunPlan(selected, budget, profile, chosen, repeat, IdleCheck(idle_threshold, idle_timeout),
+                   ceiling and not rate, network)
 
 
 def describe_plan(plan: RunPlan) -> None:
     budget, profile, network = plan.budget.as_record(), plan.profile, plan.network
     console.print(f"backend [bold]{plan.backend.name}[/]; server CPUs {budget['server_cpus']}, "
-                  f"load CPUs {budget['load_cpus']}; {profile.users} users, "
-                  f"{profile.warmup:g} s warm-up, {profile.duration:g} s measured per stage; "
+                  f"load CPUs {budget['load_cpus']}; "
+                  + (f"{profile.rate:g} req/s offered (open model, a pool of {profile.users} users), " if profile.rate
+                     else f"{profile.users} users, ")
+                  + f"{profile.warmup:g} s warm-up, {profile.duration:g} s measured per stage; "
                   + (f"{network.rtt_ms:g} ms RTT between the tiers" if network.on else "loopback between the tiers")
                   + (f", {profile.processes} locust processes" if profile.processes > 1 else ""), highlight=False)
 

@@ -23,7 +23,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from harness import interrupts
-from harness.containers import address, host_pid
+from harness.backends.containers import address, host_pid
 from harness.cpu import CpuBudget, format_cpus
 from harness.errors import StageFailed, UserError
 from harness.images import ImageSet, build_stage_images, client

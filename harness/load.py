@@ -21,8 +21,12 @@ REQUEST_TIMEOUT_SECONDS = 60.0
 # the longest the harness waits for every user to sign in: past locust's request timeout, so a
 # stage whose sign-ins time out still gets a window (and shows the failures)
 SIGN_IN_TIMEOUT_SECONDS = 90.0
+# open model: after the window, requests due inside it get this long to be answered; those still
+# unanswered then are counted as such (their latency is at least this)
+DRAIN_SECONDS = 10.0
 WINDOW_RULE = "opens a warm-up after every user signed in"
 SCHEDULE_RULE = "per-user shuffled rounds of the exact mix"
+OPEN_SCHEDULE_RULE = "one arrival schedule at the offered rate, served by a pool of users; latency from the due time"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ class LoadProfile:
     # locust processes (`--processes`): one master and N workers when above 1; one core per
     # process at most, or the generator measures its own contention
     processes: int = 1
+    # open model: requests per second offered whatever the responses (0: closed loop, `users`
+    # users without think time); `users` is then the pool that serves the schedule
+    rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.users < 1:
@@ -49,10 +56,20 @@ class LoadProfile:
             raise UserError(f"--duration must be positive, got {self.duration}")
         if self.warmup < 0:
             raise UserError(f"--warmup must not be negative, got {self.warmup}")
+        if self.rate < 0:
+            raise UserError(f"--rate must not be negative, got {self.rate:g}")
 
     def as_record(self) -> dict[str, float | str]:
         # how the load is applied, not only how much: `harness compare` names a difference here
-        return {**asdict(self), "window": WINDOW_RULE, "schedule": SCHEDULE_RULE}
+        if self.rate:
+            return {**asdict(self), "model": "open", "window": WINDOW_RULE, "schedule": OPEN_SCHEDULE_RULE}
+        return {**asdict(self), "model": "closed", "window": WINDOW_RULE, "schedule": SCHEDULE_RULE}
+
+
+def drain_seconds(profile: LoadProfile) -> float:
+    """How long requests due in an open-model window get to be answered after it: DRAIN_SECONDS,
+    or the window's length when that is shorter (a quick window is not held up longer than itself)."""
+    return min(DRAIN_SECONDS, profile.duration)
 
 
 DEFAULT_PROFILE = LoadProfile()
@@ -78,10 +95,12 @@ def ready_files(out_dir: Path, processes: int) -> list[Path]:
 def start_locust(host: str, profile: LoadProfile, cpus: frozenset[int], out_dir: Path) -> LocustRun:
     """Start headless locust. The harness stops it when its window closes; its run time is
     only the bound after which it stops by itself whatever happens to the harness."""
-    run_time = round(SIGN_IN_TIMEOUT_SECONDS + profile.warmup + profile.duration + 30)
+    run_time = round(SIGN_IN_TIMEOUT_SECONDS + profile.warmup + profile.duration + DRAIN_SECONDS + 30)
     stdout, stderr = out_dir / "locust.json", out_dir / "locust.log"
     env = {**os.environ, "LADDER_READY_FILE": str(out_dir / "ready"),
-           "LADDER_SAMPLES_FILE": str(out_dir / "samples.csv"), "LADDER_MIX": profile.mix}
+           "LADDER_SAMPLES_FILE": str(out_dir / "samples.csv"), "LADDER_MIX": profile.mix,
+           # each locust process runs its own schedule: together they offer the rate
+           "LADDER_RATE": f"{profile.rate / profile.processes:g}"}
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
             "-u", str(profile.users), "-r", str(profile.users), "-t", f"{run_time}s",
             "--only-summary", "--json", "--exit-code-on-error", "0", "--loglevel", "WARNING"]

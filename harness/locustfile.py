@@ -6,6 +6,14 @@ and the edge's hop count, for percentiles finer than locust's own rounding; the 
 those inside its measuring window. When every user of this process has signed in (or failed
 to), the time goes to LADDER_READY_FILE: the harness opens the window a warm-up after that,
 so the sign-in stampede never counts (at the baseline it lasts about a minute).
+
+Two load models. Closed (default): every user sends its next request when its last one is
+answered, so a slow server slows its own load. Open (LADDER_RATE > 0 req/s, `harness run-all
+--rate`): one arrival schedule for the process — request i is due at start + i/rate — and the
+users are a pool that serves it, as k6's constant-arrival-rate executor does: a free user claims
+the next due request, sleeps until its time, sends it; the sample records that intended time, so
+latency is measured from when the request should have started (wrt coordinated omission). A
+request claimed after its time (no user was free) is a late start, counted by the harness.
 With several processes (`--processes N`, or `--master` and `--worker`s on other machines),
 each worker writes its own samples.w<index>.csv and ready.w<index>, and the master none.
 """
@@ -17,6 +25,7 @@ import random
 import time
 from typing import Any
 
+import gevent
 from locust import FastHttpUser, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -32,16 +41,41 @@ SEED_USERS = int(os.environ.get("LADDER_SEED_USERS", str(seed.DEFAULT_SIZE.users
 # "saas" (default): the weighted API mix; "ceiling": static JSON only, what the framework can
 # serve on this budget with no database and no internal call
 MIX = os.environ.get("LADDER_MIX", "saas")
+# open model: requests per second this process offers (0: closed loop)
+RATE = float(os.environ.get("LADDER_RATE", "0") or 0)
 
 _user_numbers = itertools.count()
-_samples: list[tuple[str, float, float, str, int]] = []
+_samples: list[tuple[str, float, float, str, int, float | str]] = []
+
+
+class Arrivals:
+    """The open model's schedule: request i is due at `start + i / rate`. Claiming is atomic
+    under gevent (no switch inside `claim`), so each due request goes to exactly one user."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.start: float | None = None  # set when every user has signed in
+        self.slots = itertools.count()
+        # one mix for the whole schedule: request i's action does not depend on which user sends it
+        self.mix = Schedule(random.Random("arrivals"))
+
+    def claim(self) -> tuple[float, str] | None:
+        if self.start is None:
+            return None
+        return self.start + next(self.slots) / self.rate, self.mix.next()
+
+
+_arrivals = Arrivals(RATE) if RATE > 0 else None
+_intended: dict[int, float] = {}  # greenlet id -> the intended start of the request it is sending
 
 
 @events.request.add_listener
 def _record(name: str, response_time: float, response: Any, exception: Any, **_: Any) -> None:
     if SAMPLES_FILE:
         headers = getattr(response, "headers", None) or {}
-        _samples.append((name, time.time(), response_time, headers.get(HOPS_HEADER, ""), int(exception is None)))
+        intended = _intended.get(id(gevent.getcurrent()), "")
+        _samples.append((name, time.time(), response_time, headers.get(HOPS_HEADER, ""), int(exception is None),
+                         intended))
 
 
 def per_process(path: str | None, environment: Environment) -> str | None:
@@ -82,9 +116,12 @@ class SignIn:
         if self.told or self.expected is None or self.done < self.expected or self.environment is None:
             return
         self.told = True
+        now = time.time()
+        if _arrivals is not None:
+            _arrivals.start = now  # the schedule starts when every user can serve it
         if path := per_process(READY_FILE, self.environment):
             with open(path, "w") as out:
-                out.write(repr(time.time()))
+                out.write(repr(now))
 
 
 _sign_in = SignIn()
@@ -103,7 +140,7 @@ def _write_samples(environment: Environment, **_: Any) -> None:
         return
     with open(path, "w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["name", "completed_at", "response_time_ms", "hops", "ok"])
+        writer.writerow(["name", "completed_at", "response_time_ms", "hops", "ok", "intended_at"])
         writer.writerows(_samples)
 
 
@@ -133,7 +170,10 @@ class SaasUser(FastHttpUser):
 
     @task
     def next_action(self) -> None:
-        getattr(self, self.schedule.next())()
+        if _arrivals is None:
+            getattr(self, self.schedule.next())()
+        else:
+            open_model(self)
 
     def login(self) -> None:
         body = {"email": seed.email_for(self.user), "password": seed.password_for(self.user)}
@@ -177,5 +217,29 @@ class CeilingUser(FastHttpUser):
         _sign_in.user_done()  # nothing to sign in to
 
     @task
+    def next_action(self) -> None:
+        if _arrivals is None:
+            self.healthz()
+        else:
+            open_model(self, action="healthz")
+
     def healthz(self) -> None:
         self.client.get("/healthz")
+
+
+def open_model(user: FastHttpUser, action: str | None = None) -> None:
+    """Claim the next due request, wait for its time, send it with its intended start recorded."""
+    assert _arrivals is not None
+    claimed = _arrivals.claim()
+    if claimed is None:  # the schedule has not started: users are still signing in
+        gevent.sleep(0.05)
+        return
+    due, mixed = claimed
+    if (wait := due - time.time()) > 0:
+        gevent.sleep(wait)
+    me = id(gevent.getcurrent())
+    _intended[me] = due
+    try:
+        getattr(user, action or mixed)()
+    finally:
+        del _intended[me]

@@ -11,7 +11,7 @@ from harness import calibrate, interrupts
 from harness.counters import read_counters
 from harness.errors import StageFailed
 from harness.lifecycle import RunningStage
-from harness.load import SIGN_IN_TIMEOUT_SECONDS, LoadProfile, LocustRun, ready_files, start_locust
+from harness.load import SIGN_IN_TIMEOUT_SECONDS, LoadProfile, LocustRun, drain_seconds, ready_files, start_locust
 from harness.network.emulator import probe_samples, window_record
 from harness.results import write_json
 from harness.telemetry import Sampler, tree_cpu_seconds
@@ -84,6 +84,8 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         db_cpu_after, gen_after = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
         if wire is not None:
             wire_after, wire_cpu_after = wire.stats(), tree_cpu_seconds([wire.pid])
+        if profile.rate:  # requests due in the window get their answer time (what stays unanswered counts)
+            _sleep_until(window[1] + drain_seconds(profile), "drain", tick, running)
         if locust.process.poll() is not None:
             raise _locust_failed(running, locust,
                                  f"stopped before the window closed (code {locust.process.returncode})")
@@ -108,6 +110,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         "server_cpu_seconds": (app_cpu_after - app_cpu_before) + (db_cpu_after - db_cpu_before),
         "db_cpu_seconds": db_cpu_after - db_cpu_before,  # the PostgreSQL part of server_cpu_seconds
         "generator_processes": profile.processes, "generator_cores": cores,
+        "rate": profile.rate, "drain_seconds": drain_seconds(profile) if profile.rate else 0.0,
         "generator_cpu_pct": 100 * (gen_after - gen_before) / span / cores,
         "generator_cpu_peak_pct": max((r["generator_cpu_pct"] for r in sampler.rows), default=0.0) / cores,
         "db": db_after.minus(db_before).as_record(),

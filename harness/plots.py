@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness.analysis import ladder_ceiling, ratios, read_summary  # noqa: E402
+from harness.analysis import open_model_rows, ratios, read_summary, side_rows  # noqa: E402
 
 # The case study's figures, drawn as references
 ARTICLE_RPS = (180, 1300)
@@ -63,7 +63,7 @@ def ladder_chart(summary: pd.DataFrame, path: Path, subtitle: str = "") -> None:
 
 
 def latency_chart(summary: pd.DataFrame, path: Path) -> None:
-    data = summary[(summary["status"] == "ok") & ~ladder_ceiling(summary)]
+    data = summary[(summary["status"] == "ok") & ~side_rows(summary)]
     fig, ax = plt.subplots(figsize=(9, 4.5))
     width = 0.27
     xs = range(len(data))
@@ -80,10 +80,14 @@ def latency_chart(summary: pd.DataFrame, path: Path) -> None:
 
 
 def mechanisms_chart(summary: pd.DataFrame, path: Path) -> None:
-    data = summary[(summary["status"] == "ok") & ~ladder_ceiling(summary)]
-    panels = (("hops_per_req", "internal hops / request"), ("db_sessions_per_req", "DB sessions opened / request"),
-              ("statements_per_req", "SQL statements / request"), ("cpu_s_per_1k", "server CPU-s / 1,000 requests"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(18, 4.2))
+    data = summary[(summary["status"] == "ok") & ~side_rows(summary)]
+    panels: tuple[tuple[str, str], ...] = (
+        ("hops_per_req", "internal hops / request"), ("db_sessions_per_req", "DB sessions opened / request"),
+        ("statements_per_req", "SQL statements / request"), ("cpu_s_per_1k", "server CPU-s / 1,000 requests"))
+    if "wait_ms_per_req" in data and data["wait_ms_per_req"].notna().any():
+        # the network's side: round trips crossed × RTT (harness.network)
+        panels += (("wait_ms_per_req", "network wait ms / request"),)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.2))
     labels = [_short(s) for s in data["stage"]]
     for ax, (col, title) in zip(axes, panels, strict=True):
         bars = ax.bar(labels, data[col], color="#54A24B")
@@ -91,6 +95,32 @@ def mechanisms_chart(summary: pd.DataFrame, path: Path) -> None:
         ax.set_title(title, fontsize=10)
         ax.tick_params(axis="x", labelsize=7)
     fig.suptitle("Mechanisms: what each fix removed (measured under load)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def same_traffic_chart(summary: pd.DataFrame, path: Path) -> None:
+    """Open model: p95 per step at one offered rate, from each request's due time, with the case
+    study's 4 s and 200 ms marked; a stage not offered the rate is drawn hatched."""
+    data = open_model_rows(summary)
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    labels = [_short(s.removesuffix(".open")) for s in data["stage"]]
+    held = data["rate_held"].fillna(True).astype(bool)
+    bars = ax.bar(labels, data["p95_ms"], color=["#E45756" if h else "#BBBBBB" for h in held],
+                  hatch=None)
+    for bar, h in zip(bars, held, strict=True):
+        if not h:
+            bar.set_hatch("//")
+    ax.bar_label(bars, labels=[f"{v:,.0f} ms" for v in data["p95_ms"]], fontsize=8)
+    for ms, text in ((ARTICLE_P95_MS[0], "case study before: > 4 s"), (ARTICLE_P95_MS[1], "after: < 200 ms")):
+        ax.axhline(ms, color="#333333", linestyle="--", linewidth=1)
+        ax.annotate(text, (len(labels) - 0.5, ms), textcoords="offset points", xytext=(0, 3), ha="right",
+                    fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("p95 from the due time (ms, log)")
+    rate = data["offered_rps"].iloc[0] if len(data) else float("nan")
+    ax.set_title(f"Same traffic: every stage offered {rate:,.0f} req/s (hatched: could not be offered it)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -106,4 +136,8 @@ def draw_all(run_dir: Path, subtitle: str = "") -> list[Path]:
     ladder_chart(summary, run_dir / "ladder.png", subtitle)
     latency_chart(summary, run_dir / "latency.png")
     mechanisms_chart(summary, run_dir / "mechanisms.png")
-    return [run_dir / name for name in CHARTS]
+    drawn = [run_dir / name for name in CHARTS]
+    if not open_model_rows(summary).empty:
+        same_traffic_chart(summary, run_dir / "same_traffic.png")
+        drawn.append(run_dir / "same_traffic.png")
+    return drawn

@@ -5,7 +5,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import ladder_ceiling, ratios, read_summary, run_host_speed, stage_dirs
+from harness.analysis import ladder_ceiling, open_model_rows, ratios, read_summary, run_host_speed, stage_dirs
 from harness.load import REQUEST_TIMEOUT_SECONDS
 from harness.results import load_run, read_json
 
@@ -121,6 +121,42 @@ def load_path_lines(record: Any) -> list[str]:
     return lines
 
 
+SAME_TRAFFIC_TABLE = ["stage", "offered_rps", "sent_rps", "rps", "p50_ms", "p95_ms", "p99_ms", "failures",
+                      "late_starts", "unanswered", "rate_held"]
+
+
+def same_traffic_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
+    """Open model: every stage under the same arrivals, latency from each request's due time."""
+    if summary.empty or "offered_rps" not in summary:
+        return []
+    rows = open_model_rows(summary)
+    if rows.empty:
+        return []
+    rate = float(rows["offered_rps"].iloc[0])
+    rule = (run.get("same_traffic") or {}).get("rule", "given with --rate")
+    lines = ["## Same traffic", "",
+             f"Every stage was offered the same arrivals: **{rate:,.0f} requests/s** ({rule}) of the same mix, "
+             "started on "
+             "schedule whatever the responses (an open model, as k6's constant-arrival-rate and wrk2 run it), "
+             f"by a pool of {(run.get('load') or {}).get('users')} locust users. Latency is measured from each "
+             "request's due time, so a stage that falls behind shows its backlog. `sent_rps`: what the generator "
+             "sent; `late_starts`: requests sent more than 10 ms after their time (no user of the pool was "
+             "free); `unanswered`: due in the window and not answered when the drain ended (counted in failures). "
+             "A stage that was not sent the rate (`rate_held` false) was not offered it: its figures are a "
+             "floor, not the stage's latency at that rate.", "",
+             "![same traffic](same_traffic.png)", "",
+             rows[SAME_TRAFFIC_TABLE].to_markdown(index=False, floatfmt=".4g"), ""]
+    if len(rows) >= 2:
+        first, last = rows.iloc[0], rows.iloc[-1]
+        ratio = first["p95_ms"] / last["p95_ms"]
+        lines += [f"The case study's pair at one load: **{first['stage']}** p95 {first['p95_ms'] / 1000:,.1f} s "
+                  f"({int(first['failures'])} failures) → **{last['stage']}** p95 {last['p95_ms']:,.0f} ms: "
+                  f"÷{ratio:,.0f} (the case study: > 4 s → < 200 ms, over ÷20). "
+                  f"Before ≥ 4 s or failing: {'yes' if first['p95_ms'] >= 4000 or first['failures'] else 'no'}; "
+                  f"after ≤ 200 ms: {'yes' if last['p95_ms'] <= 200 else 'no'}.", ""]
+    return lines
+
+
 def network_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
     """The network between the tiers, in a line: loopback, or the RTT asked for and how it was made."""
     record = run.get("network") or {}
@@ -160,8 +196,10 @@ def render(run_dir: Path) -> str:
         f"# Scaling ladder — run {run_dir.name}", "",
         f"Backend **{run.get('backend')}**; server CPUs **{budget.get('server_cpus')}** "
         f"(quota: {budget.get('cpu_quota') or 'none'}; enforced: {budget.get('enforced', 'affinity')}), "
-        f"load generator CPUs **{budget.get('load_cpus')}**. Load: {profile.get('users')} concurrent users "
-        f"without think time; the window opens {profile.get('warmup')} s after every user has signed in "
+        f"load generator CPUs **{budget.get('load_cpus')}**. Load: "
+        + (f"open model, {profile['rate']:,.0f} req/s offered by a pool of {profile.get('users')} users"
+           if profile.get("rate") else f"{profile.get('users')} concurrent users without think time")
+        + f"; the window opens {profile.get('warmup')} s after every user has signed in "
         f"(sign-in and warm-up excluded), {profile.get('duration')} s measured. "
         f"Commit `{(run.get('git') or {}).get('commit', '')}`; CPU: {run.get('machine', {}).get('cpu_model')}"
         + (f", running at {speed:,.0f} units/s (median host speed of the windows, see below)."
@@ -172,6 +210,7 @@ def render(run_dir: Path) -> str:
     lines += load_path_lines(run.get("load_path"))
     table = summary[TABLE_COLUMNS].copy() if not summary.empty else summary
     lines += ["## Summary", "", table.to_markdown(index=False, floatfmt=".3g"), ""]
+    lines += same_traffic_lines(run, summary)
     lines += network_table_lines(run, summary)
     lines += sign_in_lines(summary)
     lines += timeout_lines(summary)

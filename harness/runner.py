@@ -53,6 +53,9 @@ class RunPlan:
     idle: IdleCheck = field(default_factory=IdleCheck)
     ceiling: bool = True  # also measure static JSON on the last stage: the framework's ceiling
     network: NetworkPlan = field(default_factory=NetworkPlan)  # an RTT between the tiers, or loopback
+    # after the ladder, every stage again under the same arrivals (open model): at this rate, or
+    # (0) at SAME_TRAFFIC_SHARE of the last stage's closed-loop throughput; None: no such pass
+    same_traffic: float | None = None
 
 
 def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None = None,
@@ -91,6 +94,15 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
                 progress.stage(total, total, f"{plan.stages[-1].id} ceiling")
                 started.append(measurement_name(plan.stages[-1], 1, ceiling=True))
                 _run_stage(env, plan.stages[-1], plan, run_dir, reference, settings, progress, 1, ceiling=True)
+            if plan.same_traffic is not None and plan.stages:
+                rate, rule = same_traffic_rate(run_dir, plan)
+                run["same_traffic"] = {"rate": rate, "rule": rule}
+                write_json(run_dir / "run.json", run)
+                for index, stage in enumerate(plan.stages if rate else [], start=1):
+                    interrupts.check()
+                    progress.stage(index, len(plan.stages), f"{stage.id} at {rate:,.0f} req/s")
+                    started.append(measurement_name(stage, 1, open_rate=rate))
+                    _run_stage(env, stage, plan, run_dir, reference, settings, progress, 1, open_rate=rate)
         interrupts.check()  # a stop asked for during the last teardown was deferred until it ended
         failed = sorted({d.name for d in (run_dir / "stages").iterdir() if _status(d) != "ok"})
         run["status"] = "complete" if not failed else "complete-with-failures"
@@ -141,29 +153,56 @@ CEILING = "ceiling"
 CEILING_WINDOW_S = 40.0
 
 
-def measured_profile(profile: LoadProfile, ceiling: bool) -> LoadProfile:
-    """The run's load, or for the ceiling its static-JSON mix in a window of at most CEILING_WINDOW_S."""
+def measured_profile(profile: LoadProfile, ceiling: bool, open_rate: float | None = None) -> LoadProfile:
+    """The run's load; for the ceiling its static-JSON mix in a window of at most CEILING_WINDOW_S;
+    for the same-traffic pass the open model at `open_rate`."""
+    if open_rate:
+        return replace(profile, rate=open_rate)
     if not ceiling:
         return profile
     return replace(profile, mix=CEILING, duration=min(profile.duration, CEILING_WINDOW_S))
 
 
-def measurement_name(stage: StageManifest, repeat: int, ceiling: bool = False) -> str:
+# the same-traffic pass's rate by rule: this share of the last stage's closed-loop throughput, so
+# the best stage runs loaded but below its capacity, and every other stage gets the same arrivals
+SAME_TRAFFIC_SHARE = 0.8
+# whether run-all makes the pass unless told (README: the measurement behind this choice)
+SAME_TRAFFIC_BY_DEFAULT = False
+
+
+def same_traffic_rate(run_dir: Path, plan: RunPlan) -> tuple[float, str]:
+    """The pass's rate and the rule that gave it; 0 when there is none (the pass is skipped)."""
+    if plan.same_traffic:
+        return plan.same_traffic, "given with --same-traffic-rate"
+    summary = analysis.summarise(run_dir)
+    last = summary[(summary["stage"] == plan.stages[-1].id) & (summary["status"] == "ok")]
+    if last.empty:
+        return 0.0, (f"skipped: {plan.stages[-1].id} was not measured in the closed loop, so no rate follows "
+                     "from the rule (give one with --same-traffic-rate)")
+    rps = float(last["rps"].iloc[0])
+    rate = max(1.0, round(SAME_TRAFFIC_SHARE * rps))
+    return rate, f"{SAME_TRAFFIC_SHARE:.0%} of {plan.stages[-1].id}'s closed-loop throughput, {rps:,.0f} req/s"
+
+
+def measurement_name(stage: StageManifest, repeat: int, ceiling: bool = False, open_rate: float | None = None) -> str:
     """stages/<id> for the first measurement of a stage, stages/<id>.r<k> for repeat k,
-    stages/<id>.ceiling for the static-JSON ceiling."""
+    stages/<id>.ceiling for the static-JSON ceiling, stages/<id>.open for the same-traffic pass."""
     if ceiling:
         return f"{stage.id}.{CEILING}"
+    if open_rate:
+        return f"{stage.id}{analysis.SAME_TRAFFIC_SUFFIX}"
     return stage.id if repeat == 1 else f"{stage.id}.r{repeat}"
 
 
 def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir: Path,
                reference: list[Transcript], settings: HarnessSettings, progress: Progress,
-               repeat: int = 1, ceiling: bool = False) -> None:
-    out = stage_dir(run_dir, measurement_name(stage, repeat, ceiling))
-    # the ceiling is a row of its own, after the ladder, never part of the ladder's ratios
-    meta: dict[str, Any] = {"id": f"{stage.id}.{CEILING}" if ceiling else stage.id,
-                            "order": 1000 + stage.order if ceiling else stage.order, "repeat": repeat,
-                            "ceiling": ceiling,
+               repeat: int = 1, ceiling: bool = False, open_rate: float | None = None) -> None:
+    name = measurement_name(stage, repeat, ceiling, open_rate)
+    out = stage_dir(run_dir, name)
+    # the ceiling and the same-traffic pass are rows of their own, after the ladder, never part of its ratios
+    meta: dict[str, Any] = {"id": name if ceiling or open_rate else stage.id,
+                            "order": 1000 + stage.order if ceiling else 2000 + stage.order if open_rate
+                            else stage.order, "repeat": repeat, "ceiling": ceiling, "open_rate": open_rate,
                             "title": stage.title, "fix": stage.fix,
                             "removes": stage.removes, "services": len(stage.services),
                             "status": "running", "started_at": utc_now(), "phase": "start", "phases": {}}
@@ -184,7 +223,7 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
         with plan.backend.stage(env, stage, out / "logs", settings.start_timeout_seconds, plan.network) as running:
             meta["phases"]["start_s"] = round(time.monotonic() - started, 2)
             meta["url"] = running.base_url  # what the load was sent to
-            if repeat == 1 and not ceiling:
+            if repeat == 1 and not ceiling and not open_rate:
                 enter("verify")
                 with httpx.Client(base_url=running.base_url, timeout=120) as client:
                     transcript = Script(client, env.token_secret).run(stage.id)
@@ -197,7 +236,7 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
             enter("idle check")
             meta["idle"] = wait_until_idle(plan.budget.server | plan.budget.load, plan.idle).as_record()
             t = time.monotonic()
-            measure(running, env.admin_url, env.database_pids(), measured_profile(plan.profile, ceiling),
+            measure(running, env.admin_url, env.database_pids(), measured_profile(plan.profile, ceiling, open_rate),
                     plan.budget.load, out, tick=enter, server_cpus=plan.budget.server)
             meta["phases"]["load_s"] = round(time.monotonic() - t, 2)
             # measured: the status and the teardown phase go into stage.json in one write, so a
@@ -226,7 +265,7 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
         error = meta.get("error") or (f"stopped in {meta['phase']}" if meta["status"] == "interrupted" else None)
         if error and meta.get("log_tail"):
             error = f"{error}\n{meta['log_tail']}"
-        progress.stage_done(stage.id, row, error)
+        progress.stage_done(meta["id"], row, error)
 
 
 def _culprit_tail(message: str, logs: dict[str, str], lines: int = 8) -> str:

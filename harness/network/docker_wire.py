@@ -17,7 +17,7 @@ from pathlib import Path
 import docker.errors
 from docker import DockerClient
 
-from harness.containers import address, host_pid
+from harness.backends.containers import address, host_pid
 from harness.cpu import format_cpus
 from harness.network.emulator import PROBE_ROUTE, RunningWire, start_probe, wait_for_ports, wire_arguments
 from harness.processes import terminate

@@ -96,6 +96,11 @@ def test_quick_run_all_on_the_docker_backend_leaves_nothing(images: None, result
         url = json.loads((run / "stages" / stage / "stage.json").read_text())["url"]
         assert url.startswith("http://127.0.0.1:") == (path["chosen"] == "published"), (url, path["chosen"])
     assert summary.set_index("stage").loc["s0-baseline", "hops_per_req"] >= 4
+    # the network between the tiers, in containers too: the wire held its RTT in every window
+    assert meta["network"]["rtt_ms"] == 1.0
+    for stage in ("s0-baseline", "s5-optimized"):
+        network = json.loads((run / "stages" / stage / "measurement.json").read_text())["network"]
+        assert network["held"] and network["routes"]["postgres"]["turns"] > 0, network
     engine = docker.from_env()
     assert not engine.containers.list(all=True, filters={"label": "ladder.run"})
     assert not engine.networks.list(filters={"label": "ladder.run"})
@@ -160,10 +165,10 @@ def test_sweep_removes_the_containers_of_a_killed_docker_run(images: None, resul
     engine = docker.from_env()
     left = engine.containers.list(all=True, filters={"label": "ladder.run"})
     assert {c.labels["ladder.owner"].split("-")[0] for c in left} == {str(proc.pid)}
-    assert len(left) == 5  # the database and the stage's 4 services
+    assert len(left) == 6  # the database, the stage's 4 services and the wire between them
     swept = run_harness("sweep", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=180)
     assert swept.returncode == 0, swept.stdout + swept.stderr
-    assert "containers: 5" in swept.stdout and "networks: 1" in swept.stdout, swept.stdout
+    assert "containers: 6" in swept.stdout and "networks: 1" in swept.stdout, swept.stdout
     assert not engine.containers.list(all=True, filters={"label": "ladder.run"})
     assert not engine.networks.list(filters={"label": "ladder.run"})
     assert _dangling_volumes() <= volumes_before  # the database's data volume went with it
