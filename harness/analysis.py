@@ -10,6 +10,8 @@ from harness.network.emulator import round_trips
 from harness.results import read_json
 
 GENERATOR_BOUND_PCT = 85.0
+# the budget set the throughput when the stage's processes and PostgreSQL used this much of it
+BUDGET_BOUND_PCT = 90.0
 # the network between the tiers: the RTT asked for, the one the probe measured, the wire's CPU,
 # whether it held (harness.network.emulator), and the round trips a request's work crossed
 # the open model (--rate): what was offered, what the generator managed to send on time, and what
@@ -22,15 +24,15 @@ NETWORK_COLUMNS = ["rtt_ms", "net_rtt_ms", "net_cpu_pct", "net_held", "db_rtts_p
                    "wait_ms_per_req"]
 MEASUREMENT_COLUMNS = [
     "stage", "order", "repeat", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
-    "fail_rate", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "gen_cpu_pct", "generator_bound", "hops_per_req",
-    "db_sessions_per_req", "statements_per_req", "sign_in_s", "failures_before_window", "quiet_before",
+    "fail_rate", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "bound_by", "gen_cpu_pct", "generator_bound",
+    "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "failures_before_window", "quiet_before",
     "host_speed", "speed", "rps_at_speed", *NETWORK_COLUMNS, *OPEN_COLUMNS, "title",
 ]
 # one row per stage; with repeats, rps/p50/p95/p99 and the per-request figures are medians
 SUMMARY_COLUMNS = [
     "stage", "order", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
-    "fail_rate", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "gen_cpu_pct", "generator_bound", "hops_per_req",
-    "db_sessions_per_req", "statements_per_req", "repeats", "rps_min", "rps_max", "rps_cv",
+    "fail_rate", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "bound_by", "gen_cpu_pct", "generator_bound",
+    "hops_per_req", "db_sessions_per_req", "statements_per_req", "repeats", "rps_min", "rps_max", "rps_cv",
     "p95_min", "p95_max", "p95_cv", "sign_in_s", "failures_before_window", "quiet_before",
     "speed_min", "speed_max", "rps_at_speed", "rps_at_speed_cv", *NETWORK_COLUMNS, *OPEN_COLUMNS, "title",
 ]
@@ -159,7 +161,22 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
         "statements_per_req": np.nan if db["statements"] is None else db["statements"] / requests,
     })
     row.update(network_figures(m.get("network"), requests))
+    row["bound_by"] = bound_by(row)
     return row
+
+
+def bound_by(row: dict[str, Any]) -> str:
+    """What set a measurement's numbers, from figures that do not depend on the stage's code:
+    `generator` (locust saturated), `network` (the wire did not hold its RTT), `budget` (the
+    server side used at least BUDGET_BOUND_PCT of its CPU budget), else `waiting` (CPU to spare:
+    the stage waited on the network, a lock, a queue, a pool)."""
+    if row.get("generator_bound"):
+        return "generator"
+    if not row.get("net_held", True):
+        return "network"
+    if row.get("server_busy_pct", 0.0) >= BUDGET_BOUND_PCT:
+        return "budget"
+    return "waiting"
 
 
 def _budget_cpus(stage_dir: Path) -> float:
@@ -236,6 +253,8 @@ def summarise(run_dir: Path) -> pd.DataFrame:
                 "failures_before_window": int(ok["failures_before_window"].sum()),
                 "generator_bound": bool(ok["generator_bound"].any()),
                 "net_held": bool(ok["net_held"].astype(bool).all()),
+                # the verdict of most repeats; ties go to the first measured
+                "bound_by": str(ok["bound_by"].mode().iloc[0]),
                 "rate_held": bool(ok["rate_held"].dropna().astype(bool).all()) if ok["rate_held"].notna().any()
                 else np.nan,
                 "rps_min": float(ok["rps"].min()), "rps_max": float(ok["rps"].max()), "rps_cv": _cv(ok["rps"]),

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness import interrupts  # noqa: E402
-from harness.analysis import latency_stats, load_samples  # noqa: E402
+from harness.analysis import latency_stats, load_samples, open_model_stats  # noqa: E402
 from harness.cpu import CpuBudget  # noqa: E402
 from harness.errors import RunInterrupted, StageFailed  # noqa: E402
 from harness.lifecycle import Backend  # noqa: E402
@@ -41,15 +41,29 @@ class CapacityPlan:
     warmup: float = 3.0
     duration: float = 10.0
     network: NetworkPlan = LOOPBACK
+    # open model: each step offers one of these rates (req/s) from a pool of max(steps) users, and
+    # latency is measured from each request's due time; empty: closed-loop steps of `steps` users
+    rates: tuple[float, ...] = ()
 
 
 def capacity_of(steps: pd.DataFrame, target_p95_ms: float) -> dict[str, Any]:
-    """The best step whose p95 meets the target (none: the stage never meets it)."""
+    """The best step whose p95 meets the target (none: the stage never meets it). In the open
+    model a step only counts where the generator held its rate (the stage was offered it)."""
     within = steps[steps["p95_ms"] <= target_p95_ms]
+    if "rate_held" in within:
+        within = within[within["rate_held"].fillna(True).astype(bool)]
     if within.empty:
         return {"capacity_rps": 0.0, "at_users": None, "p95_ms": None}
     best = within.sort_values("rps").iloc[-1]
     return {"capacity_rps": float(best["rps"]), "at_users": int(best["users"]), "p95_ms": float(best["p95_ms"])}
+
+
+def step_loads(plan: CapacityPlan) -> list[tuple[int, float]]:
+    """(users, offered rate) per step: users alone in the closed loop; in the open model the
+    rates, each served by a pool of max(steps) users."""
+    if plan.rates:
+        return [(max(plan.steps), rate) for rate in plan.rates]
+    return [(users, 0.0) for users in plan.steps]
 
 
 def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
@@ -57,7 +71,7 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
     run_dir = new_run_dir(settings.results_dir)
     run: dict[str, Any] = {
         **run_header("capacity", plan.backend.name, plan.budget.as_record()),
-        "target_p95_ms": plan.target_p95_ms, "steps": list(plan.steps),
+        "target_p95_ms": plan.target_p95_ms, "steps": list(plan.steps), "rates": list(plan.rates),
         "load": {"warmup": plan.warmup, "duration": plan.duration}, "network": plan.network.as_record(),
     }
     write_json(run_dir / "run.json", run)
@@ -74,17 +88,22 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
                 try:
                     with plan.backend.stage(env, stage, run_dir / "stages" / stage.id / "logs",
                                             settings.start_timeout_seconds, plan.network) as running:
-                        for users in plan.steps:
-                            out = run_dir / "stages" / stage.id / f"u{users}"
+                        for users, rate in step_loads(plan):
+                            out = run_dir / "stages" / stage.id / (f"r{rate:g}" if rate else f"u{users}")
                             out.mkdir(parents=True, exist_ok=True)
-                            m = measure(running, env.admin_url, env.database_pids(),
-                                        LoadProfile(users=users, warmup=plan.warmup, duration=plan.duration),
+                            profile = LoadProfile(users=users, warmup=plan.warmup, duration=plan.duration, rate=rate)
+                            m = measure(running, env.admin_url, env.database_pids(), profile,
                                         plan.budget.load, out, server_cpus=plan.budget.server)
-                            stats = latency_stats(load_samples(out), m["window_seconds"])
-                            stage_rows.append({"stage": stage.id, "order": stage.order, "users": users, **stats,
+                            samples = load_samples(out)
+                            stats = (open_model_stats(samples, rate, m["window_seconds"]) if rate
+                                     else latency_stats(samples, m["window_seconds"]))
+                            stage_rows.append({"stage": stage.id, "order": stage.order, "users": users,
+                                               "offered_rps": rate or None, **stats,
                                                "host_speed": m["host_speed"].get("mean"),
                                                "net_held": m.get("network", {}).get("held", True)})
-                            say(f"{stage.id}: {users} users → {stats['rps']:,.0f} req/s, p95 {stats['p95_ms']:,.0f} ms")
+                            say(f"{stage.id}: " + (f"{rate:g} req/s offered" if rate else f"{users} users")
+                                + f" → {stats['rps']:,.0f} req/s, p95 {stats['p95_ms']:,.0f} ms"
+                                + ("" if stats.get("rate_held", True) else " (not offered the rate)"))
                             if stats["p95_ms"] > 4 * plan.target_p95_ms and stats["rps"] < max(
                                     r["rps"] for r in stage_rows):
                                 break  # past the knee: more users only add queueing
@@ -122,13 +141,14 @@ def capacity_chart(steps: pd.DataFrame, summary: pd.DataFrame, target_p95_ms: fl
         cap = caps[str(stage)]
         ax.plot(group["rps"], group["p95_ms"], marker="o", label=f"{stage} (capacity {cap:,.0f} req/s)")
         for _, r in group.iterrows():
-            ax.annotate(str(int(r["users"])), (r["rps"], r["p95_ms"]), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
+            label = f"{r['offered_rps']:g}/s" if r.get("offered_rps") == r.get("offered_rps") and r.get(
+                "offered_rps") else str(int(r["users"]))
+            ax.annotate(label, (r["rps"], r["p95_ms"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.axhline(target_p95_ms, color="black", linestyle="--", linewidth=1, label=f"p95 target {target_p95_ms:g} ms")
     ax.set_yscale("log")
     ax.set_xlabel("throughput (req/s)")
     ax.set_ylabel("p95 latency (ms, log)")
-    ax.set_title("Throughput against p95 as users grow (labels: concurrent users)")
+    ax.set_title("Throughput against p95 as the load grows (labels: concurrent users, or offered req/s)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

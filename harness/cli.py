@@ -169,6 +169,7 @@ class RichProgress:
             before = int(row.get("failures_before_window") or 0)
             speed = row.get("host_speed", float("nan"))
             console.print(f"[green]✓ {stage_id}[/]: {row['rps']:,.0f} req/s, p95 {row['p95_ms']:,.0f} ms, "
+                          + f"bound by {row.get('bound_by', '?')} (budget {row.get('server_busy_pct', 0):.0f} % busy), "
                           + open_note(row)
                           + f"{int(row['failures'])} failures" + (f" (+{before} before the window)" if before else "")
                           + (f"; host speed {speed:,.0f} units/s" if speed == speed else "")
@@ -201,14 +202,17 @@ def summary_table(run_dir: Path) -> Table:
     from harness.analysis import read_summary
     summary = read_summary(run_dir)
     table = Table("stage", "status", "req/s", "p50 ms", "p95 ms", "p99 ms", "failures", "CPU-s/1k",
-                  "gen CPU %", "hops", "DB sess.", "stmts", "RTT ms", "RTTs/req", title=f"results/{run_dir.name}")
+                  "gen CPU %", "bound by", "hops", "DB sess.", "stmts", "RTT ms", "RTTs/req",
+                  title=f"results/{run_dir.name}")
     for _, r in summary.iterrows():
         def f(v: Any, d: int = 0) -> str:
             return "" if v != v else f"{v:,.{d}f}"  # NaN-safe
         before = r.get("failures_before_window", 0)
         failures = f(r["failures"]) + (f" (+{before:,.0f} before)" if before == before and before > 0 else "")
         table.add_row(r["stage"], r["status"], f(r["rps"]), f(r["p50_ms"]), f(r["p95_ms"]), f(r["p99_ms"]),
-                      failures, f(r["cpu_s_per_1k"], 2), f(r["gen_cpu_pct"]), f(r["hops_per_req"], 1),
+                      failures, f(r["cpu_s_per_1k"], 2), f(r["gen_cpu_pct"]),
+                      r["bound_by"] if isinstance(r.get("bound_by"), str) else "",
+                      f(r["hops_per_req"], 1),
                       f(r["db_sessions_per_req"], 2), f(r["statements_per_req"], 1), rtt_cell(r),
                       f(r.get("db_rtts_per_req", float("nan")) + r.get("hop_rtts_per_req", float("nan"))))
     return table
@@ -394,9 +398,15 @@ RunDir = Annotated[Path, typer.Argument(help="A results folder, e.g. results/ref
 @app.command()
 @user_errors
 def plot(run: RunDir) -> None:
-    """Redraw the tables and charts of a results folder without rerunning."""
+    """Redraw the tables and charts of a results folder without rerunning (a sweep's too)."""
     from harness.results import load_run
-    load_run(run)
+    if load_run(run).get("kind") == "rtt-sweep":
+        from harness.network.sweep import finish_sweep
+        for ladder in sorted(p for p in run.glob("rtt-*") if (p / "run.json").is_file()):
+            finish(ladder)
+        finish_sweep(run)
+        console.print(f"redrawn: {run}/sweep.csv, steps.csv, sweep.png, sweep.md and every rtt-*/", highlight=False)
+        return
     finish(run)
     console.print(f"redrawn: {run}/ladder.png, latency.png, mechanisms.png", highlight=False)
 
@@ -406,7 +416,8 @@ def plot(run: RunDir) -> None:
 def report(run: RunDir) -> None:
     """Rewrite report.md (and its tables and charts) from a results folder."""
     plot(run)
-    console.print(summary_table(run))
+    if (run / "stages").is_dir():
+        console.print(summary_table(run))
 
 
 @app.command()
@@ -422,9 +433,18 @@ def capacity(
     load_cpus: LoadCpus = None,
     cpu_quota: CpuQuota = None,
     rtt: Rtt = DEFAULT_RTT_MS,
+    rates: Annotated[str | None, typer.Option(
+        help="Open model: offered requests/s per step, comma-separated (served by a pool of the largest "
+        "--steps users; latency from each request's due time). Default: closed-loop steps of users.")] = None,
 ) -> None:
     """The highest throughput each stage sustains with p95 ≤ the target, and the chart."""
     network = NetworkPlan(rtt)
+    try:
+        rate_steps = tuple(sorted({float(r) for r in rates.split(",")})) if rates else ()
+    except ValueError:
+        raise UserError(f"--rates must be requests/s separated by commas, got {rates!r}") from None
+    if any(r <= 0 for r in rate_steps):
+        raise UserError("--rates must be positive")
     from harness.capacity import CapacityPlan, run_capacity
     try:
         user_steps = tuple(sorted({int(s) for s in steps.split(",")}))
@@ -437,7 +457,7 @@ def capacity(
     budget = CpuBudget.from_options(server_cpus, load_cpus, cpu_quota)
     interrupts.install()
     plan = CapacityPlan(selected, budget, choose_backend(backend, selected, network), user_steps, target_p95, warmup,
-                        duration, network)
+                        duration, network, rate_steps)
     run_dir = run_capacity(plan, HarnessSettings(), lambda t: console.print(t, highlight=False, soft_wrap=True))
     console.print((run_dir / "capacity.csv").read_text(), highlight=False)
     console.print(f"results: {run_dir}/ (capacity.csv, capacity_steps.csv, capacity.png)", highlight=False)

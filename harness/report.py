@@ -10,7 +10,7 @@ from harness.load import REQUEST_TIMEOUT_SECONDS
 from harness.results import load_run, read_json
 
 TABLE_COLUMNS = ["stage", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "cpu_s_per_1k",
-                 "db_cpu_share", "server_busy_pct", "gen_cpu_pct", "hops_per_req", "db_sessions_per_req",
+                 "db_cpu_share", "server_busy_pct", "bound_by", "gen_cpu_pct", "hops_per_req", "db_sessions_per_req",
                  "statements_per_req", "wait_ms_per_req"]
 NETWORK_TABLE = ["stage", "rtt_ms", "net_rtt_ms", "net_cpu_pct", "db_rtts_per_req", "hop_rtts_per_req",
                  "wait_ms_per_req", "server_busy_pct", "net_held"]

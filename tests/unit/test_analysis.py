@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.analysis import SUMMARY_COLUMNS, ratios, summarise, write_tables
+from harness.analysis import SUMMARY_COLUMNS, bound_by, ratios, summarise, write_tables
 from tests.results_fixture import make_run
 
 
@@ -48,3 +48,13 @@ def test_ratios_against_baseline(run: Path) -> None:
     assert r.loc["s1-fast", "speedup_vs_baseline"] == pytest.approx(4.0)
     assert r.loc["s1-fast", "p95_reduction_vs_baseline"] == pytest.approx(9.505)
     assert "s2-broken" not in r.index
+
+
+@pytest.mark.parametrize("row, verdict", [
+    ({"generator_bound": True, "net_held": True, "server_busy_pct": 99.0}, "generator"),
+    ({"generator_bound": False, "net_held": False, "server_busy_pct": 99.0}, "network"),
+    ({"generator_bound": False, "net_held": True, "server_busy_pct": 93.0}, "budget"),
+    ({"generator_bound": False, "net_held": True, "server_busy_pct": 44.0}, "waiting"),
+])
+def test_bound_by_names_what_set_the_numbers(row: dict, verdict: str) -> None:
+    assert bound_by(row) == verdict

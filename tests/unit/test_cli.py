@@ -45,6 +45,9 @@ def test_diff_s0_s1_shows_the_edge_middleware() -> None:
     (["run-all", "--rtt", "-1"], "--rtt must be between 0 and 1000 ms, got -1"),
     (["rtt-sweep", "--rtts", "1,x"], "--rtts must be milliseconds separated by commas"),
     (["rtt-sweep", "--rtts", "0,2000"], "--rtt must be between 0 and 1000 ms, got 2000"),
+    (["run-all", "--rate", "-5"], "--rate must not be negative, got -5"),
+    (["run-all", "--same-traffic-rate", "0"], "--same-traffic-rate must be positive, got 0"),
+    (["capacity", "--rates", "10,abc"], "--rates must be requests/s separated by commas"),
     (["verify", "s9-nope"], "unknown stage"),
     (["diff", "s0-baseline", "s0-baseline"], "two different stages"),
 ])
