@@ -204,6 +204,12 @@ def network_figures(record: dict[str, Any] | None, requests: float) -> dict[str,
     }
 
 
+def raw_samples_present(run_dir: Path) -> bool:
+    """Every measured stage still has its per-request samples (committed runs keep only tables)."""
+    measured = [d for d in stage_dirs(run_dir) if read_json(d / "stage.json")["status"] == "ok"]
+    return all(any(d.glob("samples*.csv")) for d in measured)
+
+
 def measurements(run_dir: Path) -> pd.DataFrame:
     per = pd.DataFrame([measurement_row(d) for d in stage_dirs(run_dir)], columns=MEASUREMENT_COLUMNS)
     return with_host_speed(per)

@@ -301,9 +301,10 @@ def run_all_command(
     rate: Annotated[float, typer.Option(
         help="Open model: offer every stage this many requests/s whatever its responses (latency from each "
         "request's due time; --users is the pool that serves it). 0: closed loop.")] = 0.0,
-    same_traffic: Annotated[bool, typer.Option(
+    same_traffic: Annotated[bool | None, typer.Option(
         help="After the ladder, every stage again under the same arrivals (open model) at one rate: 80 % of "
-        "the last stage's closed-loop throughput, or --same-traffic-rate.")] = SAME_TRAFFIC_BY_DEFAULT,
+        "the last stage's closed-loop throughput, or --same-traffic-rate. Default: on, off with --quick.",
+        show_default=False)] = None,
     same_traffic_rate: Annotated[float | None, typer.Option(
         help="The same-traffic pass's rate in requests/s (default: by the rule above).")] = None,
 ) -> None:
@@ -312,6 +313,8 @@ def run_all_command(
         raise UserError(f"--same-traffic-rate must be positive, got {same_traffic_rate:g}")
     plan = ladder_plan(stages, quick, users, duration, warmup, backend, server_cpus, load_cpus, cpu_quota, repeat,
                        idle_threshold, idle_timeout, ceiling, load_processes, NetworkPlan(rtt), rate)
+    if same_traffic is None:
+        same_traffic = SAME_TRAFFIC_BY_DEFAULT and not quick
     if (same_traffic or same_traffic_rate) and not rate:  # an open run is already the same traffic
         plan = replace(plan, same_traffic=same_traffic_rate or 0.0)
     describe_plan(plan)

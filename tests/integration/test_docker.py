@@ -122,7 +122,8 @@ def _phase(results_dir: Path, stage: str) -> str | None:
 def _docker_run_in_measurement(results_dir: Path, stage: str) -> subprocess.Popen[str]:
     """A one-stage docker run-all in the background, returned once its measurement has begun."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run-all", "--backend", "docker", "--stages", stage,
+        [sys.executable, "-m", "harness.cli", "run-all", "--backend", "docker", "--no-same-traffic",
+         "--stages", stage,
          "--users", "10", "--warmup", "2", "--duration", "30", "--no-ceiling", "--idle-timeout", "0"],
         cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir), "COLUMNS": "200"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -54,8 +54,9 @@ def test_quick_run_all_measures_every_stage(results_dir: Path) -> None:
 
 
 def test_repeats_interleave_the_stages(results_dir: Path) -> None:
-    done = run_harness("run-all", "--backend", "local", "--users", "10", "--warmup", "1", "--duration", "4",
-                       "--repeat", "2", "--stages", "s4-queries", "--stages", "s5-optimized", "--no-ceiling",
+    done = run_harness("run-all", "--backend", "local", "--no-same-traffic", "--users", "10", "--warmup", "1",
+                       "--duration", "4", "--repeat", "2", "--stages", "s4-queries", "--stages", "s5-optimized",
+                       "--no-ceiling",
                        env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = list(results_dir.iterdir())
@@ -76,4 +77,27 @@ def test_repeats_interleave_the_stages(results_dir: Path) -> None:
     assert summary["rps_at_speed"].notna().all()
     report = (run / "report.md").read_text()
     assert "## Spread over repeats" in report and "## Host speed" in report
+    assert not _ladder_processes(), "the run left processes behind"
+
+
+def test_the_same_traffic_pass_offers_every_stage_one_rate(results_dir: Path) -> None:
+    done = run_harness("run-all", "--backend", "local", "--quick", "--same-traffic", "--no-ceiling",
+                       "--stages", "s4-queries,s5-optimized", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = list(results_dir.iterdir())
+    meta = json.loads((run / "run.json").read_text())
+    summary = pd.read_csv(run / "summary.csv").set_index("stage")
+    closed = summary.loc["s5-optimized", "rps"]
+    # the rule: 80 % of the last stage's closed-loop throughput, the same for every stage
+    assert abs(meta["same_traffic"]["rate"] - round(0.8 * closed)) <= 1, (meta["same_traffic"], closed)
+    opened = summary.loc[["s4-queries.open", "s5-optimized.open"]]
+    assert (opened["offered_rps"] == meta["same_traffic"]["rate"]).all()
+    assert (opened["sent_rps"] > 0).all() and opened["late_starts"].notna().all()
+    for stage in ("s4-queries.open", "s5-optimized.open"):
+        m = json.loads((run / "stages" / stage / "measurement.json").read_text())
+        assert m["rate"] == meta["same_traffic"]["rate"] and m["drain_seconds"] > 0
+    assert "## Same traffic" in (run / "report.md").read_text()
+    assert (run / "same_traffic.png").stat().st_size > 0
+    # the pass is not a step of the ladder: its rows stay out of the ladder's ratios
+    assert "s5-optimized.open" not in (run / "report.md").read_text().split("## Step by step")[1]
     assert not _ladder_processes(), "the run left processes behind"
