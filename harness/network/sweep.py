@@ -136,7 +136,7 @@ def draw_sweep(sweep_dir: Path, table: pd.DataFrame, steps: pd.DataFrame) -> Pat
         rows = rows.sort_values("rtt_ms")
         thr.plot(rows["rtt_ms"], rows["rps"], marker="o", label=stage)
         p95.plot(rows["rtt_ms"], rows["p95_ms"] / 1000, marker="o", label=stage)
-    thr.set(title="Throughput against RTT between the tiers", xlabel="RTT (ms)", ylabel="req/s")
+    thr.set(title="Throughput against RTT between the tiers", xlabel="RTT (ms)", ylabel="req/s (log)", yscale="log")
     p95.set(title="p95 against RTT (closed loop, same users)", xlabel="RTT (ms)", ylabel="p95 (s)")
     thr.legend(fontsize=8)
     for name, rows in steps.groupby("step", sort=False):
