@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.load import DROPPED
 from harness.network.emulator import round_trips
 from harness.results import read_json
 
@@ -16,12 +17,12 @@ BUDGET_BOUND_PCT = 90.0
 # whether it held (harness.network.emulator), and the round trips a request's work crossed
 # the open model (--rate): what was offered, what the generator managed to send on time, and what
 # the server left unanswered (harness/locustfile.py)
-OPEN_COLUMNS = ["offered_rps", "sent_rps", "late_starts", "unanswered", "rate_held"]
+OPEN_COLUMNS = ["offered_rps", "sent_rps", "late_starts", "dropped", "unanswered", "rate_held"]
 LATE_START_MS = 10.0  # sent this long after its due time: no user of the pool was free
 RATE_TOLERANCE = 0.02  # the generator held the schedule: sent within 2 % of offered ...
 LATE_SHARE = 0.01  # ... and at most 1 % of the requests started late
-NETWORK_COLUMNS = ["rtt_ms", "net_rtt_ms", "net_cpu_pct", "net_held", "db_rtts_per_req", "hop_rtts_per_req",
-                   "wait_ms_per_req"]
+NETWORK_COLUMNS = ["rtt_ms", "net_added_ms", "net_rtt_ms", "net_cpu_pct", "net_held", "db_rtts_per_req",
+                   "hop_rtts_per_req", "wait_ms_per_req"]
 MEASUREMENT_COLUMNS = [
     "stage", "order", "repeat", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
     "fail_rate", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "bound_by", "gen_cpu_pct", "generator_bound",
@@ -38,8 +39,9 @@ SUMMARY_COLUMNS = [
 ]
 MEDIAN_COLUMNS = ["rps", "p50_ms", "p95_ms", "p99_ms", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "gen_cpu_pct",
                   "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "rps_at_speed",
-                  "rtt_ms", "net_rtt_ms", "net_cpu_pct", "db_rtts_per_req", "hop_rtts_per_req", "wait_ms_per_req",
-                  "offered_rps", "sent_rps", "late_starts", "unanswered"]
+                  "rtt_ms", "net_added_ms", "net_rtt_ms", "net_cpu_pct", "db_rtts_per_req", "hop_rtts_per_req",
+                  "wait_ms_per_req",
+                  "offered_rps", "sent_rps", "late_starts", "dropped", "unanswered"]
 
 
 def stage_dirs(run_dir: Path) -> list[Path]:
@@ -91,21 +93,26 @@ def open_model_stats(samples: pd.DataFrame, rate: float, window_seconds: float) 
     """The open model's figures from the requests due in the window (as from_due_time gives
     them): latency from the due time
     (so a backlog shows), the throughput achieved (`rps`, `sent_rps`: requests due in the window
-    that were sent and answered by the end of the drain, per second), late starts (no user
+    that were sent and answered by the end of the drain, per second), `dropped` (not started
+    within MAX_LATE_SECONDS of their time, never sent), late starts (no user
     of the pool was free), and the requests still unanswered when the drain ended, which count
     as failures. `rate_held`: the generator sent the schedule (within RATE_TOLERANCE, at most
     LATE_SHARE late); a stage where it did not was not offered the rate."""
-    due = samples["intended_at"].astype(float)
-    started = samples["completed_at"].astype(float) - samples["service_time_ms"].astype(float) / 1000
+    is_dropped = samples["name"] == DROPPED
+    dropped = int(is_dropped.sum())
+    answered = samples[~is_dropped]
+    due = answered["intended_at"].astype(float)
+    started = answered["completed_at"].astype(float) - answered["service_time_ms"].astype(float) / 1000
     offered = rate * window_seconds
-    stats = latency_stats(samples, window_seconds)
+    stats = latency_stats(answered, window_seconds)
     unanswered = max(0, int(round(offered)) - len(samples))
     late = int(((started - due) * 1000 > LATE_START_MS).sum())
-    sent = len(samples) / window_seconds
+    sent = len(answered) / window_seconds
+    lost = dropped + unanswered
     stats.update({
-        "failures": stats["failures"] + unanswered,
-        "fail_rate": (stats["failures"] + unanswered) / offered if offered else np.nan,
-        "offered_rps": rate, "sent_rps": sent, "late_starts": late, "unanswered": unanswered,
+        "failures": stats["failures"] + lost,
+        "fail_rate": (stats["failures"] + lost) / offered if offered else np.nan,
+        "offered_rps": rate, "sent_rps": sent, "late_starts": late, "dropped": dropped, "unanswered": unanswered,
         "rate_held": bool(abs(sent / rate - 1) <= RATE_TOLERANCE and late <= LATE_SHARE * offered),
     })
     return stats
@@ -197,6 +204,8 @@ def network_figures(record: dict[str, Any] | None, requests: float) -> dict[str,
     return {
         "rtt_ms": record["rtt_ms"],
         "net_rtt_ms": np.nan if record["measured_rtt_ms"] is None else record["measured_rtt_ms"],
+        # runs made before the undelayed reference have no added figure
+        "net_added_ms": np.nan if record.get("added_rtt_ms") is None else record["added_rtt_ms"],
         "net_cpu_pct": record["cpu_pct"], "net_held": bool(record["held"]),
         "db_rtts_per_req": crossed["db"] / requests, "hop_rtts_per_req": crossed["services"] / requests,
         # waiting a request's work adds up to (not all of it on one request's critical path)
@@ -269,7 +278,10 @@ def summarise(run_dir: Path) -> pd.DataFrame:
                 "speed_min": float(ok["speed"].min()), "speed_max": float(ok["speed"].max()),
                 "rps_at_speed_cv": _cv(ok["rps_at_speed"]),
             })
-            row["fail_rate"] = row["failures"] / row["requests"] if row["requests"] else np.nan
+            # the open model's failures include requests never answered: its rate is of what was offered
+            lost = ok[["dropped", "unanswered"]].fillna(0).to_numpy().sum()
+            total = row["requests"] + lost
+            row["fail_rate"] = row["failures"] / total if total else np.nan
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 

@@ -168,7 +168,8 @@ class RichProgress:
         else:
             before = int(row.get("failures_before_window") or 0)
             speed = row.get("host_speed", float("nan"))
-            console.print(f"[green]✓ {stage_id}[/]: {row['rps']:,.0f} req/s, p95 {row['p95_ms']:,.0f} ms, "
+            p95 = f"p95 {row['p95_ms']:,.0f} ms" if row["p95_ms"] == row["p95_ms"] else "no request answered"
+            console.print(f"[green]✓ {stage_id}[/]: {row['rps']:,.0f} req/s, {p95}, "
                           + f"bound by {row.get('bound_by', '?')} (budget {row.get('server_busy_pct', 0):.0f} % busy), "
                           + open_note(row)
                           + f"{int(row['failures'])} failures" + (f" (+{before} before the window)" if before else "")
@@ -182,19 +183,19 @@ def open_note(row: dict[str, Any]) -> str:
     if not offered or offered != offered:
         return ""
     note = (f"of {offered:,.0f} offered ({row['sent_rps']:,.0f} sent, {int(row['late_starts'])} late starts, "
-            f"{int(row['unanswered'])} unanswered)")
+            f"{int(row.get('dropped', 0))} dropped, {int(row['unanswered'])} unanswered)")
     return note + (", " if row.get("rate_held", True) else " [red]— NOT OFFERED THE RATE[/], ")
 
 
 def network_note(row: dict[str, Any] | pd.Series) -> str:
-    """'; wire 1 ms asked, 1.12 measured, 9 % CPU, 31 round trips/req' (flagged when not held)."""
+    """'; wire 1 ms asked, 1.02 added (1.12 through it), 9 % CPU, 31 round trips/req' (flagged when not held)."""
     rtt = row.get("rtt_ms", 0.0)
     if not rtt or rtt != rtt:
         return ""
-    measured = row.get("net_rtt_ms", float("nan"))
+    added, through = row.get("net_added_ms", float("nan")), row.get("net_rtt_ms", float("nan"))
     trips = (row.get("db_rtts_per_req", 0.0) or 0.0) + (row.get("hop_rtts_per_req", 0.0) or 0.0)
-    note = (f"; wire {rtt:g} ms asked, {measured:.2f} measured, {row.get('net_cpu_pct', 0.0):.0f} % CPU, "
-            f"{trips:.0f} round trips/req")
+    note = (f"; wire {rtt:g} ms asked, {added:.2f} added ({through:.2f} through it), "
+            f"{row.get('net_cpu_pct', 0.0):.0f} % CPU, {trips:.0f} round trips/req")
     return note if bool(row.get("net_held", True)) else note + " [red]— NOT HELD: not comparable[/]"
 
 
@@ -219,11 +220,11 @@ def summary_table(run_dir: Path) -> Table:
 
 
 def rtt_cell(r: pd.Series) -> str:
-    """'1→1.12' (asked→measured), '1→1.4 !' when the wire did not hold it, '0' on loopback."""
+    """'1→1.02' (asked→added), '1→1.4 !' when the wire did not hold it, '0' on loopback."""
     rtt = r.get("rtt_ms", 0.0)
     if not rtt or rtt != rtt:
         return "0"
-    measured = r.get("net_rtt_ms", float("nan"))
+    measured = r.get("net_added_ms", float("nan"))
     return f"{rtt:g}→{measured:.2f}" + ("" if bool(r.get("net_held", True)) else " !")
 
 
@@ -359,7 +360,9 @@ def describe_plan(plan: RunPlan) -> None:
                      else f"{profile.users} users, ")
                   + f"{profile.warmup:g} s warm-up, {profile.duration:g} s measured per stage; "
                   + (f"{network.rtt_ms:g} ms RTT between the tiers" if network.on else "loopback between the tiers")
-                  + (f", {profile.processes} locust processes" if profile.processes > 1 else ""), highlight=False)
+                  + (f", {profile.processes} locust processes" if profile.processes > 1 else "")
+                  + ("; then every stage under the same arrivals (open model)" if plan.same_traffic is not None
+                     else ""), highlight=False)
 
 
 @app.command("rtt-sweep")

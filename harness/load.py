@@ -24,6 +24,10 @@ SIGN_IN_TIMEOUT_SECONDS = 90.0
 # open model: after the window, requests due inside it get this long to be answered; those still
 # unanswered then are counted as such (their latency is at least this)
 DRAIN_SECONDS = 10.0
+# open model: a request not started this long after its due time is dropped (no user of the pool
+# was free) and counted as a failure; the backlog never grows older than this
+MAX_LATE_SECONDS = 5.0
+DROPPED = "(dropped)"  # its sample name (harness/locustfile.py)
 WINDOW_RULE = "opens a warm-up after every user signed in"
 SCHEDULE_RULE = "per-user shuffled rounds of the exact mix"
 OPEN_SCHEDULE_RULE = "one arrival schedule at the offered rate, served by a pool of users; latency from the due time"
@@ -100,7 +104,7 @@ def start_locust(host: str, profile: LoadProfile, cpus: frozenset[int], out_dir:
     env = {**os.environ, "LADDER_READY_FILE": str(out_dir / "ready"),
            "LADDER_SAMPLES_FILE": str(out_dir / "samples.csv"), "LADDER_MIX": profile.mix,
            # each locust process runs its own schedule: together they offer the rate
-           "LADDER_RATE": f"{profile.rate / profile.processes:g}"}
+           "LADDER_RATE": f"{profile.rate / profile.processes:g}", "LADDER_MAX_LATE": f"{MAX_LATE_SECONDS:g}"}
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
             "-u", str(profile.users), "-r", str(profile.users), "-t", f"{run_time}s",
             "--only-summary", "--json", "--exit-code-on-error", "0", "--loglevel", "WARNING"]

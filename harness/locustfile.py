@@ -13,7 +13,10 @@ answered, so a slow server slows its own load. Open (LADDER_RATE > 0 req/s, `har
 users are a pool that serves it, as k6's constant-arrival-rate executor does: a free user claims
 the next due request, sleeps until its time, sends it; the sample records that intended time, so
 latency is measured from when the request should have started (wrt coordinated omission). A
-request claimed after its time (no user was free) is a late start, counted by the harness.
+request claimed after its time (no user was free) is a late start, counted by the harness; one
+not started within LADDER_MAX_LATE seconds of its time is dropped (k6's dropped_iterations) and
+recorded as such, so an overloaded stage never builds a backlog older than that bound and its
+window is served from its own schedule.
 With several processes (`--processes N`, or `--master` and `--worker`s on other machines),
 each worker writes its own samples.w<index>.csv and ready.w<index>, and the master none.
 """
@@ -32,7 +35,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from domain import seed
 from domain.hops import HEADER as HOPS_HEADER
-from harness.load import REQUEST_TIMEOUT_SECONDS
+from harness.load import DROPPED, REQUEST_TIMEOUT_SECONDS
 from harness.mix import Schedule
 
 SAMPLES_FILE = os.environ.get("LADDER_SAMPLES_FILE")
@@ -43,6 +46,7 @@ SEED_USERS = int(os.environ.get("LADDER_SEED_USERS", str(seed.DEFAULT_SIZE.users
 MIX = os.environ.get("LADDER_MIX", "saas")
 # open model: requests per second this process offers (0: closed loop)
 RATE = float(os.environ.get("LADDER_RATE", "0") or 0)
+MAX_LATE_S = float(os.environ.get("LADDER_MAX_LATE", "5"))
 
 _user_numbers = itertools.count()
 _samples: list[tuple[str, float, float, str, int, float | str]] = []
@@ -235,6 +239,9 @@ def open_model(user: FastHttpUser, action: str | None = None) -> None:
         gevent.sleep(0.05)
         return
     due, mixed = claimed
+    while time.time() - due > MAX_LATE_S:  # no user was free in time: dropped, counted, never sent
+        _samples.append((DROPPED, time.time(), 0.0, "", 0, due))
+        due, mixed = _arrivals.claim() or (due, mixed)
     if (wait := due - time.time()) > 0:
         gevent.sleep(wait)
     me = id(gevent.getcurrent())

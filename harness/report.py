@@ -12,7 +12,7 @@ from harness.results import load_run, read_json
 TABLE_COLUMNS = ["stage", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "cpu_s_per_1k",
                  "db_cpu_share", "server_busy_pct", "bound_by", "gen_cpu_pct", "hops_per_req", "db_sessions_per_req",
                  "statements_per_req", "wait_ms_per_req"]
-NETWORK_TABLE = ["stage", "rtt_ms", "net_rtt_ms", "net_cpu_pct", "db_rtts_per_req", "hop_rtts_per_req",
+NETWORK_TABLE = ["stage", "rtt_ms", "net_added_ms", "net_rtt_ms", "net_cpu_pct", "db_rtts_per_req", "hop_rtts_per_req",
                  "wait_ms_per_req", "server_busy_pct", "net_held"]
 
 
@@ -122,7 +122,7 @@ def load_path_lines(record: Any) -> list[str]:
 
 
 SAME_TRAFFIC_TABLE = ["stage", "offered_rps", "sent_rps", "rps", "p50_ms", "p95_ms", "p99_ms", "failures",
-                      "late_starts", "unanswered", "rate_held"]
+                      "late_starts", "dropped", "unanswered", "rate_held"]
 
 
 def same_traffic_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
@@ -141,7 +141,8 @@ def same_traffic_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
              f"by a pool of {(run.get('load') or {}).get('users')} locust users. Latency is measured from each "
              "request's due time, so a stage that falls behind shows its backlog. `sent_rps`: what the generator "
              "sent; `late_starts`: requests sent more than 10 ms after their time (no user of the pool was "
-             "free); `unanswered`: due in the window and not answered when the drain ended (counted in failures). "
+             "free); `dropped`: not started within 5 s of their time, never sent (k6's dropped iterations); "
+             "`unanswered`: due in the window and not answered when the drain ended (both counted in failures). "
              "A stage that was not sent the rate (`rate_held` false) was not offered it: its figures are a "
              "floor, not the stage's latency at that rate.", "",
              "![same traffic](same_traffic.png)", "",
@@ -149,9 +150,12 @@ def same_traffic_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
     if len(rows) >= 2:
         first, last = rows.iloc[0], rows.iloc[-1]
         ratio = first["p95_ms"] / last["p95_ms"]
-        lines += [f"The case study's pair at one load: **{first['stage']}** p95 {first['p95_ms'] / 1000:,.1f} s "
-                  f"({int(first['failures'])} failures) → **{last['stage']}** p95 {last['p95_ms']:,.0f} ms: "
-                  f"÷{ratio:,.0f} (the case study: > 4 s → < 200 ms, over ÷20). "
+        before = (f"p95 {first['p95_ms'] / 1000:,.1f} s" if first["p95_ms"] == first["p95_ms"]
+                  else "no request answered")
+        lines += [f"The case study's pair at one load: **{first['stage']}** {before} "
+                  f"({int(first['failures']):,} failures, {first['fail_rate']:.0%} of what was offered) "
+                  f"→ **{last['stage']}** p95 {last['p95_ms']:,.0f} ms"
+                  + (f": ÷{ratio:,.0f}" if ratio == ratio else "") + " (the case study: > 4 s → < 200 ms, over ÷20). "
                   f"Before ≥ 4 s or failing: {'yes' if first['p95_ms'] >= 4000 or first['failures'] else 'no'}; "
                   f"after ≤ 200 ms: {'yes' if last['p95_ms'] <= 200 else 'no'}.", ""]
     return lines
@@ -174,7 +178,8 @@ def network_table_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]
         return []
     rows = summary[summary["status"] == "ok"]
     lines = ["## Network", "",
-              "Per stage: the RTT asked for and the median the probe measured through the wire in the window, "
+              "Per stage: the RTT asked for, the RTT the wire added in the window (the probe's median through "
+              "the delayed echo less through an undelayed one) and the probe's median through it, "
               "the wire's CPU (% of one core), the round trips a request's work crossed into the database "
               "and into other services (connections + exchanges), the wait that adds up to, and how busy the "
               "budget was. A stage whose wire was off by more than "

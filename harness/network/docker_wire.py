@@ -19,7 +19,14 @@ from docker import DockerClient
 
 from harness.backends.containers import address, host_pid
 from harness.cpu import format_cpus
-from harness.network.emulator import PROBE_ROUTE, RunningWire, start_probe, wait_for_ports, wire_arguments
+from harness.network.emulator import (
+    DIRECT_ROUTE,
+    PROBE_ROUTE,
+    RunningWire,
+    start_probe,
+    wait_for_ports,
+    wire_arguments,
+)
 from harness.processes import terminate
 
 FIRST_PORT = 20000
@@ -27,8 +34,8 @@ MOUNT = "/wire"
 
 
 def planned_ports(routes: list[str]) -> dict[str, int]:
-    """A fixed port per route, and the probe's after them."""
-    return {name: FIRST_PORT + i for i, name in enumerate([*routes, PROBE_ROUTE])}
+    """A fixed port per route, and the probe's two after them."""
+    return {name: FIRST_PORT + i for i, name in enumerate([*routes, PROBE_ROUTE, DIRECT_ROUTE])}
 
 
 @contextlib.contextmanager
@@ -57,7 +64,7 @@ def docker_wire(engine: DockerClient, network: str, name: str, image: str, rtt_m
 
     try:
         wait_for_ports(stats_path, alive, log)
-        probe = start_probe(address(container, network), ports[PROBE_ROUTE], cpus, out_dir, max_seconds)
+        probe = start_probe(address(container, network), ports, cpus, out_dir, max_seconds)
         yield RunningWire(rtt_ms, host_pid(container), stats_path, out_dir / "probe.csv", ports, name, alive, probe)
     finally:
         if probe is not None:

@@ -35,7 +35,8 @@ from harness.settings import HarnessSettings  # noqa: E402
 PAYS_ABOVE = 1.10
 CASE_STUDY_ASYNC = 3.0  # the case study's gain for the async step ("roughly 3x")
 SWEEP_COLUMNS = ["stage", "order", "rtt_ms", "status", "rps", "p95_ms", "cpu_s_per_1k", "server_busy_pct",
-                 "wait_ms_per_req", "db_rtts_per_req", "hop_rtts_per_req", "net_rtt_ms", "net_cpu_pct", "net_held"]
+                 "wait_ms_per_req", "db_rtts_per_req", "hop_rtts_per_req", "net_added_ms", "net_rtt_ms", "net_cpu_pct",
+                 "net_held"]
 
 
 def parse_rtts(spec: str) -> list[float]:

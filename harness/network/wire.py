@@ -53,6 +53,7 @@ STATS_EVERY_NS = 500_000_000
 # lateness of a release past its due time, in microseconds: the buckets' upper bounds
 LATE_BUCKETS_US = (25, 50, 100, 200, 500, 1000, 2000, 5000)
 ECHO = "echo"
+DIRECT_ECHO = "echo-direct"  # an echo with no delay: the probe's reference for the relay's own overhead
 
 
 class _Timespec(ctypes.Structure):
@@ -106,7 +107,9 @@ class Route:
     name: str
     listen: tuple[str, int]
     target: tuple[str, int] | None  # None: an echo, for the probe
+    delayed: bool = True  # False: the undelayed echo
     stats: RouteStats = field(default_factory=RouteStats)
+    half_ns: int = 0  # RTT/2 on this route, set by the wire
 
 
 class Direction:
@@ -140,7 +143,8 @@ class Link:
 class Wire:
     def __init__(self, routes: list[Route], rtt_ms: float, stats_path: Path | None) -> None:
         self.routes = routes
-        self.half_ns = int(rtt_ms * 1e6 / 2)
+        for route in routes:
+            route.half_ns = int(rtt_ms * 1e6 / 2) if route.delayed else 0
         self.rtt_ms = rtt_ms
         self.stats_path = stats_path
         self.epoll = select.epoll()
@@ -210,7 +214,7 @@ class Wire:
                     _reset(client)
                     continue
             # the client's first bytes reach the server one handshake later (SYN, SYN-ACK)
-            link = Link(route, client, upstream, hold_until=now + 3 * self.half_ns)
+            link = Link(route, client, upstream, hold_until=now + 3 * route.half_ns)
             route.stats.connections += 1
             self._register(link, client, select.EPOLLIN)
             if upstream is not None:
@@ -233,7 +237,7 @@ class Wire:
             self._close(link)
             return
         now = time.monotonic_ns()
-        release = now + self.half_ns
+        release = now + link.route.half_ns
         if direction.upstream:
             release = max(release, link.hold_until)
             if data and not link.last_up:
@@ -296,7 +300,7 @@ class Wire:
 
     def _echo(self, link: Link, data: bytes | None) -> None:
         back = link.down
-        release = time.monotonic_ns() + self.half_ns
+        release = time.monotonic_ns() + link.route.half_ns
         was_empty = not back.queue
         back.queue.append((release, data))
         if data:
@@ -406,12 +410,12 @@ def _reset(sock: socket.socket) -> None:
 
 
 def parse_route(spec: str) -> Route:
-    """NAME=LISTEN_HOST:PORT=TARGET_HOST:PORT, or NAME=LISTEN_HOST:PORT=echo."""
+    """NAME=LISTEN_HOST:PORT=TARGET_HOST:PORT, or NAME=LISTEN_HOST:PORT=echo (or echo-direct: no delay)."""
     try:
         name, listen, target = spec.split("=")
         lhost, lport = listen.rsplit(":", 1)
-        if target == ECHO:
-            return Route(name, (lhost, int(lport)), None)
+        if target in (ECHO, DIRECT_ECHO):
+            return Route(name, (lhost, int(lport)), None, delayed=target == ECHO)
         thost, tport = target.rsplit(":", 1)
         return Route(name, (lhost, int(lport)), (thost, int(tport)))
     except ValueError:

@@ -104,3 +104,33 @@ def test_a_server_that_falls_behind_shows_its_backlog_and_is_not_offered_the_rat
     # each request took at most the pool's queue once sent; from its due time it waited far longer
     assert stats["service_p95_ms"] < 5 * DELAY_S * 1000 + 100, stats
     assert stats["p95_ms"] > 1000 and stats["p95_ms"] > 4 * stats["service_p95_ms"], stats
+
+
+def test_the_generator_holds_the_schedule_on_the_ceiling(tmp_path: Path) -> None:
+    """On the optimized stack's static JSON, below its capacity: a closed loop of a few users sets
+    a throughput; the open model offered that rate sends it within 2 %, few late, with latency
+    percentiles close to the closed loop's (same server load, so the same latency)."""
+    from harness.analysis import latency_stats
+    from harness.lifecycle import run_environment, running_stage
+    from harness.manifest import discover
+    from harness.measure import measure
+    from harness.settings import HarnessSettings
+
+    budget = CpuBudget.default()
+    (manifest,) = [s for s in discover() if s.id == "s5-optimized"]
+    with run_environment(budget, HarnessSettings()) as env, running_stage(env, manifest, tmp_path / "logs") as running:
+        closed_dir, open_dir = tmp_path / "closed", tmp_path / "open"
+        closed_dir.mkdir()
+        open_dir.mkdir()
+        m = measure(running, env.admin_url, env.database_pids(),
+                    LoadProfile(users=2, warmup=2, duration=8, mix="ceiling"), budget.load, closed_dir)
+        closed = latency_stats(load_samples(closed_dir), m["window_seconds"])
+        rate = round(closed["rps"])
+        m = measure(running, env.admin_url, env.database_pids(),
+                    LoadProfile(users=20, warmup=2, duration=8, mix="ceiling", rate=rate), budget.load, open_dir)
+        opened = open_model_stats(load_samples(open_dir), rate, m["window_seconds"])
+    assert opened["rate_held"], (rate, opened)
+    assert abs(opened["sent_rps"] / rate - 1) <= 0.02 and opened["unanswered"] == 0, (rate, opened)
+    # arrivals at random moments queue a little more than a closed loop's, never by a backlog
+    assert opened["p50_ms"] <= closed["p50_ms"] * 1.5 + 1, (closed, opened)
+    assert opened["p95_ms"] <= closed["p95_ms"] * 2 + 2, (closed, opened)

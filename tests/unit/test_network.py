@@ -19,8 +19,9 @@ def stats(releases: int, late_sum_us: float, routes: dict[str, tuple[int, int]])
                        for name, (c, t) in routes.items()}}
 
 
-BEFORE = stats(100, 3_000.0, {"postgres": (10, 100), "jobs": (5, 5), "probe": (1, 50)})
-AFTER = stats(1_100, 43_000.0, {"postgres": (30, 400), "jobs": (25, 25), "probe": (1, 950)})
+BEFORE = stats(100, 3_000.0, {"postgres": (10, 100), "jobs": (5, 5), "probe": (1, 50), "probe-direct": (1, 50)})
+AFTER = stats(1_100, 43_000.0, {"postgres": (30, 400), "jobs": (25, 25), "probe": (1, 950), "probe-direct": (1, 950)})
+DIRECT = [0.08, 0.09, 0.10]  # the relay's own overhead, through the undelayed echo
 
 
 def test_rtt_out_of_range_is_a_user_error() -> None:
@@ -36,24 +37,32 @@ def test_tolerance_is_ten_percent_or_a_fifth_of_a_millisecond() -> None:
 
 def test_a_window_within_tolerance_is_held_and_counts_round_trips() -> None:
     record = window_record(1.0, BEFORE, AFTER, cpu_seconds=3.0, window_seconds=30.0,
-                           samples={"data": [1.10, 1.12, 1.15], "connect": [2.2]})
+                           samples={"data": [1.10, 1.12, 1.15], "direct": DIRECT, "connect": [2.2]})
     assert record["held"] and record["problems"] == []
     assert record["measured_rtt_ms"] == pytest.approx(1.12)
+    assert record["added_rtt_ms"] == pytest.approx(1.03)
     assert record["cpu_pct"] == pytest.approx(10.0)
     assert record["late_mean_us"] == pytest.approx(40.0)
-    assert "probe" not in record["routes"]  # the probe's own traffic is not the stage's
+    assert "probe" not in record["routes"] and "probe-direct" not in record["routes"]  # not the stage's traffic
     assert round_trips(record) == {"db": 20 + 300, "services": 20 + 20}
 
 
 def test_a_wire_off_by_more_than_the_tolerance_is_not_held() -> None:
     record = window_record(1.0, BEFORE, AFTER, cpu_seconds=3.0, window_seconds=30.0,
-                           samples={"data": [1.4, 1.5, 1.6]})
+                           samples={"data": [1.4, 1.5, 1.6], "direct": DIRECT})
     assert not record["held"]
-    assert "measured RTT 1.500 ms for 1 ms asked" in record["problems"][0]
+    assert "added RTT 1.410 ms for 1 ms asked" in record["problems"][0]
+
+
+def test_the_relays_own_overhead_is_not_counted_as_added_rtt() -> None:
+    record = window_record(1.0, BEFORE, AFTER, cpu_seconds=3.0, window_seconds=30.0,
+                           samples={"data": [1.25, 1.26, 1.27], "direct": [0.10, 0.11, 0.12]})
+    assert record["held"] and record["added_rtt_ms"] == pytest.approx(1.15)
 
 
 def test_a_saturated_wire_is_not_held_even_when_its_rtt_looks_right() -> None:
-    record = window_record(1.0, BEFORE, AFTER, cpu_seconds=27.0, window_seconds=30.0, samples={"data": [1.1]})
+    record = window_record(1.0, BEFORE, AFTER, cpu_seconds=27.0, window_seconds=30.0,
+                           samples={"data": [1.1], "direct": DIRECT})
     assert not record["held"]
     assert "90 % of its core" in record["problems"][0]
 
@@ -64,7 +73,8 @@ def test_no_probe_sample_is_not_held() -> None:
 
 
 def test_network_figures_per_request() -> None:
-    record = window_record(2.0, BEFORE, AFTER, cpu_seconds=1.0, window_seconds=30.0, samples={"data": [2.1]})
+    record = window_record(2.0, BEFORE, AFTER, cpu_seconds=1.0, window_seconds=30.0,
+                           samples={"data": [2.1], "direct": DIRECT})
     figures = network_figures(record, requests=40)
     assert figures["db_rtts_per_req"] == pytest.approx(320 / 40)
     assert figures["hop_rtts_per_req"] == pytest.approx(40 / 40)

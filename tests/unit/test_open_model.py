@@ -44,3 +44,15 @@ def test_a_negative_rate_is_a_user_error() -> None:
         LoadProfile(rate=-1)
     assert LoadProfile(rate=50).as_record()["model"] == "open"
     assert LoadProfile().as_record()["model"] == "closed"
+
+
+def test_dropped_requests_are_failures_never_latencies() -> None:
+    rows = [(i / 10, i / 10, i / 10 + 0.02) for i in range(10)]
+    frame = samples(rows)
+    dropped = pd.DataFrame({"name": "(dropped)", "completed_at": [7.0] * 8, "response_time_ms": 0.0, "hops": "",
+                            "ok": 0, "intended_at": [1.0 + i / 10 for i in range(8)]})
+    stats = open_model_stats(from_due_time(pd.concat([frame, dropped], ignore_index=True)), rate=10,
+                             window_seconds=2.0)
+    assert stats["dropped"] == 8 and stats["unanswered"] == 2 and stats["failures"] == 10
+    assert stats["requests"] == 10 and stats["p95_ms"] == pytest.approx(20, abs=0.5)  # the 6 s waits are not latencies
+    assert not stats["rate_held"]
