@@ -107,9 +107,11 @@ def test_a_server_that_falls_behind_shows_its_backlog_and_is_not_offered_the_rat
 
 
 def test_the_generator_holds_the_schedule_on_the_ceiling(tmp_path: Path) -> None:
-    """On the optimized stack's static JSON, below its capacity: a closed loop of a few users sets
-    a throughput; the open model offered that rate sends it within 2 %, few late, with latency
-    percentiles close to the closed loop's (same server load, so the same latency)."""
+    """On the optimized stack's static JSON, well below both the server's and locust's capacity
+    (one closed-loop user already reaches ~4,400 req/s here, locust's own limit is ~10,000): the
+    open model sends the rate within 2 %, nothing late or dropped, and its latency from the due
+    time stays within ~1 ms of the closed loop's — the generator's own timer wake-up (gevent's
+    timers are ~millisecond), not a backlog."""
     from harness.analysis import latency_stats
     from harness.lifecycle import run_environment, running_stage
     from harness.manifest import discover
@@ -123,14 +125,14 @@ def test_the_generator_holds_the_schedule_on_the_ceiling(tmp_path: Path) -> None
         closed_dir.mkdir()
         open_dir.mkdir()
         m = measure(running, env.admin_url, env.database_pids(),
-                    LoadProfile(users=2, warmup=2, duration=8, mix="ceiling"), budget.load, closed_dir)
+                    LoadProfile(users=1, warmup=2, duration=8, mix="ceiling"), budget.load, closed_dir)
         closed = latency_stats(load_samples(closed_dir), m["window_seconds"])
-        rate = round(closed["rps"])
+        rate = round(min(2000.0, closed["rps"] / 3))
         m = measure(running, env.admin_url, env.database_pids(),
                     LoadProfile(users=20, warmup=2, duration=8, mix="ceiling", rate=rate), budget.load, open_dir)
         opened = open_model_stats(load_samples(open_dir), rate, m["window_seconds"])
     assert opened["rate_held"], (rate, opened)
-    assert abs(opened["sent_rps"] / rate - 1) <= 0.02 and opened["unanswered"] == 0, (rate, opened)
-    # arrivals at random moments queue a little more than a closed loop's, never by a backlog
-    assert opened["p50_ms"] <= closed["p50_ms"] * 1.5 + 1, (closed, opened)
-    assert opened["p95_ms"] <= closed["p95_ms"] * 2 + 2, (closed, opened)
+    assert abs(opened["sent_rps"] / rate - 1) <= 0.02, (rate, opened)
+    assert opened["late_starts"] == 0 and opened["dropped"] == 0 and opened["unanswered"] == 0, opened
+    assert opened["p50_ms"] <= closed["p50_ms"] + 1.5, (closed, opened)
+    assert opened["p95_ms"] <= closed["p95_ms"] + 3.0, (closed, opened)
