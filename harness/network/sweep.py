@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness.analysis import ladder_ceiling, read_summary  # noqa: E402
-from harness.errors import UserError  # noqa: E402
+from harness.errors import RunInterrupted, UserError  # noqa: E402
 from harness.network.emulator import NetworkPlan  # noqa: E402
 from harness.results import new_run_dir, read_json, run_header, utc_now, write_json  # noqa: E402
 from harness.runner import Progress, RunPlan, run_all  # noqa: E402
@@ -72,8 +72,11 @@ def run_sweep(plan: RunPlan, rtts: list[float], settings: HarnessSettings,
             write_json(sweep_dir / "run.json", record)
             run_all(replace(plan, network=NetworkPlan(rtt), ceiling=False), settings, progress_for(rtt), run_dir)
         record["status"] = "complete"
-    except BaseException:
+    except (KeyboardInterrupt, RunInterrupted):  # each ladder records where; the sweep, that it stopped
         record["status"] = "interrupted"
+        raise
+    except BaseException:  # the same statuses as run_all's skeleton (the house issue shares it)
+        record["status"] = "crashed"
         raise
     finally:
         record["finished_at"] = utc_now()
