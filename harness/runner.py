@@ -177,7 +177,7 @@ def same_traffic_rate(run_dir: Path, plan: RunPlan) -> tuple[float, str]:
     """The pass's rate and the rule that gave it; 0 when there is none (the pass is skipped)."""
     if plan.same_traffic:
         return plan.same_traffic, "given with --same-traffic-rate"
-    summary = analysis.summarise(run_dir)
+    summary = analysis.read_summary(run_dir)  # written after every stage: the figure the report shows
     last = summary[(summary["stage"] == plan.stages[-1].id) & (summary["status"] == "ok")]
     if last.empty:
         return 0.0, (f"skipped: {plan.stages[-1].id} was not measured in the closed loop, so no rate follows "
