@@ -1,9 +1,16 @@
 """Request and response bodies of the public API, identical in every stage."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, EmailStr, Field
+
+# A row id in a path, as the database can hold it (PostgreSQL's `integer`). Without the bounds
+# an id past 2**31 reached the database and failed there (500), and one past 2**64 dropped the
+# connection; with them it is a 422 at the edge, in every stage alike.
+PG_INT_MAX = 2**31 - 1
+RowId = Annotated[int, Path(ge=-PG_INT_MAX - 1, le=PG_INT_MAX)]
 
 
 class LoginIn(BaseModel):

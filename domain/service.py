@@ -1,6 +1,7 @@
 """What every service of every stage has: /healthz and hop counting."""
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from domain.hops import HopCounter
 from domain.models import Health
@@ -9,6 +10,12 @@ from domain.models import Health
 def create_service(name: str) -> FastAPI:
     app = FastAPI(title=name, openapi_url=None, docs_url=None, redoc_url=None)
     app.add_middleware(HopCounter)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # an unexpected failure (a callee's undecodable answer, a database error) is a JSON 500
+        # like every other error of the API, never a text body or a traceback; the server logs it
+        return JSONResponse({"detail": "internal error"}, status_code=500)
 
     @app.get("/healthz")
     async def healthz() -> Health:

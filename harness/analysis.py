@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from harness.load import DROPPED
+from harness.measure.writes import writes_figures
 from harness.network.emulator import round_trips
 from harness.results import read_json
 
@@ -23,11 +24,13 @@ RATE_TOLERANCE = 0.02  # the generator held the schedule: sent within 2 % of off
 LATE_SHARE = 0.01  # ... and at most 1 % of the requests started late
 NETWORK_COLUMNS = ["rtt_ms", "net_added_ms", "net_rtt_ms", "net_cpu_pct", "net_held", "db_rtts_per_req",
                    "hop_rtts_per_req", "wait_ms_per_req"]
+# acknowledged writes against the database (harness/measure/writes.py)
+WRITES_COLUMNS = ["writes_acknowledged", "writes_found", "writes_lost", "side_effects_lost"]
 MEASUREMENT_COLUMNS = [
     "stage", "order", "repeat", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
     "fail_rate", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "bound_by", "gen_cpu_pct", "generator_bound",
     "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "failures_before_window", "quiet_before",
-    "host_speed", "speed", "rps_at_speed", *NETWORK_COLUMNS, *OPEN_COLUMNS, "title",
+    "host_speed", "speed", "rps_at_speed", *NETWORK_COLUMNS, *OPEN_COLUMNS, *WRITES_COLUMNS, "title",
 ]
 # one row per stage; with repeats, rps/p50/p95/p99 and the per-request figures are medians
 SUMMARY_COLUMNS = [
@@ -35,7 +38,8 @@ SUMMARY_COLUMNS = [
     "fail_rate", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "bound_by", "gen_cpu_pct", "generator_bound",
     "hops_per_req", "db_sessions_per_req", "statements_per_req", "repeats", "rps_min", "rps_max", "rps_cv",
     "p95_min", "p95_max", "p95_cv", "sign_in_s", "failures_before_window", "quiet_before",
-    "speed_min", "speed_max", "rps_at_speed", "rps_at_speed_cv", *NETWORK_COLUMNS, *OPEN_COLUMNS, "title",
+    "speed_min", "speed_max", "rps_at_speed", "rps_at_speed_cv", *NETWORK_COLUMNS, *OPEN_COLUMNS, *WRITES_COLUMNS,
+    "title",
 ]
 MEDIAN_COLUMNS = ["rps", "p50_ms", "p95_ms", "p99_ms", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "gen_cpu_pct",
                   "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "rps_at_speed",
@@ -168,6 +172,7 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
         "statements_per_req": np.nan if db["statements"] is None else db["statements"] / requests,
     })
     row.update(network_figures(m.get("network"), requests))
+    row.update(writes_figures(m.get("writes"), everything))
     row["bound_by"] = bound_by(row)
     return row
 
@@ -278,6 +283,8 @@ def summarise(run_dir: Path) -> pd.DataFrame:
                 "speed_min": float(ok["speed"].min()), "speed_max": float(ok["speed"].max()),
                 "rps_at_speed_cv": _cv(ok["rps_at_speed"]),
             })
+            if ok[WRITES_COLUMNS].notna().any().any():  # every repeat's writes count
+                row.update({c: int(ok[c].fillna(0).sum()) for c in WRITES_COLUMNS})
             # the open model's failures include requests never answered: its rate is of what was offered
             lost = ok[["dropped", "unanswered"]].fillna(0).to_numpy().sum()
             total = row["requests"] + lost

@@ -23,7 +23,7 @@ from harness.errors import RunInterrupted, StageFailed  # noqa: E402
 from harness.lifecycle import Backend  # noqa: E402
 from harness.load import LoadProfile  # noqa: E402
 from harness.manifest import StageManifest  # noqa: E402
-from harness.measure import measure  # noqa: E402
+from harness.measure.window import measure  # noqa: E402
 from harness.network.emulator import LOOPBACK, NetworkPlan  # noqa: E402
 from harness.results import new_run_dir, run_header, utc_now, write_json  # noqa: E402
 from harness.settings import HarnessSettings  # noqa: E402

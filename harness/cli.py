@@ -303,7 +303,7 @@ def run_all_command(
         help="Open model: offer every stage this many requests/s whatever its responses (latency from each "
         "request's due time; --users is the pool that serves it). 0: closed loop.")] = 0.0,
     same_traffic: Annotated[bool | None, typer.Option(
-        help="After the ladder, every stage again under the same arrivals (open model) at one rate: 80 % of "
+        help="After the ladder, every stage again under the same arrivals (open model) at one rate: 70 % of "
         "the last stage's closed-loop throughput, or --same-traffic-rate. Default: on, off with --quick.",
         show_default=False)] = None,
     same_traffic_rate: Annotated[float | None, typer.Option(

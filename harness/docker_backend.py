@@ -33,7 +33,7 @@ from harness.load import LoadProfile
 from harness.load_path import BRIDGE, PUBLISHED, choose, probe, probe_profile
 from harness.local import service_env
 from harness.manifest import StageManifest
-from harness.measure import measure
+from harness.measure.window import measure
 from harness.network.docker_wire import docker_wire, planned_ports
 from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, rerouted
 from harness.postgres import ADMIN_USER, prepare_template

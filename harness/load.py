@@ -27,10 +27,14 @@ DRAIN_SECONDS = 10.0
 # open model: a request not started this long after its due time is dropped (no user of the pool
 # was free) and counted as a failure; the backlog never grows older than this
 MAX_LATE_SECONDS = 5.0
+# open model: the offered rate climbs from 0 over this share of the warm-up, then holds; the
+# rest of the warm-up lets the stage settle at the full rate before the window opens
+RAMP_SHARE_OF_WARMUP = 0.75
 DROPPED = "(dropped)"  # its sample name (harness/locustfile.py)
 WINDOW_RULE = "opens a warm-up after every user signed in"
 SCHEDULE_RULE = "per-user shuffled rounds of the exact mix"
-OPEN_SCHEDULE_RULE = "one arrival schedule at the offered rate, served by a pool of users; latency from the due time"
+OPEN_SCHEDULE_RULE = ("one arrival schedule at the offered rate (ramped from 0 over 3/4 of the warm-up), served by a "
+                      "pool of users; latency from the due time")
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,8 @@ def start_locust(host: str, profile: LoadProfile, cpus: frozenset[int], out_dir:
     env = {**os.environ, "LADDER_READY_FILE": str(out_dir / "ready"),
            "LADDER_SAMPLES_FILE": str(out_dir / "samples.csv"), "LADDER_MIX": profile.mix,
            # each locust process runs its own schedule: together they offer the rate
-           "LADDER_RATE": f"{profile.rate / profile.processes:g}", "LADDER_MAX_LATE": f"{MAX_LATE_SECONDS:g}"}
+           "LADDER_RATE": f"{profile.rate / profile.processes:g}", "LADDER_MAX_LATE": f"{MAX_LATE_SECONDS:g}",
+           "LADDER_RAMP": f"{RAMP_SHARE_OF_WARMUP * profile.warmup:g}"}
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
             "-u", str(profile.users), "-r", str(profile.users), "-t", f"{run_time}s",
             "--only-summary", "--json", "--exit-code-on-error", "0", "--loglevel", "WARNING"]

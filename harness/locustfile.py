@@ -12,7 +12,9 @@ answered, so a slow server slows its own load. Open (LADDER_RATE > 0 req/s, `har
 --rate`): one arrival schedule for the process — request i is due at start + i/rate — and the
 users are a pool that serves it, as k6's constant-arrival-rate executor does: a free user claims
 the next due request, sleeps until its time, sends it; the sample records that intended time, so
-latency is measured from when the request should have started (wrt coordinated omission). A
+latency is measured from when the request should have started (wrt coordinated omission). The
+rate climbs from 0 over LADDER_RAMP seconds (inside the warm-up; k6's ramping-arrival-rate), so
+a stage that starts cold is not handed a backlog before its window opens. A
 request claimed after its time (no user was free) is a late start, counted by the harness; one
 not started within LADDER_MAX_LATE seconds of its time is dropped (k6's dropped_iterations) and
 recorded as such, so an overloaded stage never builds a backlog older than that bound and its
@@ -36,7 +38,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from domain import seed
 from domain.hops import HEADER as HOPS_HEADER
 from harness.load import DROPPED, REQUEST_TIMEOUT_SECONDS
-from harness.mix import Schedule
+from harness.mix import Schedule, due_offset
 
 SAMPLES_FILE = os.environ.get("LADDER_SAMPLES_FILE")
 READY_FILE = os.environ.get("LADDER_READY_FILE")
@@ -47,17 +49,21 @@ MIX = os.environ.get("LADDER_MIX", "saas")
 # open model: requests per second this process offers (0: closed loop)
 RATE = float(os.environ.get("LADDER_RATE", "0") or 0)
 MAX_LATE_S = float(os.environ.get("LADDER_MAX_LATE", "5"))
+# open model: seconds over which the offered rate climbs from 0 to RATE (inside the warm-up)
+RAMP_S = float(os.environ.get("LADDER_RAMP", "0") or 0)
 
 _user_numbers = itertools.count()
 _samples: list[tuple[str, float, float, str, int, float | str]] = []
 
 
 class Arrivals:
-    """The open model's schedule: request i is due at `start + i / rate`. Claiming is atomic
-    under gevent (no switch inside `claim`), so each due request goes to exactly one user."""
+    """The open model's schedule: request i is due at `start + due_offset(i)` (i / rate once
+    the ramp is over). Claiming is atomic under gevent (no switch inside `claim`), so each due
+    request goes to exactly one user."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, ramp: float) -> None:
         self.rate = rate
+        self.ramp = ramp
         self.start: float | None = None  # set when every user has signed in
         self.slots = itertools.count()
         # one mix for the whole schedule: request i's action does not depend on which user sends it
@@ -66,10 +72,10 @@ class Arrivals:
     def claim(self) -> tuple[float, str] | None:
         if self.start is None:
             return None
-        return self.start + next(self.slots) / self.rate, self.mix.next()
+        return self.start + due_offset(next(self.slots), self.rate, self.ramp), self.mix.next()
 
 
-_arrivals = Arrivals(RATE) if RATE > 0 else None
+_arrivals = Arrivals(RATE, RAMP_S) if RATE > 0 else None
 _intended: dict[int, float] = {}  # greenlet id -> the intended start of the request it is sending
 
 

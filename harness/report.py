@@ -161,6 +161,26 @@ def same_traffic_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
     return lines
 
 
+def writes_lines(summary: pd.DataFrame) -> list[str]:
+    """Acknowledged writes against the database, per measurement that counted them."""
+    if summary.empty or "writes_acknowledged" not in summary:
+        return []
+    rows = summary[summary["writes_acknowledged"].notna()]
+    if rows.empty:
+        return []
+    lost = rows[rows["writes_lost"] > 0]
+    table = rows[["stage", "writes_acknowledged", "writes_found", "writes_lost", "side_effects_lost"]]
+    return ["## Writes", "",
+            "Export jobs the API acknowledged (202s the generator read over the whole stage) against the rows the "
+            "load added to the stage's database. `found` above `acknowledged`: answers the generator never read "
+            "(in flight when it stopped, or timed out). `side_effects_lost`: exports found without their audit, "
+            "notification or usage row — where a stage writes them in separate services, a failed call after "
+            "the export's commit leaves it without them.", "",
+            table.to_markdown(index=False), "",
+            (f"**Lost writes**: {', '.join(lost['stage'])} — acknowledged and not in the database."
+             if not lost.empty else "No acknowledged write was lost."), ""]
+
+
 def network_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
     """The network between the tiers, in a line: loopback, or the RTT asked for and how it was made."""
     record = run.get("network") or {}
@@ -251,6 +271,7 @@ def render(run_dir: Path) -> str:
         lines += ["## Spread over repeats", "",
                   "Medians of the repeats (stages interleaved between repeats); cv = standard deviation / mean.",
                   "", spread.to_markdown(index=False, floatfmt=".3g"), ""]
+    lines += writes_lines(summary)
     lines += host_speed_lines(summary)
     if "quiet_before" in summary and not summary["quiet_before"].fillna(True).all():
         noisy = summary[~summary["quiet_before"].fillna(True).astype(bool)]["stage"]

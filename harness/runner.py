@@ -19,7 +19,7 @@ from harness.idle import IdleCheck, wait_until_idle
 from harness.lifecycle import Backend, LocalBackend, RunEnvironment
 from harness.load import LoadProfile
 from harness.manifest import StageManifest
-from harness.measure import measure
+from harness.measure.window import measure
 from harness.network.emulator import NetworkPlan
 from harness.results import new_run_dir, read_json, run_header, stage_dir, utc_now, write_json
 from harness.settings import HarnessSettings
@@ -166,8 +166,11 @@ def measured_profile(profile: LoadProfile, ceiling: bool, open_rate: float | Non
 
 
 # the same-traffic pass's rate by rule: this share of the last stage's closed-loop throughput, so
-# the best stage runs loaded but below its capacity, and every other stage gets the same arrivals
-SAME_TRAFFIC_SHARE = 0.8
+# the best stage runs loaded but below its capacity, and every other stage gets the same arrivals.
+# 70 %, not 80 %: s5 served 130 req/s closed at a host speed of 18,100 units/s, and its open
+# window at 80 % of that (104 req/s) ran at 16,300 units/s and was overloaded (p95 8.7 s, 8,410
+# late starts): the host's speed wanders ~10 % between the two passes, so the margin must exceed it
+SAME_TRAFFIC_SHARE = 0.7
 # run-all makes the pass unless told not to (or --quick): the case study's latency claim is about
 # the same traffic before and after, which a closed loop cannot show (README: what it costs)
 SAME_TRAFFIC_BY_DEFAULT = True

@@ -3,7 +3,7 @@
 from fastapi import Depends, status
 
 from baseline.services.common import Caller, RequestTiming, revalidated_caller
-from domain.models import DashboardOut, ExportCreated, ExportIn, ExportOut, LoginIn, MeOut, ReportOut, TokenOut
+from domain.models import DashboardOut, ExportCreated, ExportIn, ExportOut, LoginIn, MeOut, ReportOut, RowId, TokenOut
 from domain.service import create_service
 from domain.wiring import rpc
 
@@ -31,13 +31,13 @@ async def dashboard(caller: Caller = Depends(revalidated_caller)) -> DashboardOu
 
 
 @app.get("/api/reports/{report_id}")
-async def report(report_id: int, caller: Caller = Depends(revalidated_caller)) -> ReportOut:
+async def report(report_id: RowId, caller: Caller = Depends(revalidated_caller)) -> ReportOut:
     body = await rpc.call("report", "GET", f"/internal/reports/{report_id}", token=caller.token)
     return ReportOut.model_validate(body)
 
 
 @app.post("/api/reports/{report_id}/export", status_code=status.HTTP_202_ACCEPTED)
-async def export(report_id: int, body: ExportIn,
+async def export(report_id: RowId, body: ExportIn,
                  caller: Caller = Depends(revalidated_caller)) -> ExportCreated:
     created = await rpc.call("export", "POST", f"/internal/reports/{report_id}/exports",
                              token=caller.token, json=body.model_dump())
@@ -47,6 +47,6 @@ async def export(report_id: int, body: ExportIn,
 
 
 @app.get("/api/exports/{export_id}")
-async def export_status(export_id: int, caller: Caller = Depends(revalidated_caller)) -> ExportOut:
+async def export_status(export_id: RowId, caller: Caller = Depends(revalidated_caller)) -> ExportOut:
     body = await rpc.call("export", "GET", f"/internal/exports/{export_id}", token=caller.token)
     return ExportOut.model_validate(body)

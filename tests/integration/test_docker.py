@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 
 from domain import seed
 from harness.manifest import discover
-from tests.conftest import REPO, run_harness
+from tests.conftest import HARNESS, REPO, run_harness
 
 STAGES = [s.id for s in discover()]
 
@@ -122,7 +121,7 @@ def _phase(results_dir: Path, stage: str) -> str | None:
 def _docker_run_in_measurement(results_dir: Path, stage: str) -> subprocess.Popen[str]:
     """A one-stage docker run-all in the background, returned once its measurement has begun."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run-all", "--backend", "docker", "--no-same-traffic",
+        [*HARNESS, "run-all", "--backend", "docker", "--no-same-traffic",
          "--stages", stage,
          "--users", "10", "--warmup", "2", "--duration", "30", "--no-ceiling", "--idle-timeout", "0"],
         cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir), "COLUMNS": "200"},

@@ -7,7 +7,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from tests.conftest import REPO, run_harness
+from tests.conftest import HARNESS, REPO, run_harness
 
 BROKEN = """
 id = "s90-broken"
@@ -105,7 +104,7 @@ def _start_run(results_dir: Path, duration: str, *stages: str, extra: tuple[str,
     """A small local run-all in the background, to be interrupted or broken mid-way."""
     picked = [arg for stage in stages for arg in ("--stages", stage)]
     return subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run-all", "--backend", "local", "--no-same-traffic",
+        [*HARNESS, "run-all", "--backend", "local", "--no-same-traffic",
          "--users", "10", "--warmup", "2", "--duration", duration, *picked, *extra],
         cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -205,7 +204,7 @@ def test_a_signal_in_any_phase_stops_everything(
     before_pg, before_cgroups = _pg_dirs(), _cgroups()
     stage = "s91-slow-stop"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run-all", "--backend", "local", "--no-same-traffic",
+        [*HARNESS, "run-all", "--backend", "local", "--no-same-traffic",
          "--stages", stage,
          "--users", "10", "--warmup", "4", "--duration", "6", "--no-ceiling", "--idle-timeout", "0",
          "--cpu-quota", "1"],

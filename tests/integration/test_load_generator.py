@@ -18,7 +18,7 @@ from harness.cpu import CpuBudget, available_cpus
 from harness.lifecycle import RunningStage, run_environment, running_stage
 from harness.load import LOCUSTFILE, LoadProfile
 from harness.manifest import discover
-from harness.measure import measure
+from harness.measure.window import measure
 from harness.settings import HarnessSettings
 from tests.conftest import REPO
 

@@ -115,7 +115,7 @@ def test_the_generator_holds_the_schedule_on_the_ceiling(tmp_path: Path) -> None
     from harness.analysis import latency_stats
     from harness.lifecycle import run_environment, running_stage
     from harness.manifest import discover
-    from harness.measure import measure
+    from harness.measure.window import measure
     from harness.settings import HarnessSettings
 
     budget = CpuBudget.default()

@@ -88,8 +88,8 @@ def test_the_same_traffic_pass_offers_every_stage_one_rate(results_dir: Path) ->
     meta = json.loads((run / "run.json").read_text())
     summary = pd.read_csv(run / "summary.csv").set_index("stage")
     closed = summary.loc["s5-optimized", "rps"]
-    # the rule: 80 % of the last stage's closed-loop throughput, the same for every stage
-    assert abs(meta["same_traffic"]["rate"] - round(0.8 * closed)) <= 1, (meta["same_traffic"], closed)
+    # the rule: 70 % of the last stage's closed-loop throughput, the same for every stage
+    assert abs(meta["same_traffic"]["rate"] - round(0.7 * closed)) <= 1, (meta["same_traffic"], closed)
     opened = summary.loc[["s4-queries.open", "s5-optimized.open"]]
     assert (opened["offered_rps"] == meta["same_traffic"]["rate"]).all()
     assert (opened["sent_rps"] > 0).all() and opened["late_starts"].notna().all()

@@ -2,7 +2,7 @@
 
 from fastapi import Request, status
 
-from domain.models import DashboardOut, ExportCreated, ExportIn, ExportOut, LoginIn, MeOut, ReportOut, TokenOut
+from domain.models import DashboardOut, ExportCreated, ExportIn, ExportOut, LoginIn, MeOut, ReportOut, RowId, TokenOut
 from domain.service import create_service
 from domain.wiring import db, queries, rpc
 from stages.s1_consolidated.edge_auth import EdgeAuth
@@ -34,13 +34,13 @@ async def dashboard(request: Request) -> DashboardOut:
 
 
 @app.get("/api/reports/{report_id}")
-async def report(report_id: int, request: Request) -> ReportOut:
+async def report(report_id: RowId, request: Request) -> ReportOut:
     body = await rpc.call("jobs", "GET", f"/internal/users/{caller(request)}/reports/{report_id}")
     return ReportOut.model_validate(body)
 
 
 @app.post("/api/reports/{report_id}/export", status_code=status.HTTP_202_ACCEPTED)
-async def export(report_id: int, body: ExportIn, request: Request) -> ExportCreated:
+async def export(report_id: RowId, body: ExportIn, request: Request) -> ExportCreated:
     user_id = caller(request)
     created = ExportCreated.model_validate(await rpc.call(
         "jobs", "POST", f"/internal/users/{user_id}/reports/{report_id}/exports", json=body.model_dump()))
@@ -49,6 +49,6 @@ async def export(report_id: int, body: ExportIn, request: Request) -> ExportCrea
 
 
 @app.get("/api/exports/{export_id}")
-async def export_status(export_id: int, request: Request) -> ExportOut:
+async def export_status(export_id: RowId, request: Request) -> ExportOut:
     body = await rpc.call("jobs", "GET", f"/internal/users/{caller(request)}/exports/{export_id}")
     return ExportOut.model_validate(body)

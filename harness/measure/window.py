@@ -12,6 +12,7 @@ from harness.counters import read_counters
 from harness.errors import StageFailed
 from harness.lifecycle import RunningStage
 from harness.load import SIGN_IN_TIMEOUT_SECONDS, LoadProfile, LocustRun, drain_seconds, ready_files, start_locust
+from harness.measure.writes import count_writes
 from harness.network.emulator import probe_samples, window_record
 from harness.results import write_json
 from harness.telemetry import Sampler, tree_cpu_seconds
@@ -61,6 +62,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     signed in, not at a fixed time: the sign-in stampede lasts 1 s on the optimized stage and
     about a minute on the baseline, and a fixed window would measure it there. With
     `server_cpus`, the host's speed on them is watched throughout (harness.calibrate)."""
+    writes_before = count_writes(admin_url)  # after verify's own export: only the load's writes count
     launch = time.time()
     app_pids = running.pids()
     locust = start_locust(running.base_url, profile, load_cpus, out_dir)
@@ -100,6 +102,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         raise StageFailed(f"{running.stage.id}: service {', '.join(dead)} died during the measurement",
                           running.logs())
     _write_rows(out_dir / "telemetry.csv", sampler.rows)
+    writes_after = count_writes(admin_url)
     span = window[1] - window[0]
     # the generator's CPU as a share of what it can use: one core per process, at most the load CPUs
     cores = min(profile.processes, len(load_cpus)) or 1
@@ -115,6 +118,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         "generator_cpu_peak_pct": max((r["generator_cpu_pct"] for r in sampler.rows), default=0.0) / cores,
         "db": db_after.minus(db_before).as_record(),
         "host_speed": calibrate.window_speed(out_dir, window),
+        "writes": {"before": writes_before.as_record(), "after": writes_after.as_record()},
     }
     if wire is not None:
         result["network"] = window_record(wire.rtt_ms, wire_before, wire_after, wire_cpu_after - wire_cpu_before,
