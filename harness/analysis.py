@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from harness.load import DROPPED
+from harness.measure.waiting import WAITING_COLUMNS, waiting_figures
 from harness.measure.writes import writes_figures
 from harness.network.emulator import round_trips
 from harness.results import read_json
@@ -30,7 +31,7 @@ MEASUREMENT_COLUMNS = [
     "stage", "order", "repeat", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
     "fail_rate", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "bound_by", "gen_cpu_pct", "generator_bound",
     "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "failures_before_window", "quiet_before",
-    "host_speed", "speed", "rps_at_speed", *NETWORK_COLUMNS, *OPEN_COLUMNS, *WRITES_COLUMNS, "title",
+    "host_speed", "speed", "rps_at_speed", *NETWORK_COLUMNS, *OPEN_COLUMNS, *WRITES_COLUMNS, *WAITING_COLUMNS, "title",
 ]
 # one row per stage; with repeats, rps/p50/p95/p99 and the per-request figures are medians
 SUMMARY_COLUMNS = [
@@ -39,13 +40,14 @@ SUMMARY_COLUMNS = [
     "hops_per_req", "db_sessions_per_req", "statements_per_req", "repeats", "rps_min", "rps_max", "rps_cv",
     "p95_min", "p95_max", "p95_cv", "sign_in_s", "failures_before_window", "quiet_before",
     "speed_min", "speed_max", "rps_at_speed", "rps_at_speed_cv", *NETWORK_COLUMNS, *OPEN_COLUMNS, *WRITES_COLUMNS,
-    "title",
+    *WAITING_COLUMNS, "title",
 ]
 MEDIAN_COLUMNS = ["rps", "p50_ms", "p95_ms", "p99_ms", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "gen_cpu_pct",
                   "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "rps_at_speed",
                   "rtt_ms", "net_added_ms", "net_rtt_ms", "net_cpu_pct", "db_rtts_per_req", "hop_rtts_per_req",
                   "wait_ms_per_req",
-                  "offered_rps", "sent_rps", "late_starts", "dropped", "unanswered"]
+                  "offered_rps", "sent_rps", "late_starts", "dropped", "unanswered",
+                  *[c for c in WAITING_COLUMNS if c != "busiest_service"]]
 
 
 def stage_dirs(run_dir: Path) -> list[Path]:
@@ -173,8 +175,16 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
     })
     row.update(network_figures(m.get("network"), requests))
     row.update(writes_figures(m.get("writes"), everything))
+    row.update(waiting_figures(m.get("waiting"), row["server_busy_pct"],
+                               m["generator_cpu_pct"] / 100 * m.get("generator_cores", 1),
+                               _number(row.get("net_cpu_pct")) / 100))
     row["bound_by"] = bound_by(row)
     return row
+
+
+def _number(value: Any) -> float:
+    """A figure that may be missing (None, NaN: loopback has no wire) as a number, 0 when missing."""
+    return float(value) if value is not None and value == value else 0.0
 
 
 def bound_by(row: dict[str, Any]) -> str:
@@ -275,6 +285,8 @@ def summarise(run_dir: Path) -> pd.DataFrame:
                 "net_held": bool(ok["net_held"].astype(bool).all()),
                 # the verdict of most repeats; ties go to the first measured
                 "bound_by": str(ok["bound_by"].mode().iloc[0]),
+                "busiest_service": str(ok["busiest_service"].mode().iloc[0]) if ok["busiest_service"].notna().any()
+                else np.nan,
                 "rate_held": bool(ok["rate_held"].dropna().astype(bool).all()) if ok["rate_held"].notna().any()
                 else np.nan,
                 "rps_min": float(ok["rps"].min()), "rps_max": float(ok["rps"].max()), "rps_cv": _cv(ok["rps"]),

@@ -29,6 +29,7 @@ from harness.idle import IdleCheck
 from harness.images import docker_reachable
 from harness.lifecycle import Backend, LocalBackend
 from harness.load import DEFAULT_PROFILE, QUICK_PROFILE, LoadProfile
+from harness.measure import waiting
 from harness.network.emulator import DEFAULT_RTT_MS, LOOPBACK, NetworkPlan
 from harness.runner import SAME_TRAFFIC_BY_DEFAULT, RunPlan, finish, run_all
 from harness.settings import HarnessSettings
@@ -170,11 +171,18 @@ class RichProgress:
             speed = row.get("host_speed", float("nan"))
             p95 = f"p95 {row['p95_ms']:,.0f} ms" if row["p95_ms"] == row["p95_ms"] else "no request answered"
             console.print(f"[green]✓ {stage_id}[/]: {row['rps']:,.0f} req/s, {p95}, "
-                          + f"bound by {row.get('bound_by', '?')} (budget {row.get('server_busy_pct', 0):.0f} % busy), "
+                          + f"bound by {row.get('bound_by', '?')} ({bound_note(row)}), "
                           + open_note(row)
                           + f"{int(row['failures'])} failures" + (f" (+{before} before the window)" if before else "")
                           + (f"; host speed {speed:,.0f} units/s" if speed == speed else "")
                           + network_note(row), highlight=False, soft_wrap=True)
+
+
+def bound_note(row: dict[str, Any]) -> str:
+    """How busy the budget was; for a stage that waited, the evidence of where (harness/measure/waiting.py)."""
+    if row.get("bound_by") == "waiting":
+        return waiting.evidence(row)
+    return f"budget {row.get('server_busy_pct', 0):.0f} % busy"
 
 
 def open_note(row: dict[str, Any]) -> str:

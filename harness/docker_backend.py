@@ -148,6 +148,9 @@ class DockerStage:
     def pids(self) -> list[int]:
         return [host_pid(c) for c in self.containers.values() if host_pid(c) > 0]
 
+    def service_pids(self) -> dict[str, int]:
+        return {name: pid for name, c in self.containers.items() if (pid := host_pid(c)) > 0}
+
     def dead_services(self) -> list[str]:
         dead = []
         for name, container in self.containers.items():

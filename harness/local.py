@@ -133,6 +133,9 @@ class LocalStage:
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes.values() if p.poll() is None]
 
+    def service_pids(self) -> dict[str, int]:
+        return {name: p.pid for name, p in self.processes.items() if p.poll() is None}
+
     def stop(self, grace: float = 10.0) -> None:
         with interrupts.deferred():
             self._stop(grace)

@@ -7,6 +7,7 @@ import pandas as pd
 
 from harness.analysis import ladder_ceiling, open_model_rows, ratios, read_summary, run_host_speed, stage_dirs
 from harness.load import REQUEST_TIMEOUT_SECONDS
+from harness.measure.waiting import evidence
 from harness.results import load_run, read_json
 
 TABLE_COLUMNS = ["stage", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "cpu_s_per_1k",
@@ -54,6 +55,13 @@ def step_paragraph(prev: pd.Series, cur: pd.Series, meta: dict[str, Any]) -> str
                  f"budget throughput is bound by CPU: there is no idle wait for this fix to reclaim.")
     elif speed <= 1.05 and abs(cpu_up - 1) <= 0.05:
         text += " Server CPU per request did not move, so on this budget neither did throughput."
+    verdict_after = cur.get("bound_by")
+    if verdict_after == "waiting":
+        text += f" Bound by waiting, with CPU to spare: {evidence(dict(cur))}."
+    elif verdict_after in ("generator", "network"):
+        text += f" Bound by the {verdict_after}, not the stage: this step's figures do not measure the code."
+    elif speed < 0.95:
+        text += f" Bound by the budget ({cur.get('server_busy_pct', float('nan')):.0f} % busy)."
     return text
 
 

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psutil
@@ -39,6 +40,9 @@ class Sampler:
     generator_pids: list[int]
     db_pids: list[int] = field(default_factory=list)
     interval: float = 1.0
+    # further readings merged into each row (harness/measure/waiting.py); one that fails (the
+    # database died, the edge went away) leaves its keys out of that row, never stops the sampling
+    probes: list[Callable[[], dict[str, float]]] = field(default_factory=list)
     rows: list[dict[str, float]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -58,6 +62,11 @@ class Sampler:
                    "generator_cpu_pct": 100 * (gen - last_gen) / span}
             for cpu, pct in enumerate(psutil.cpu_percent(percpu=True)):
                 row[f"cpu{cpu}_pct"] = pct
+            for probe in self.probes:
+                try:
+                    row.update(probe())
+                except Exception:  # noqa: BLE001 - evidence is best effort; the window's figures are not
+                    continue
             self.rows.append(row)
             last_t, last_app, last_db, last_gen = now, app, db, gen
 

@@ -12,6 +12,7 @@ from harness.counters import read_counters
 from harness.errors import StageFailed
 from harness.lifecycle import RunningStage
 from harness.load import SIGN_IN_TIMEOUT_SECONDS, LoadProfile, LocustRun, drain_seconds, ready_files, start_locust
+from harness.measure import waiting
 from harness.measure.writes import count_writes
 from harness.network.emulator import probe_samples, window_record
 from harness.results import write_json
@@ -66,7 +67,8 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     launch = time.time()
     app_pids = running.pids()
     locust = start_locust(running.base_url, profile, load_cpus, out_dir)
-    sampler = Sampler(app_pids, [locust.process.pid], database_pids)
+    activity = waiting.DbActivity(admin_url)
+    sampler = Sampler(app_pids, [locust.process.pid], database_pids, probes=_waiting_probes(running, activity))
     watchers = calibrate.Watchers.start(server_cpus, out_dir)
     try:
         sampler.start()
@@ -78,12 +80,14 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         # the server side is the apps plus the database: each tree walked once, summed below
         db_before, app_cpu_before = read_counters(admin_url), tree_cpu_seconds(app_pids)
         db_cpu_before, gen_before = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
+        budget_before, load_before = waiting.cpu_times(server_cpus), waiting.cpu_times(load_cpus)
         wire = running.wire
         if wire is not None:  # the wire is measured like the generator: its CPU, and what it held
             wire_before, wire_cpu_before = wire.stats(), tree_cpu_seconds([wire.pid])
         _sleep_until(window[1], "measure", tick, running)
         db_after, app_cpu_after = read_counters(admin_url), tree_cpu_seconds(app_pids)
         db_cpu_after, gen_after = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
+        budget_after, load_after = waiting.cpu_times(server_cpus), waiting.cpu_times(load_cpus)
         if wire is not None:
             wire_after, wire_cpu_after = wire.stats(), tree_cpu_seconds([wire.pid])
         if profile.rate:  # requests due in the window get their answer time (what stays unanswered counts)
@@ -96,6 +100,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
             sampler.stop()
             watchers.stop()
             locust.stop()  # graceful: it writes the samples on the way out
+            activity.close()
     if locust.process.returncode != 0:
         raise _locust_failed(running, locust, f"exited with code {locust.process.returncode}")
     if dead := running.dead_services():
@@ -119,6 +124,10 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         "db": db_after.minus(db_before).as_record(),
         "host_speed": calibrate.window_speed(out_dir, window),
         "writes": {"before": writes_before.as_record(), "after": writes_after.as_record()},
+        # where the time went when the budget was not the bound (harness/measure/waiting.py)
+        "waiting": {"budget_cpus": waiting.cpu_shares(budget_before, budget_after, span),
+                    "load_cpus": waiting.cpu_shares(load_before, load_after, span),
+                    **waiting.summarise(sampler.rows, window)},
     }
     if wire is not None:
         result["network"] = window_record(wire.rtt_ms, wire_before, wire_after, wire_cpu_after - wire_cpu_before,
@@ -127,10 +136,24 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     return result
 
 
+def _waiting_probes(running: RunningStage, activity: waiting.DbActivity) -> list[Callable[[], dict[str, float]]]:
+    """Per-second evidence of where the stage waits: the edge's accept queue, PostgreSQL's
+    sessions by state, each service's CPU."""
+    pids = running.service_pids()
+    edge = running.stage.edge  # it listens on its manifest's port in its own network namespace
+
+    def edge_queue() -> dict[str, float]:
+        queued = waiting.accept_queue(pids[edge.name], edge.port) if edge.name in pids else None
+        return {"edge_queue": float("nan") if queued is None else float(queued)}
+    return [edge_queue, activity.sample, waiting.service_cpu(pids)]
+
+
 def _write_rows(path: Path, rows: list[dict[str, float]]) -> None:
     if not rows:
         return
     with open(path, "w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        # a probe that failed in some second leaves its keys out of that row
+        fields = list(dict.fromkeys(key for row in rows for key in row))
+        writer = csv.DictWriter(out, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
