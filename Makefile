@@ -1,20 +1,30 @@
 # Two commands do all set-up on a fresh machine:
 #   make bench   — the whole ladder (harness run-all) on defaults that work on 2 cores
-#   make test    — lint, types and the test suite (real PostgreSQL, real locust runs)
+#   make test    — lint, types and the whole test suite (real PostgreSQL, locust, Docker, the wire): what CI runs
+# and one for every change, without root or PostgreSQL:
+#   make check   — lint, types and the unit tests, in about two minutes
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-deps
 
-.PHONY: setup bench bench-quick test lint clean
+.PHONY: setup venv bench bench-quick check test lint clean
 
-setup: $(STAMP)
+# the Python side only: what `make check` needs (no root)
+venv: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/install-system-deps.sh
-	scripts/install-system-deps.sh
+$(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+# PostgreSQL and debootstrap from Debian's packages (root or sudo), then the venv
+setup: $(SYSTEM_STAMP) $(STAMP)
+
+$(SYSTEM_STAMP): scripts/install-system-deps.sh | $(STAMP)
+	scripts/install-system-deps.sh
+	touch $(SYSTEM_STAMP)
 
 bench: setup
 	$(VENV)/bin/harness run-all
@@ -22,11 +32,14 @@ bench: setup
 bench-quick: setup
 	$(VENV)/bin/harness run-all --quick
 
-lint: setup
+lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: lint
+check: lint
+	$(VENV)/bin/pytest -q tests/unit
+
+test: setup lint
 	$(VENV)/bin/pytest
 
 clean:
