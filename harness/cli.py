@@ -16,24 +16,25 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from harness import interrupts, leftovers, manifest
+from harness import interrupts, ownership
+from harness.ladder import manifest
 
 try:  # recent typer carries its own copy of click
     from typer._click.exceptions import UsageError as ClickUsageError
 except ImportError:  # older typer runs on click itself
     from click.exceptions import UsageError as ClickUsageError  # type: ignore[assignment]
+from harness.backends.base import Backend, LocalBackend
+from harness.backends.images import docker_reachable
 from harness.cpu import CpuBudget
-from harness.diff import stage_diff
 from harness.errors import RunInterrupted, UserError
-from harness.idle import IdleCheck
-from harness.images import docker_reachable
-from harness.lifecycle import Backend, LocalBackend
-from harness.load import DEFAULT_PROFILE, QUICK_PROFILE, LoadProfile
+from harness.ladder.diff import stage_diff
+from harness.ladder.verify_ladder import StageVerification, verify_ladder
+from harness.load.profile import DEFAULT_PROFILE, QUICK_PROFILE, LoadProfile
 from harness.measure import waiting
+from harness.measure.idle import IdleCheck
 from harness.network.emulator import DEFAULT_RTT_MS, LOOPBACK, NetworkPlan
-from harness.runner import SAME_TRAFFIC_BY_DEFAULT, RunPlan, finish, run_all
+from harness.runs.ladder import SAME_TRAFFIC_BY_DEFAULT, RunPlan, finish, run_all
 from harness.settings import HarnessSettings
-from harness.verify_ladder import StageVerification, verify_ladder
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Reproduce 'Scaling FastAPI from 180 to 1300 req/s' one fix at a time.")
@@ -208,7 +209,7 @@ def network_note(row: dict[str, Any] | pd.Series) -> str:
 
 
 def summary_table(run_dir: Path) -> Table:
-    from harness.analysis import read_summary
+    from harness.results.analysis import read_summary
     summary = read_summary(run_dir)
     table = Table("stage", "status", "req/s", "p50 ms", "p95 ms", "p99 ms", "failures", "CPU-s/1k",
                   "gen CPU %", "bound by", "hops", "DB sess.", "stmts", "RTT ms", "RTTs/req",
@@ -247,7 +248,7 @@ def choose_backend(name: str, stages: list[manifest.StageManifest], network: Net
     if name == "auto":
         console.print("Docker engine reachable: using the docker backend (--backend local to avoid it)",
                       highlight=False)
-    from harness.docker_backend import DockerBackend
+    from harness.backends.docker_backend import DockerBackend
     return DockerBackend(stages, say=lambda text: console.print(f"images: {text}", highlight=False))
 
 
@@ -259,7 +260,7 @@ def images(
         "--offline/--registry", help="Force the local Debian base (or the standard images).")] = None,
 ) -> None:
     """Build the per-stage images (and, without a registry, the local Debian base)."""
-    from harness.images import build_stage_images
+    from harness.backends.images import build_stage_images
     built = build_stage_images(manifest.select(_ladder(), stages), lambda t: console.print(t, highlight=False),
                                offline)
     console.print(f"base {built.base}, postgres {built.postgres}", highlight=False)
@@ -271,7 +272,7 @@ def compose(
     check: Annotated[bool, typer.Option("--check", help="Only check docker-compose.yml is up to date.")] = False,
 ) -> None:
     """Write docker-compose.yml (one profile per stage) from the manifests."""
-    from harness import compose as compose_file
+    from harness.backends import compose as compose_file
     ladder = _ladder()
     if check:
         if not compose_file.is_current(ladder):
@@ -331,7 +332,7 @@ def run_all_command(
         run_dir = run_all(plan, HarnessSettings(), progress)
     console.print(summary_table(run_dir))
     console.print(f"results: {run_dir}/ (summary.csv, report.md, ladder.png)", highlight=False)
-    from harness.analysis import read_summary
+    from harness.results.analysis import read_summary
     if (read_summary(run_dir)["status"] != "ok").any():
         raise typer.Exit(1)
 
@@ -413,7 +414,7 @@ RunDir = Annotated[Path, typer.Argument(help="A results folder, e.g. results/ref
 @user_errors
 def plot(run: RunDir) -> None:
     """Redraw the tables and charts of a results folder without rerunning (a sweep's too)."""
-    from harness.results import load_run
+    from harness.results.files import load_run
     if load_run(run).get("kind") == "rtt-sweep":
         from harness.network.sweep import finish_sweep
         for ladder in sorted(p for p in run.glob("rtt-*") if (p / "run.json").is_file()):
@@ -459,7 +460,7 @@ def capacity(
         raise UserError(f"--rates must be requests/s separated by commas, got {rates!r}") from None
     if any(r <= 0 for r in rate_steps):
         raise UserError("--rates must be positive")
-    from harness.capacity import CapacityPlan, run_capacity
+    from harness.runs.capacity import CapacityPlan, run_capacity
     try:
         user_steps = tuple(sorted({int(s) for s in steps.split(",")}))
     except ValueError:
@@ -485,7 +486,7 @@ def sweep(
     """Stop and remove what killed runs left behind (kill -9, a crash): processes, the embedded
     PostgreSQL and its folder, cgroups, containers, networks; mark their runs killed and draw
     what they measured. Live runs are left alone."""
-    from harness.leftovers import sweep as sweep_leftovers
+    from harness.runs.leftovers import sweep as sweep_leftovers
     found = sweep_leftovers(HarnessSettings().results_dir, finish, docker=docker)
     for kind, items in found.removed().items():
         if items:
@@ -508,7 +509,7 @@ def compare_command(
     threshold: Annotated[float, typer.Option(help="Smallest relative change to call (0.10 = 10 %).")] = 0.10,
 ) -> None:
     """Per-stage throughput and p95 ratios B/A; exits 1 on a regression beyond threshold and noise."""
-    from harness.compare import GENERATOR_BOUND, NETWORK_NOT_HELD, compare_runs, condition_differences
+    from harness.results.compare import GENERATOR_BOUND, NETWORK_NOT_HELD, compare_runs, condition_differences
     if not 0 < threshold < 1:
         raise UserError("--threshold must be between 0 and 1")
     rows = compare_runs(run_a, run_b, threshold)
@@ -539,7 +540,7 @@ def compare_command(
 def main() -> None:
     """The entry point. click's own usage errors (an unparsable value, an unknown option) are
     user errors too: one line and exit 2, like every other, instead of a framed panel."""
-    leftovers.claim()  # everything this process starts carries its pid, for `harness sweep`
+    ownership.claim()  # everything this process starts carries its pid, for `harness sweep`
     try:
         code = app(standalone_mode=False)
     except ClickUsageError as exc:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 def terminate(processes: Iterable["subprocess.Popen[bytes]"], grace: float) -> None:
     """SIGTERM every live one at once, wait until `grace` seconds have passed, kill the rest.
-    (Stage services are stopped by process group instead, in harness.local: their workers
+    (Stage services are stopped by process group instead, in harness.backends.local: their workers
     are children of their own.)"""
     live = [p for p in processes if p.poll() is None]
     for p in live:

@@ -1,4 +1,2 @@
-"""What runs a stage: the backends (local processes, Docker containers) and their helpers.
-
-The house is moving here (see the open layout issue); modules that are new go here from the start.
-"""
+"""Where a stage runs: the backend interface (base), local processes, Docker containers, and
+what they share (the embedded PostgreSQL, cgroups, images, compose, the load path)."""

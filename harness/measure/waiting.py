@@ -26,7 +26,7 @@ import psutil
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from harness.postgres import STAGE_DB
+from harness.backends.postgres import STAGE_DB
 
 LISTEN = "0A"  # TCP state of a listening socket in /proc/net/tcp
 
@@ -103,7 +103,7 @@ class DbActivity:
 
 def service_cpu(pids: dict[str, int]) -> Callable[[], dict[str, float]]:
     """A reader of each service's tree CPU seconds (cumulative), keyed `cpu_s:<service>`."""
-    from harness.telemetry import tree_cpu_seconds
+    from harness.measure.telemetry import tree_cpu_seconds
 
     def read() -> dict[str, float]:
         return {f"cpu_s:{name}": tree_cpu_seconds([pid]) for name, pid in pids.items()}

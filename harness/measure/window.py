@@ -7,16 +7,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import calibrate, interrupts
-from harness.counters import read_counters
+from harness import interrupts
+from harness.backends.base import RunningStage
 from harness.errors import StageFailed
-from harness.lifecycle import RunningStage
-from harness.load import SIGN_IN_TIMEOUT_SECONDS, LoadProfile, LocustRun, drain_seconds, ready_files, start_locust
-from harness.measure import waiting
+from harness.load.profile import (
+    SIGN_IN_TIMEOUT_SECONDS,
+    LoadProfile,
+    LocustRun,
+    drain_seconds,
+    ready_files,
+    start_locust,
+)
+from harness.measure import calibrate, waiting
+from harness.measure.counters import read_counters
+from harness.measure.telemetry import Sampler, tree_cpu_seconds
 from harness.measure.writes import count_writes
 from harness.network.emulator import probe_samples, window_record
-from harness.results import write_json
-from harness.telemetry import Sampler, tree_cpu_seconds
+from harness.results.files import write_json
 
 Tick = Callable[[str, float], None]  # (phase, seconds left)
 
@@ -62,7 +69,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     """Sign-in, then warm-up, then the window. The window opens a warm-up after every user has
     signed in, not at a fixed time: the sign-in stampede lasts 1 s on the optimized stage and
     about a minute on the baseline, and a fixed window would measure it there. With
-    `server_cpus`, the host's speed on them is watched throughout (harness.calibrate)."""
+    `server_cpus`, the host's speed on them is watched throughout (harness.measure.calibrate)."""
     writes_before = count_writes(admin_url)  # after verify's own export: only the load's writes count
     launch = time.time()
     app_pids = running.pids()

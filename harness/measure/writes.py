@@ -14,7 +14,7 @@ import pandas as pd
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from harness.postgres import STAGE_DB
+from harness.backends.postgres import STAGE_DB
 
 EXPORT_SAMPLE = "/api/reports/[id]/export"  # the locustfile's name for POST /api/reports/{id}/export
 # the rows one acknowledged export leaves behind, in every stage (domain: record_export_side_effects)

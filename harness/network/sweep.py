@@ -25,11 +25,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness.analysis import ladder_ceiling, read_summary  # noqa: E402
 from harness.errors import RunInterrupted, UserError  # noqa: E402
 from harness.network.emulator import NetworkPlan  # noqa: E402
-from harness.results import new_run_dir, read_json, run_header, utc_now, write_json  # noqa: E402
-from harness.runner import Progress, RunPlan, run_all  # noqa: E402
+from harness.results.analysis import ladder_ceiling, read_summary  # noqa: E402
+from harness.results.files import new_run_dir, read_json, run_header, utc_now, write_json  # noqa: E402
+from harness.runs.ladder import Progress, RunPlan, run_all  # noqa: E402
 from harness.settings import HarnessSettings  # noqa: E402
 
 PAYS_ABOVE = 1.10

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.capacity import capacity_of
+from harness.runs.capacity import capacity_of
 from tests.conftest import run_harness
 
 

@@ -2,9 +2,9 @@
 
 import psycopg
 
+from harness.backends.base import run_environment, stage_database
 from harness.cpu import CpuBudget
-from harness.lifecycle import run_environment, stage_database
-from harness.manifest import discover
+from harness.ladder.manifest import discover
 from harness.settings import HarnessSettings
 
 

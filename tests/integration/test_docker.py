@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from domain import seed
-from harness.manifest import discover
+from harness.ladder.manifest import discover
 from tests.conftest import HARNESS, REPO, run_harness
 
 STAGES = [s.id for s in discover()]

@@ -45,7 +45,7 @@ def _leftovers() -> list[str]:
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
         if ("uvicorn" in cmd and ".services." in cmd) or "gunicorn" in cmd or "locustfile.py" in cmd \
-                or "ladder-pg-" in cmd or "harness.calibrate" in cmd:
+                or "ladder-pg-" in cmd or "harness.measure.calibrate" in cmd:
             found.append(f"{proc.info['pid']}: {cmd[:120]}")
     return found
 
@@ -329,7 +329,7 @@ def test_sweep_removes_what_a_killed_run_left_and_keeps_what_it_measured(results
         _stop(proc)
     left = _owned_by(proc.pid)
     assert any("uvicorn" in p for p in left) and any("postgres" in p for p in left) \
-        and any("locustfile.py" in p for p in left) and any("harness.calibrate" in p for p in left), left
+        and any("locustfile.py" in p for p in left) and any("harness.measure.calibrate" in p for p in left), left
     assert _pg_dirs() - pg_before and _cgroups() - cgroups_before
     (run,) = list(results_dir.iterdir())
     assert json.loads((run / "run.json").read_text())["status"] == "running"

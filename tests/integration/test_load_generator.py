@@ -13,12 +13,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.analysis import latency_stats, load_samples
+from harness.backends.base import RunningStage, run_environment, running_stage
 from harness.cpu import CpuBudget, available_cpus
-from harness.lifecycle import RunningStage, run_environment, running_stage
-from harness.load import LOCUSTFILE, LoadProfile
-from harness.manifest import discover
+from harness.ladder.manifest import discover
+from harness.load.profile import LOCUSTFILE, LoadProfile
 from harness.measure.window import measure
+from harness.results.analysis import latency_stats, load_samples
 from harness.settings import HarnessSettings
 from tests.conftest import REPO
 

@@ -15,8 +15,8 @@ import pandas as pd
 import psutil
 import pytest
 
+from harness.measure.telemetry import tree_cpu_seconds
 from harness.network.emulator import DIRECT_ROUTE, probe_samples, running_wire, tolerance_ms, window_record
-from harness.telemetry import tree_cpu_seconds
 from tests.conftest import REPO
 
 HARNESS_COMMAND = Path(sys.executable).with_name("harness")  # the console script users run

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysis import load_samples, open_model_stats
 from harness.cpu import CpuBudget
-from harness.load import LoadProfile, start_locust
+from harness.load.profile import LoadProfile, start_locust
+from harness.results.analysis import load_samples, open_model_stats
 
 SLOW_SERVER = """
 import sys, threading, time
@@ -112,10 +112,10 @@ def test_the_generator_holds_the_schedule_on_the_ceiling(tmp_path: Path) -> None
     open model sends the rate within 2 %, nothing late or dropped, and its latency from the due
     time stays within ~1 ms of the closed loop's — the generator's own timer wake-up (gevent's
     timers are ~millisecond), not a backlog."""
-    from harness.analysis import latency_stats
-    from harness.lifecycle import run_environment, running_stage
-    from harness.manifest import discover
+    from harness.backends.base import run_environment, running_stage
+    from harness.ladder.manifest import discover
     from harness.measure.window import measure
+    from harness.results.analysis import latency_stats
     from harness.settings import HarnessSettings
 
     budget = CpuBudget.default()

@@ -16,7 +16,7 @@ def _ladder_processes() -> list[psutil.Process]:
     for proc in psutil.process_iter(["cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
         if "uvicorn" in cmd and "services" in cmd or "ladder-pg-" in cmd or "locustfile.py" in cmd \
-                or "harness.calibrate" in cmd:
+                or "harness.measure.calibrate" in cmd:
             found.append(proc)
     return found
 

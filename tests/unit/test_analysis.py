@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.analysis import SUMMARY_COLUMNS, bound_by, ratios, summarise, write_tables
+from harness.results.analysis import SUMMARY_COLUMNS, bound_by, ratios, summarise, write_tables
 from tests.results_fixture import make_run
 
 

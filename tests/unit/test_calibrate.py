@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.analysis import with_host_speed
-from harness.calibrate import Watchers, burst, window_speed
+from harness.measure.calibrate import Watchers, burst, window_speed
+from harness.results.analysis import with_host_speed
 
 
 def test_a_burst_is_timed_in_cpu_time() -> None:

@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from harness.leftovers import alive, owner
+from harness.ownership import alive, owner
 
 
 def test_an_owner_is_alive_only_with_its_own_pid_and_start_time() -> None:

@@ -2,10 +2,10 @@
 
 import pytest
 
+from harness.backends.load_path import BRIDGE, PUBLISHED, PathProbe, choose, probe_profile
 from harness.errors import StageFailed
-from harness.load import LoadProfile
-from harness.load_path import BRIDGE, PUBLISHED, PathProbe, choose, probe_profile
-from harness.report import load_path_lines
+from harness.load.profile import LoadProfile
+from harness.results.report import load_path_lines
 
 
 def _probe(path: str, rps: float | None) -> PathProbe:

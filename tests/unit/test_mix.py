@@ -1,7 +1,7 @@
 import random
 from collections import Counter
 
-from harness.mix import SAAS_WEIGHTS, Schedule, due_offset
+from harness.load.mix import SAAS_WEIGHTS, Schedule, due_offset
 
 
 def test_every_round_is_the_exact_weighted_mix() -> None:

@@ -5,11 +5,11 @@ import math
 import pandas as pd
 import pytest
 
-from harness.analysis import network_figures
 from harness.errors import UserError
 from harness.network.emulator import NetworkPlan, round_trips, tolerance_ms, window_record
 from harness.network.sweep import pays_from, step_table
 from harness.network.wire import parse_route
+from harness.results.analysis import network_figures
 
 
 def stats(releases: int, late_sum_us: float, routes: dict[str, tuple[int, int]]) -> dict:

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from harness.analysis import from_due_time, open_model_stats
 from harness.errors import UserError
-from harness.load import LoadProfile
+from harness.load.profile import LoadProfile
+from harness.results.analysis import from_due_time, open_model_stats
 
 
 def samples(rows: list[tuple[float, float, float]]) -> pd.DataFrame:

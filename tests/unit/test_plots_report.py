@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from harness import plots, report
-from harness.analysis import write_tables
+from harness.results import plots, report
+from harness.results.analysis import write_tables
 from tests.conftest import run_harness
 from tests.results_fixture import make_header, make_run, write_stage
 

@@ -1,7 +1,7 @@
 """Which load a measurement gets: the run's profile, or the ceiling's capped static-JSON window."""
 
-from harness.load import DEFAULT_PROFILE, QUICK_PROFILE, LoadProfile
-from harness.runner import CEILING_WINDOW_S, measured_profile
+from harness.load.profile import DEFAULT_PROFILE, QUICK_PROFILE, LoadProfile
+from harness.runs.ladder import CEILING_WINDOW_S, measured_profile
 
 
 def test_a_ladder_stage_is_measured_with_the_runs_profile_unchanged() -> None:

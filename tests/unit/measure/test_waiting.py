@@ -4,8 +4,8 @@ import math
 import os
 import socket
 
-from harness.analysis import bound_by
 from harness.measure.waiting import accept_queue, cpu_shares, evidence, summarise, waiting_figures
+from harness.results.analysis import bound_by
 
 
 def test_the_accept_queue_counts_connections_the_server_has_not_accepted() -> None:

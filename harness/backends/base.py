@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.cgroups import cpu_quota_group
+from harness.backends.cgroups import cpu_quota_group
+from harness.backends.local import LocalStage
+from harness.backends.postgres import EmbeddedPostgres, drop_databases, fresh_stage_database, prepare_template
 from harness.cpu import CpuBudget, ServerPlacement
-from harness.load import LoadProfile
-from harness.local import LocalStage
-from harness.manifest import REPO_ROOT, StageManifest
+from harness.ladder.manifest import REPO_ROOT, StageManifest
+from harness.load.profile import LoadProfile
 from harness.network.emulator import LOOPBACK, NetworkPlan, RunningWire
-from harness.postgres import EmbeddedPostgres, drop_databases, fresh_stage_database, prepare_template
 from harness.settings import HarnessSettings
 
 

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis import read_summary, run_host_speed
 from harness.network.emulator import LOOPBACK
-from harness.results import load_run
+from harness.results.analysis import read_summary, run_host_speed
+from harness.results.files import load_run
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def condition_differences(run_a: Path, run_b: Path) -> list[str]:
     return out
 
 
-# the same CPU model can be twice as fast one hour as the next on a shared host (harness.calibrate)
+# the same CPU model can be twice as fast one hour as the next on a shared host (harness.measure.calibrate)
 HOST_SPEED_TOLERANCE = 0.10
 
 

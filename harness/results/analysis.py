@@ -6,11 +6,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.load import DROPPED
+from harness.load.profile import DROPPED
 from harness.measure.waiting import WAITING_COLUMNS, waiting_figures
 from harness.measure.writes import writes_figures
 from harness.network.emulator import round_trips
-from harness.results import read_json
+from harness.results.files import read_json
 
 GENERATOR_BOUND_PCT = 85.0
 # the budget set the throughput when the stage's processes and PostgreSQL used this much of it
@@ -18,7 +18,7 @@ BUDGET_BOUND_PCT = 90.0
 # the network between the tiers: the RTT asked for, the one the probe measured, the wire's CPU,
 # whether it held (harness.network.emulator), and the round trips a request's work crossed
 # the open model (--rate): what was offered, what the generator managed to send on time, and what
-# the server left unanswered (harness/locustfile.py)
+# the server left unanswered (harness/load/locustfile.py)
 OPEN_COLUMNS = ["offered_rps", "sent_rps", "late_starts", "dropped", "unanswered", "rate_held"]
 LATE_START_MS = 10.0  # sent this long after its due time: no user of the pool was free
 RATE_TOLERANCE = 0.02  # the generator held the schedule: sent within 2 % of offered ...

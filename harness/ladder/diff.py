@@ -3,7 +3,7 @@
 import difflib
 from pathlib import Path
 
-from harness.manifest import MANIFEST, REPO_ROOT, StageManifest
+from harness.ladder.manifest import MANIFEST, REPO_ROOT, StageManifest
 
 
 def module_path(module: str) -> Path:

@@ -23,20 +23,20 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from harness import interrupts
+from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
 from harness.backends.containers import address, host_pid
+from harness.backends.images import ImageSet, build_stage_images, client
+from harness.backends.load_path import BRIDGE, PUBLISHED, choose, probe, probe_profile
+from harness.backends.local import service_env
+from harness.backends.postgres import ADMIN_USER, prepare_template
 from harness.cpu import CpuBudget, format_cpus
 from harness.errors import StageFailed, UserError
-from harness.images import ImageSet, build_stage_images, client
-from harness.leftovers import RUN_LABEL, owner_labels
-from harness.lifecycle import RunEnvironment, RunningStage, new_secret, stage_database
-from harness.load import LoadProfile
-from harness.load_path import BRIDGE, PUBLISHED, choose, probe, probe_profile
-from harness.local import service_env
-from harness.manifest import StageManifest
+from harness.ladder.manifest import StageManifest
+from harness.load.profile import LoadProfile
 from harness.measure.window import measure
 from harness.network.docker_wire import docker_wire, planned_ports
 from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, rerouted
-from harness.postgres import ADMIN_USER, prepare_template
+from harness.ownership import RUN_LABEL, owner_labels
 from harness.settings import HarnessSettings
 
 STAGE_LABEL = "ladder.stage"

@@ -4,7 +4,7 @@ results/<UTC timestamp>-<short id>/
   run.json                       what ran, where, under which budget (schema versioned)
   stages/<stage id>/stage.json   status, phases, error; measurement.json; raw locust output;
                                  samples.csv; telemetry.csv; verify.json; logs/
-  summary.csv, endpoints.csv     analysis (harness/analysis.py)
+  summary.csv, endpoints.csv     analysis (harness/results/analysis.py)
   *.png, report.md               plots and report, redrawable from the files above
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness.leftovers import owner_record
-from harness.manifest import REPO_ROOT
+from harness.ladder.manifest import REPO_ROOT
+from harness.ownership import owner_record
 
 SCHEMA_VERSION = 1
 PACKAGES = ("fastapi", "uvicorn", "gunicorn", "uvicorn-worker", "sqlalchemy", "psycopg", "asyncpg",

@@ -5,10 +5,10 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import ladder_ceiling, open_model_rows, ratios, read_summary, run_host_speed, stage_dirs
-from harness.load import REQUEST_TIMEOUT_SECONDS
+from harness.load.profile import REQUEST_TIMEOUT_SECONDS
 from harness.measure.waiting import evidence
-from harness.results import load_run, read_json
+from harness.results.analysis import ladder_ceiling, open_model_rows, ratios, read_summary, run_host_speed, stage_dirs
+from harness.results.files import load_run, read_json
 
 TABLE_COLUMNS = ["stage", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "cpu_s_per_1k",
                  "db_cpu_share", "server_busy_pct", "bound_by", "gen_cpu_pct", "hops_per_req", "db_sessions_per_req",

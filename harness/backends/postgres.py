@@ -25,7 +25,7 @@ from psycopg import sql
 from harness import interrupts
 from harness.cpu import ServerPlacement
 from harness.errors import UserError
-from harness.leftovers import PG_DIR_PREFIX, owner
+from harness.ownership import PG_DIR_PREFIX, owner
 
 TEMPLATE_DB = "ladder_template"
 STAGE_DB = "ladder"

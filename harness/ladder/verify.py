@@ -14,7 +14,7 @@ import jwt
 
 from domain import seed, tokens
 from domain.hops import HEADER as HOPS_HEADER
-from harness.counters import DbCounters, settled_counters
+from harness.measure.counters import DbCounters, settled_counters
 
 MAIN_USER, OTHER_USER = 1, 2
 

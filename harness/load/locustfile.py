@@ -1,6 +1,6 @@
 """The load: one weighted mix of the public API, the same for every stage.
 
-Usable on its own: `locust -f harness/locustfile.py --host http://127.0.0.1:8000`.
+Usable on its own: `locust -f harness/load/locustfile.py --host http://127.0.0.1:8000`.
 Every request is written to LADDER_SAMPLES_FILE with its completion time, exact response time
 and the edge's hop count, for percentiles finer than locust's own rounding; the harness keeps
 those inside its measuring window. When every user of this process has signed in (or failed
@@ -37,8 +37,8 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from domain import seed
 from domain.hops import HEADER as HOPS_HEADER
-from harness.load import DROPPED, REQUEST_TIMEOUT_SECONDS
-from harness.mix import Schedule, due_offset
+from harness.load.mix import Schedule, due_offset
+from harness.load.profile import DROPPED, REQUEST_TIMEOUT_SECONDS
 
 SAMPLES_FILE = os.environ.get("LADDER_SAMPLES_FILE")
 READY_FILE = os.environ.get("LADDER_READY_FILE")
@@ -170,7 +170,7 @@ class SaasUser(FastHttpUser):
         self.reports = list(seed.report_ids_for(self.user))
         self.exports: list[int] = []
         self.headers: dict[str, str] = {}
-        # the mix as exact weighted rounds from the user's own generator (see harness/mix.py),
+        # the mix as exact weighted rounds from the user's own generator (see harness/load/mix.py),
         # not locust's @task weights drawn from the shared `random`
         self.schedule = Schedule(self.rng)
         try:

@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from harness.analysis import latency_stats, load_samples
 from harness.errors import StageFailed
-from harness.load import LoadProfile
+from harness.load.profile import LoadProfile
+from harness.results.analysis import latency_stats, load_samples
 
 BRIDGE, PUBLISHED = "bridge", "published"
 TIE = 0.05  # the published port must be this much faster to be chosen

@@ -19,7 +19,7 @@ import docker
 import docker.errors
 
 from harness.errors import UserError
-from harness.manifest import REPO_ROOT, StageManifest
+from harness.ladder.manifest import REPO_ROOT, StageManifest
 
 LOCAL_BASE = "ladder-base:bookworm"
 LOCAL_POSTGRES = "ladder-postgres:bookworm"

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import httpx
 
+from harness.backends.base import RunEnvironment, run_environment, running_stage
 from harness.cpu import CpuBudget
 from harness.errors import StageFailed
-from harness.lifecycle import RunEnvironment, run_environment, running_stage
-from harness.manifest import StageManifest
+from harness.ladder.manifest import StageManifest
+from harness.ladder.verify import EndpointCounters, Script, Transcript, check_expectations, compare, measure_mechanisms
 from harness.settings import HarnessSettings
-from harness.verify import EndpointCounters, Script, Transcript, check_expectations, compare, measure_mechanisms
 
 
 @dataclass

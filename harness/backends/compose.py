@@ -10,9 +10,9 @@ from typing import Any
 
 import yaml
 
-from harness.images import LOCAL_POSTGRES
-from harness.local import service_env
-from harness.manifest import REPO_ROOT, StageManifest
+from harness.backends.images import LOCAL_POSTGRES
+from harness.backends.local import service_env
+from harness.ladder.manifest import REPO_ROOT, StageManifest
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 HEADER = """\

@@ -17,15 +17,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness import interrupts  # noqa: E402
-from harness.analysis import latency_stats, load_samples, open_model_stats  # noqa: E402
+from harness.backends.base import Backend  # noqa: E402
 from harness.cpu import CpuBudget  # noqa: E402
 from harness.errors import RunInterrupted, StageFailed  # noqa: E402
-from harness.lifecycle import Backend  # noqa: E402
-from harness.load import LoadProfile  # noqa: E402
-from harness.manifest import StageManifest  # noqa: E402
+from harness.ladder.manifest import StageManifest  # noqa: E402
+from harness.load.profile import LoadProfile  # noqa: E402
 from harness.measure.window import measure  # noqa: E402
 from harness.network.emulator import LOOPBACK, NetworkPlan  # noqa: E402
-from harness.results import new_run_dir, run_header, utc_now, write_json  # noqa: E402
+from harness.results.analysis import latency_stats, load_samples, open_model_stats  # noqa: E402
+from harness.results.files import new_run_dir, run_header, utc_now, write_json  # noqa: E402
 from harness.settings import HarnessSettings  # noqa: E402
 
 DEFAULT_STEPS = (2, 5, 10, 20, 40, 80, 160)

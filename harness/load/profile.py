@@ -30,7 +30,7 @@ MAX_LATE_SECONDS = 5.0
 # open model: the offered rate climbs from 0 over this share of the warm-up, then holds; the
 # rest of the warm-up lets the stage settle at the full rate before the window opens
 RAMP_SHARE_OF_WARMUP = 0.75
-DROPPED = "(dropped)"  # its sample name (harness/locustfile.py)
+DROPPED = "(dropped)"  # its sample name (harness/load/locustfile.py)
 WINDOW_RULE = "opens a warm-up after every user signed in"
 SCHEDULE_RULE = "per-user shuffled rounds of the exact mix"
 OPEN_SCHEDULE_RULE = ("one arrival schedule at the offered rate (ramped from 0 over 3/4 of the warm-up), served by a "
@@ -41,7 +41,7 @@ OPEN_SCHEDULE_RULE = ("one arrival schedule at the offered rate (ramped from 0 o
 class LoadProfile:
     users: int = 150
     warmup: float = 10.0
-    # 90 s, not 40: on the reference VM the budget CPU's own speed (harness.calibrate) wanders
+    # 90 s, not 40: on the reference VM the budget CPU's own speed (harness.measure.calibrate) wanders
     # on a scale of seconds to a minute. In a 10-minute trace of an idle pinned vCPU, the mean
     # speed of consecutive 40 s windows varied by 5.5 % (CV), of 60 s windows 3.4 %, of 90 s
     # windows 2.3 %; a stage's throughput follows it, so a 40 s window alone used up the

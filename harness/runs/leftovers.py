@@ -4,7 +4,7 @@ A run stops everything it started on errors, Ctrl-C and SIGTERM. A SIGKILL, an O
 crashed terminal session gives it no chance: its servers were started in sessions of their own
 (so a Ctrl-C reaches the harness first and teardown stays in order), and they outlive it.
 
-So everything is marked with its owner: the pid and start time of the process that started it
+So everything is marked with its owner (harness/ownership.py): the pid and start time of the process that started it
 (a pid alone can be reused). Local processes inherit LADDER_OWNER in their environment,
 containers and networks carry the ladder.owner and ladder.host labels, the embedded PostgreSQL's
 folder holds an `owner` file, cgroups are named ladder-<owner>-<id>, and run.json records the
@@ -14,7 +14,6 @@ run's things, or those of a program using the harness as a library, are never to
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import socket
@@ -22,49 +21,12 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil
 
-OWNER_ENV = "LADDER_OWNER"
-OWNER_LABEL = "ladder.owner"
-HOST_LABEL = "ladder.host"
-RUN_LABEL = "ladder.run"
-PG_DIR_PREFIX = "ladder-pg-"
-CGROUP_NAME = re.compile(r"^ladder-(\d+-\d+)-[0-9a-f]+$")
+from harness.ownership import CGROUP_NAME, HOST_LABEL, OWNER_ENV, OWNER_LABEL, PG_DIR_PREFIX, RUN_LABEL, alive
+
 CGROUP_ROOTS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/cpu"))
-
-
-def _token(process: psutil.Process) -> str:
-    return f"{process.pid}-{round(process.create_time() * 100)}"
-
-
-def owner() -> str:
-    """This process as an owner: '<pid>-<start time in centiseconds>'."""
-    return _token(psutil.Process())
-
-
-def claim() -> None:
-    """Mark everything this process starts from now on as its own (children inherit it)."""
-    os.environ[OWNER_ENV] = owner()
-
-
-def owner_labels() -> dict[str, str]:
-    return {OWNER_LABEL: owner(), HOST_LABEL: socket.gethostname()}
-
-
-def owner_record() -> dict[str, Any]:
-    return {"pid": os.getpid(), "owner": owner(), "host": socket.gethostname()}
-
-
-def alive(token: str | None) -> bool:
-    """Is the owner still running? Same pid and same start time, so not a recycled pid."""
-    pid, _, _ = (token or "").partition("-")
-    try:
-        process = psutil.Process(int(pid))
-        return process.status() != psutil.STATUS_ZOMBIE and _token(process) == token
-    except (psutil.Error, ValueError):
-        return False
 
 
 @dataclass
@@ -178,7 +140,7 @@ def _docker(sweep: Sweep) -> None:
 def _runs(sweep: Sweep, results_dir: Path, finish: Callable[[Path], None]) -> None:
     """Runs still 'running' whose harness is gone: marked killed, their tables and report drawn
     from what they measured."""
-    from harness.results import read_json, utc_now, write_json
+    from harness.results.files import read_json, utc_now, write_json
 
     host = socket.gethostname()
     for path in sorted(results_dir.glob("*/run.json")):

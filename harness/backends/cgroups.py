@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harness import interrupts
 from harness.errors import UserError
-from harness.leftovers import owner
+from harness.ownership import owner
 
 ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000

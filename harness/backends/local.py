@@ -15,7 +15,7 @@ import httpx
 from harness import interrupts
 from harness.cpu import ServerPlacement
 from harness.errors import StageFailed, UserError
-from harness.manifest import REPO_ROOT, StageManifest
+from harness.ladder.manifest import REPO_ROOT, StageManifest
 from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, running_wire
 
 HOST = "127.0.0.1"

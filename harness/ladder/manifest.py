@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from harness.errors import UserError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # harness/ladder/manifest.py → the repository
 MANIFEST = "manifest.toml"
 STAGE_ROOTS = ("baseline", "stages", "optimized")
 

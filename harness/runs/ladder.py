@@ -12,18 +12,19 @@ from typing import Any, Protocol
 
 import httpx
 
-from harness import analysis, interrupts, plots, report
+from harness import interrupts
+from harness.backends.base import Backend, LocalBackend, RunEnvironment
 from harness.cpu import CpuBudget
 from harness.errors import RunInterrupted, StageFailed
-from harness.idle import IdleCheck, wait_until_idle
-from harness.lifecycle import Backend, LocalBackend, RunEnvironment
-from harness.load import LoadProfile
-from harness.manifest import StageManifest
+from harness.ladder.manifest import StageManifest
+from harness.ladder.verify import Script, Transcript, compare
+from harness.load.profile import LoadProfile
+from harness.measure.idle import IdleCheck, wait_until_idle
 from harness.measure.window import measure
 from harness.network.emulator import NetworkPlan
-from harness.results import new_run_dir, read_json, run_header, stage_dir, utc_now, write_json
+from harness.results import analysis, plots, report
+from harness.results.files import new_run_dir, read_json, run_header, stage_dir, utc_now, write_json
 from harness.settings import HarnessSettings
-from harness.verify import Script, Transcript, compare
 
 
 class Progress(Protocol):

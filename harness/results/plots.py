@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness.analysis import open_model_rows, ratios, read_summary, side_rows  # noqa: E402
+from harness.results.analysis import open_model_rows, ratios, read_summary, side_rows  # noqa: E402
 
 # The case study's figures, drawn as references
 ARTICLE_RPS = (180, 1300)

@@ -7,7 +7,7 @@ counted against the stage database.
 import time
 from dataclasses import asdict, dataclass
 
-from harness.postgres import STAGE_DB, admin
+from harness.backends.postgres import STAGE_DB, admin
 
 # PostgreSQL flushes a backend's pending statistics at the latest this long after its
 # last transaction; ended backends flush at exit.
