@@ -12,6 +12,7 @@ import yaml
 
 from harness.backends.images import LOCAL_POSTGRES
 from harness.backends.local import service_env
+from harness.backends.postgres import server_command
 from harness.ladder.manifest import REPO_ROOT, StageManifest
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -75,8 +76,7 @@ def render(stages: list[StageManifest], budget_cpus: int = 1) -> str:
             "profiles": [s.id for s in stages],
             "environment": {"POSTGRES_USER": "ladder", "POSTGRES_DB": "ladder",
                             "POSTGRES_PASSWORD": "${LADDER_DB_PASSWORD:-ladder-local-only}"},
-            "command": ["postgres", "-c", "shared_preload_libraries=pg_stat_statements",
-                        "-c", "pg_stat_statements.track=all", "-c", "max_connections=600"],
+            "command": server_command(),
             "healthcheck": {"test": ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", "ladder"],
                             "interval": "2s", "timeout": "3s", "retries": 30},
             **BUDGET,

@@ -9,7 +9,6 @@ the start of each run (see load_path.py) and recorded in run.json as `load_path`
 
 import contextlib
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,18 +16,17 @@ from typing import Any
 
 import docker
 import docker.errors
-import httpx
-import psycopg
 from docker.models.containers import Container
 from docker.models.networks import Network
 
 from harness import interrupts
 from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
 from harness.backends.containers import address, host_pid
+from harness.backends.health import wait_for_postgres, wait_until_healthy
 from harness.backends.images import ImageSet, build_stage_images, client
 from harness.backends.load_path import BRIDGE, PUBLISHED, choose, probe, probe_profile
 from harness.backends.local import service_env
-from harness.backends.postgres import ADMIN_USER, prepare_template
+from harness.backends.postgres import ADMIN_USER, prepare_template, server_command
 from harness.cpu import CpuBudget, format_cpus
 from harness.errors import StageFailed, UserError
 from harness.ladder.manifest import StageManifest
@@ -126,24 +124,10 @@ class DockerStage:
         self.urls = {BRIDGE: f"http://{addresses[edge.name]}:{edge.port}",
                      PUBLISHED: f"http://{published['HostIp']}:{published['HostPort']}"}
         self.edge_url = self.urls[self.path]
-        self._wait_healthy({s.name: f"http://{addresses[s.name]}:{s.port}/healthz" for s in self.stage.services},
-                           timeout)
-
-    def _wait_healthy(self, pending: dict[str, str], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=2) as http:
-            while pending:
-                interrupts.check()
-                for name, url in list(pending.items()):
-                    if name in self.dead_services():
-                        raise StageFailed(f"{self.stage.id}: service {name} exited at start", self.logs())
-                    with contextlib.suppress(httpx.HTTPError):
-                        if http.get(url).status_code == 200:
-                            del pending[name]
-                if pending and time.monotonic() > deadline:
-                    raise StageFailed(f"{self.stage.id}: {', '.join(pending)} not healthy after {timeout:.0f}s",
-                                      self.logs())
-                time.sleep(0.3)
+        wait_until_healthy(self.stage.id,
+                           {s.name: f"http://{addresses[s.name]}:{s.port}/healthz" for s in self.stage.services},
+                           timeout, lambda name: "" if name in self.dead_services() else None, self.logs,
+                           interval=0.3)
 
     def pids(self) -> list[int]:
         return [host_pid(c) for c in self.containers.values() if host_pid(c) > 0]
@@ -203,9 +187,7 @@ class DockerBackend:
             db = self.engine.containers.run(
                 self.images.postgres, name=f"ladder-{self.run_id}-db", detach=True, network=self.network.name,
                 environment={"POSTGRES_USER": ADMIN_USER, "POSTGRES_PASSWORD": password, "POSTGRES_DB": "postgres"},
-                command=["postgres", "-c", "shared_preload_libraries=pg_stat_statements",
-                         "-c", "pg_stat_statements.track=all", "-c", "pg_stat_statements.track_utility=off",
-                         "-c", "max_connections=600"],
+                command=server_command(),
                 labels=labels, **_limits(budget),
             )
             admin_url = f"postgresql://{ADMIN_USER}:{password}@{address(db, self.network.name)}:{PG_PORT}/postgres"
@@ -254,15 +236,10 @@ class DockerBackend:
 
 
 def _wait_for_postgres(url: str, container: Container, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        interrupts.check()
-        try:
-            with psycopg.connect(url, connect_timeout=2):
-                return
-        except psycopg.OperationalError:
-            container.reload()
-            if container.status == "exited" or time.monotonic() > deadline:
-                tail = container.logs(tail=5).decode(errors="replace").strip().replace("\n", " | ")
-                raise UserError(f"PostgreSQL container failed to start: {tail[-300:]}") from None
-            time.sleep(0.5)
+    def died() -> bool:
+        container.reload()
+        return bool(container.status == "exited")
+
+    def last_words() -> str:
+        return str(container.logs(tail=5).decode(errors="replace")).strip().replace("\n", " | ")[-300:]
+    wait_for_postgres(url, timeout, died, last_words, what="PostgreSQL container", interval=0.5)

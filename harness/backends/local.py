@@ -10,11 +10,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from harness import interrupts
+from harness.backends.health import wait_until_healthy
 from harness.cpu import ServerPlacement
-from harness.errors import StageFailed, UserError
+from harness.errors import UserError
 from harness.ladder.manifest import REPO_ROOT, StageManifest
 from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, running_wire
 
@@ -104,25 +103,11 @@ class LocalStage:
         self.wait_healthy(timeout)
 
     def wait_healthy(self, timeout: float) -> None:
-        pending = {s.name: f"http://{HOST}:{s.port}/healthz" for s in self.stage.services}
-        deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=2) as client:
-            while pending:
-                interrupts.check()
-                for name, url in list(pending.items()):
-                    if self.processes[name].poll() is not None:
-                        raise StageFailed(f"{self.stage.id}: service {name} exited at start "
-                                          f"(code {self.processes[name].returncode})", self.logs())
-                    try:
-                        if client.get(url).status_code == 200:
-                            del pending[name]
-                    except httpx.HTTPError:
-                        pass
-                if pending and time.monotonic() > deadline:
-                    names = ", ".join(pending)
-                    raise StageFailed(f"{self.stage.id}: {names} not healthy after {timeout:.0f}s",
-                                      self.logs())
-                time.sleep(0.2)
+        def exited(name: str) -> str | None:
+            code = self.processes[name].poll()
+            return None if code is None else f" (code {code})"
+        wait_until_healthy(self.stage.id, {s.name: f"http://{HOST}:{s.port}/healthz" for s in self.stage.services},
+                           timeout, exited, self.logs)
 
     def dead_services(self) -> list[str]:
         dead = [n for n, p in self.processes.items() if p.poll() is not None]

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from harness import interrupts
+from harness.backends.health import wait_for_postgres
 from harness.cpu import ServerPlacement
 from harness.errors import UserError
 from harness.ownership import PG_DIR_PREFIX, owner
@@ -54,12 +54,28 @@ def find_bindir() -> Path:
                     "or set LADDER_DATABASE_URL to an existing server")
 
 
+# The server's settings, one list for every way the ladder runs PostgreSQL: the embedded server,
+# the docker backend's container and docker-compose.yml's. pg_stat_statements counts statements
+# per request (utility statements such as SET and BEGIN are not the stage's queries); 600
+# connections hold the baseline's connection per unit of work under 150 users.
+SERVER_SETTINGS: dict[str, str] = {
+    "max_connections": "600",
+    "shared_preload_libraries": "pg_stat_statements",
+    "pg_stat_statements.track": "all",
+    "pg_stat_statements.track_utility": "off",
+}
+
+
+def server_command(settings: dict[str, str] = SERVER_SETTINGS) -> list[str]:
+    """`postgres -c key=value …` for a container (the official image's entry point takes it)."""
+    return ["postgres", *[arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]]
+
+
 @dataclass
 class EmbeddedPostgres:
     """A private PostgreSQL for one run; `url` is an admin URL to its `postgres` database."""
 
     placement: ServerPlacement
-    max_connections: int = 600
     process: subprocess.Popen[bytes] | None = None
     workdir: Path | None = None
     url: str = ""
@@ -91,10 +107,7 @@ class EmbeddedPostgres:
         settings = {
             "listen_addresses": "127.0.0.1", "port": str(port),
             "unix_socket_directories": str(self.workdir),
-            "max_connections": str(self.max_connections),
-            "shared_preload_libraries": "pg_stat_statements",
-            "pg_stat_statements.track": "all",
-            "pg_stat_statements.track_utility": "off",
+            **SERVER_SETTINGS,
             "logging_collector": "off",
         }
         args = [str(bindir / "postgres"), "-D", str(data)]
@@ -106,17 +119,16 @@ class EmbeddedPostgres:
                 preexec_fn=lambda: _enter_then_drop(self.placement, run_as), start_new_session=True,
             )
         self.url = f"postgresql://{ADMIN_USER}:{password}@127.0.0.1:{port}/postgres"
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with psycopg.connect(self.url, connect_timeout=2):
-                    break
-            except psycopg.OperationalError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-                    self.stop()
-                    raise UserError(f"PostgreSQL failed to start: {' | '.join(tail)}") from None
-                time.sleep(0.2)
+        def died() -> bool:
+            return self.process is not None and self.process.poll() is not None
+
+        def last_words() -> str:
+            return " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
+        try:
+            wait_for_postgres(self.url, timeout, died, last_words)
+        except UserError:
+            self.stop()
+            raise
         return self.url
 
     def pids(self) -> list[int]:

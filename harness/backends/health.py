@@ -1,0 +1,51 @@
+"""Waiting until what a backend started can serve: the stage's services (their /healthz) and
+PostgreSQL (a connection). One loop each, for every backend: each says only how to tell that
+its thing has died, and what its last words were."""
+
+import contextlib
+import time
+from collections.abc import Callable
+
+import httpx
+import psycopg
+
+from harness import interrupts
+from harness.errors import StageFailed, UserError
+
+
+def wait_until_healthy(stage_id: str, urls: dict[str, str], timeout: float,
+                       exited: Callable[[str], str | None], logs: Callable[[], dict[str, str]],
+                       interval: float = 0.2) -> None:
+    """Until every service's /healthz answers 200. `exited(name)` says how a service that has
+    already died ended (None while it runs): that fails the stage at once, with the logs."""
+    pending = dict(urls)
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2) as client:
+        while pending:
+            interrupts.check()
+            for name, url in list(pending.items()):
+                if (how := exited(name)) is not None:
+                    raise StageFailed(f"{stage_id}: service {name} exited at start{how}", logs())
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(url).status_code == 200:
+                        del pending[name]
+            if pending and time.monotonic() > deadline:
+                raise StageFailed(f"{stage_id}: {', '.join(pending)} not healthy after {timeout:.0f}s", logs())
+            if pending:
+                time.sleep(interval)
+
+
+def wait_for_postgres(url: str, timeout: float, died: Callable[[], bool], last_words: Callable[[], str],
+                      what: str = "PostgreSQL", interval: float = 0.2) -> None:
+    """Until a connection to `url` succeeds; a server that died or never answers is a user error
+    carrying its last log lines."""
+    deadline = time.monotonic() + timeout
+    while True:
+        interrupts.check()
+        try:
+            with psycopg.connect(url, connect_timeout=2):
+                return
+        except psycopg.OperationalError:
+            if died() or time.monotonic() > deadline:
+                raise UserError(f"{what} failed to start: {last_words()}") from None
+            time.sleep(interval)
