@@ -393,7 +393,7 @@ def rtt_sweep_command(
     idle_timeout: Annotated[float, typer.Option(help="Idle check: give up after this many seconds.")] = 30.0,
 ) -> None:
     """The ladder at several RTTs between the tiers: when each fix starts to pay, and why."""
-    from harness.network.sweep import parse_rtts, run_sweep
+    from harness.runs.rtt_sweep import parse_rtts, run_sweep
     rtt_list = parse_rtts(rtts)
     plan = ladder_plan(stages, quick, users, duration, warmup, backend, server_cpus, load_cpus, cpu_quota, 1,
                        idle_threshold, idle_timeout, False, 1, NetworkPlan(max(rtt_list)))
@@ -416,7 +416,7 @@ def plot(run: RunDir) -> None:
     """Redraw the tables and charts of a results folder without rerunning (a sweep's too)."""
     from harness.results.files import load_run
     if load_run(run).get("kind") == "rtt-sweep":
-        from harness.network.sweep import finish_sweep
+        from harness.runs.rtt_sweep import finish_sweep
         for ladder in sorted(p for p in run.glob("rtt-*") if (p / "run.json").is_file()):
             finish(ladder)
         finish_sweep(run)

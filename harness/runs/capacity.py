@@ -19,13 +19,14 @@ import pandas as pd  # noqa: E402
 from harness import interrupts  # noqa: E402
 from harness.backends.base import Backend  # noqa: E402
 from harness.cpu import CpuBudget  # noqa: E402
-from harness.errors import RunInterrupted, StageFailed  # noqa: E402
+from harness.errors import StageFailed  # noqa: E402
 from harness.ladder.manifest import StageManifest  # noqa: E402
 from harness.load.profile import LoadProfile  # noqa: E402
 from harness.measure.window import measure  # noqa: E402
 from harness.network.emulator import LOOPBACK, NetworkPlan  # noqa: E402
 from harness.results.analysis import latency_stats, load_samples, open_model_stats  # noqa: E402
-from harness.results.files import new_run_dir, run_header, utc_now, write_json  # noqa: E402
+from harness.results.files import new_run_dir, run_header, write_json  # noqa: E402
+from harness.runs.skeleton import recorded_run  # noqa: E402
 from harness.settings import HarnessSettings  # noqa: E402
 
 DEFAULT_STEPS = (2, 5, 10, 20, 40, 80, 160)
@@ -74,52 +75,48 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
         "target_p95_ms": plan.target_p95_ms, "steps": list(plan.steps), "rates": list(plan.rates),
         "load": {"warmup": plan.warmup, "duration": plan.duration}, "network": plan.network.as_record(),
     }
-    write_json(run_dir / "run.json", run)
     rows: list[dict[str, Any]] = []
-    try:
-        with plan.backend.environment(plan.budget, settings) as env:
-            run["load_path"] = plan.backend.choose_load_path(
-                env, LoadProfile(users=max(plan.steps), warmup=plan.warmup, duration=plan.duration),
-                plan.budget.load, run_dir / "load-path", settings.start_timeout_seconds)
-            write_json(run_dir / "run.json", run)
-            for stage in plan.stages:
-                interrupts.check()
-                stage_rows: list[dict[str, Any]] = []
-                try:
-                    with plan.backend.stage(env, stage, run_dir / "stages" / stage.id / "logs",
-                                            settings.start_timeout_seconds, plan.network) as running:
-                        for users, rate in step_loads(plan):
-                            out = run_dir / "stages" / stage.id / (f"r{rate:g}" if rate else f"u{users}")
-                            out.mkdir(parents=True, exist_ok=True)
-                            profile = LoadProfile(users=users, warmup=plan.warmup, duration=plan.duration, rate=rate)
-                            m = measure(running, env.admin_url, env.database_pids(), profile,
-                                        plan.budget.load, out, server_cpus=plan.budget.server)
-                            samples = load_samples(out)
-                            stats = (open_model_stats(samples, rate, m["window_seconds"]) if rate
-                                     else latency_stats(samples, m["window_seconds"]))
-                            stage_rows.append({"stage": stage.id, "order": stage.order, "users": users,
-                                               "offered_rps": rate or None, **stats,
-                                               "host_speed": m["host_speed"].get("mean"),
-                                               "net_held": m.get("network", {}).get("held", True)})
-                            say(f"{stage.id}: " + (f"{rate:g} req/s offered" if rate else f"{users} users")
-                                + f" → {stats['rps']:,.0f} req/s, p95 {stats['p95_ms']:,.0f} ms"
-                                + ("" if stats.get("rate_held", True) else " (not offered the rate)"))
-                            if stats["p95_ms"] > 4 * plan.target_p95_ms and stats["rps"] < max(
-                                    r["rps"] for r in stage_rows):
-                                break  # past the knee: more users only add queueing
-                except StageFailed as failed:
-                    say(f"{stage.id}: failed: {failed}")
-                rows += stage_rows
-                write_tables(run_dir, rows, plan.target_p95_ms)
-        interrupts.check()  # a stop deferred by the last teardown
-        run["status"] = "complete"
-    except KeyboardInterrupt:
-        run["status"] = "interrupted"
-        raise RunInterrupted(run_dir, "the capacity search") from None
-    finally:
-        run["finished_at"] = utc_now()
-        write_json(run_dir / "run.json", run)
+    stage_now: list[str] = []
+
+    def tables() -> None:
         if rows:
+            write_tables(run_dir, rows, plan.target_p95_ms)
+    # the same skeleton as run-all's: complete, interrupted (in which stage), crashed
+    with recorded_run(run_dir, run, where=lambda: f"capacity search of {stage_now[-1]}" if stage_now
+                      else "set-up", finish=tables), plan.backend.environment(plan.budget, settings) as env:
+        run["load_path"] = plan.backend.choose_load_path(
+            env, LoadProfile(users=max(plan.steps), warmup=plan.warmup, duration=plan.duration),
+            plan.budget.load, run_dir / "load-path", settings.start_timeout_seconds)
+        write_json(run_dir / "run.json", run)
+        for stage in plan.stages:
+            interrupts.check()
+            stage_now.append(stage.id)
+            stage_rows: list[dict[str, Any]] = []
+            try:
+                with plan.backend.stage(env, stage, run_dir / "stages" / stage.id / "logs",
+                                        settings.start_timeout_seconds, plan.network) as running:
+                    for users, rate in step_loads(plan):
+                        out = run_dir / "stages" / stage.id / (f"r{rate:g}" if rate else f"u{users}")
+                        out.mkdir(parents=True, exist_ok=True)
+                        profile = LoadProfile(users=users, warmup=plan.warmup, duration=plan.duration, rate=rate)
+                        m = measure(running, env.admin_url, env.database_pids(), profile,
+                                    plan.budget.load, out, server_cpus=plan.budget.server)
+                        samples = load_samples(out)
+                        stats = (open_model_stats(samples, rate, m["window_seconds"]) if rate
+                                 else latency_stats(samples, m["window_seconds"]))
+                        stage_rows.append({"stage": stage.id, "order": stage.order, "users": users,
+                                           "offered_rps": rate or None, **stats,
+                                           "host_speed": m["host_speed"].get("mean"),
+                                           "net_held": m.get("network", {}).get("held", True)})
+                        say(f"{stage.id}: " + (f"{rate:g} req/s offered" if rate else f"{users} users")
+                            + f" → {stats['rps']:,.0f} req/s, p95 {stats['p95_ms']:,.0f} ms"
+                            + ("" if stats.get("rate_held", True) else " (not offered the rate)"))
+                        if stats["p95_ms"] > 4 * plan.target_p95_ms and stats["rps"] < max(
+                                r["rps"] for r in stage_rows):
+                            break  # past the knee: more users only add queueing
+            except StageFailed as failed:
+                say(f"{stage.id}: failed: {failed}")
+            rows += stage_rows
             write_tables(run_dir, rows, plan.target_p95_ms)
     return run_dir
 

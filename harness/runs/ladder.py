@@ -15,7 +15,7 @@ import httpx
 from harness import interrupts
 from harness.backends.base import Backend, LocalBackend, RunEnvironment
 from harness.cpu import CpuBudget
-from harness.errors import RunInterrupted, StageFailed
+from harness.errors import StageFailed
 from harness.ladder.manifest import StageManifest
 from harness.ladder.verify import Script, Transcript, compare
 from harness.load.profile import LoadProfile
@@ -24,6 +24,7 @@ from harness.measure.window import measure
 from harness.network.emulator import NetworkPlan
 from harness.results import analysis, plots, report
 from harness.results.files import new_run_dir, read_json, run_header, stage_dir, utc_now, write_json
+from harness.runs.skeleton import recorded_run
 from harness.settings import HarnessSettings
 
 
@@ -70,9 +71,8 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
         "network": plan.network.as_record(),
         "idle_check": {"threshold_pct": plan.idle.threshold_pct, "timeout_s": plan.idle.timeout_s},
     }
-    write_json(run_dir / "run.json", run)
     started: list[str] = []
-    try:
+    with recorded_run(run_dir, run, where=lambda: _where(run_dir, started), finish=lambda: finish(run_dir)):
         with plan.backend.environment(plan.budget, settings) as env:
             run["database"] = {"kind": env.database_kind, "seed_rows": env.seed_rows}
             run["budget"]["enforced"] = env.details.pop("enforced", "affinity")
@@ -108,17 +108,6 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
         failed = sorted({d.name for d in (run_dir / "stages").iterdir() if _status(d) != "ok"})
         run["status"] = "complete" if not failed else "complete-with-failures"
         run["failed_stages"] = failed
-    except KeyboardInterrupt:
-        run["status"] = "interrupted"
-        run["interrupted_in"] = _where(run_dir, started)
-        raise RunInterrupted(run_dir, run["interrupted_in"]) from None
-    except BaseException:
-        run["status"] = "crashed"
-        raise
-    finally:
-        run["finished_at"] = utc_now()
-        write_json(run_dir / "run.json", run)
-        finish(run_dir)
     return run_dir
 
 

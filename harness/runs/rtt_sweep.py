@@ -25,11 +25,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness.errors import RunInterrupted, UserError  # noqa: E402
+from harness.errors import UserError  # noqa: E402
 from harness.network.emulator import NetworkPlan  # noqa: E402
 from harness.results.analysis import ladder_ceiling, read_summary  # noqa: E402
-from harness.results.files import new_run_dir, read_json, run_header, utc_now, write_json  # noqa: E402
+from harness.results.files import new_run_dir, read_json, run_header, write_json  # noqa: E402
 from harness.runs.ladder import Progress, RunPlan, run_all  # noqa: E402
+from harness.runs.skeleton import recorded_run  # noqa: E402
 from harness.settings import HarnessSettings  # noqa: E402
 
 PAYS_ABOVE = 1.10
@@ -62,26 +63,17 @@ def run_sweep(plan: RunPlan, rtts: list[float], settings: HarnessSettings,
     record: dict[str, Any] = {**run_header("rtt-sweep", plan.backend.name, plan.budget.as_record()),
                               "rtts_ms": rtts, "load": plan.profile.as_record(),
                               "stages": [s.id for s in plan.stages], "runs": {}}
-    write_json(sweep_dir / "run.json", record)
-    try:
+    done: list[float] = []
+    with recorded_run(sweep_dir, record, where=lambda: f"the ladder at {done[-1]:g} ms" if done else "set-up",
+                      finish=lambda: finish_sweep(sweep_dir)):
         for rtt in rtts:
+            done.append(rtt)
             say(f"ladder at {rtt:g} ms RTT" if rtt else "ladder on loopback (0 ms)")
             run_dir = sweep_dir / rtt_folder(rtt)
             run_dir.mkdir()
             record["runs"][f"{rtt:g}"] = run_dir.name
             write_json(sweep_dir / "run.json", record)
             run_all(replace(plan, network=NetworkPlan(rtt), ceiling=False), settings, progress_for(rtt), run_dir)
-        record["status"] = "complete"
-    except (KeyboardInterrupt, RunInterrupted):  # each ladder records where; the sweep, that it stopped
-        record["status"] = "interrupted"
-        raise
-    except BaseException:  # the same statuses as run_all's skeleton (the house issue shares it)
-        record["status"] = "crashed"
-        raise
-    finally:
-        record["finished_at"] = utc_now()
-        write_json(sweep_dir / "run.json", record)
-        finish_sweep(sweep_dir)
     return sweep_dir
 
 
