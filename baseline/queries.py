@@ -15,15 +15,11 @@ from sqlalchemy.orm import Session
 
 from domain import rules, tokens
 from domain.models import (
-    DashboardOut,
-    ExportCreated,
     ExportOut,
-    MeOut,
     PreferencesOut,
     ProfileOut,
     ReportItemOut,
     ReportOut,
-    ReportSummary,
     UserSummary,
 )
 from domain.schema import (
@@ -193,35 +189,3 @@ def record_export_side_effects(s: Session, user_id: int, export_id: int, export_
     record_audit(s, user_id, "export", f"export:{export_id}")
     record_notification(s, user_id, "export", rules.export_notification(export_id, export_format))
     record_usage(s, user_id, "export", 1)
-
-
-# --- composite units of work of the consolidated services (s1 on); s4 replaces the reads
-
-
-def open_session(s: Session, email: str, password: str, expires_at: datetime) -> tuple[int, str] | None:
-    user_id = login_user_id(s, email, password)
-    if user_id is None:
-        return None
-    return user_id, create_session(s, user_id, expires_at)
-
-
-def me(s: Session, user_id: int) -> MeOut:
-    basics = user_basics(s, user_id)
-    return MeOut(id=int(str(basics["id"])), email=str(basics["email"]), name=str(basics["name"]),
-                 profile=profile(s, user_id), preferences=preferences(s, user_id))
-
-
-def dashboard(s: Session, user_id: int) -> DashboardOut:
-    ids = latest_report_ids(s, user_id)
-    statuses = export_statuses(s, ids)
-    reports = [ReportSummary.model_validate({**r, "latest_export_status": statuses[int(str(r["id"]))]})
-               for r in report_summaries(s, ids)]
-    return DashboardOut(user=user_summary(s, user_id), reports=reports)
-
-
-def create_export(s: Session, user_id: int, report_id: int, export_format: str) -> ExportCreated | None:
-    if owned_report(s, user_id, report_id) is None:
-        return None
-    export_id = insert_export(s, user_id, report_id, export_format)
-    render_export(s, export_id)
-    return ExportCreated(id=export_id, status="queued")

@@ -128,12 +128,14 @@ def verify(
 
 
 def mechanism_table(results: list[StageVerification]) -> Table:
-    table = Table("stage", "endpoint", "hops/req", "DB sessions/req", "statements/req",
-                  title="mechanism counters (per request, sequential calls)")
+    table = Table("stage", "endpoint", "hops/req", "DB sessions/req", "statements/req", "loop blocked",
+                  title="mechanism counters (per request, sequential calls; loop blocked: a /healthz's wait "
+                  "beside 8 concurrent dashboards, as a share of their time)")
     for result in results:
         for c in result.counters:
             statements = "n/a" if c.statements is None else f"{c.statements:g}"
-            table.add_row(result.stage.id, c.endpoint, f"{c.hops:g}", f"{c.db_sessions:g}", statements)
+            blocked = "" if c.blocked is None else f"{c.blocked:.2f}"
+            table.add_row(result.stage.id, c.endpoint, f"{c.hops:g}", f"{c.db_sessions:g}", statements, blocked)
         table.add_section()
     return table
 

@@ -1,9 +1,16 @@
-"""Stage manifests: discovered from the tree, validated, nothing hard-coded."""
+"""Stage manifests: discovered from the tree, validated, nothing hard-coded.
+
+A stage holds only its change: `extends = "<stage id>"` takes everything that does not describe
+the stage itself (adapters, server, env, migrations, services) from that stage, and the
+manifest says what differs — an adapter, an env value, a migration, the server. [adapters],
+[server] and [env] merge key by key, migrations add up, [[services]] replaces the list when
+given. Your own variant can extend any stage the same way.
+"""
 
 import sys
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -25,6 +32,8 @@ class Server(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["uvicorn", "gunicorn"]
     config: str | None = None
+    # workers of every service per budget CPU (a service's own `workers`/`workers_per_cpu` wins)
+    workers_per_cpu: float | None = Field(default=None, gt=0)
 
 
 class ServiceSpec(BaseModel):
@@ -36,12 +45,13 @@ class ServiceSpec(BaseModel):
     workers: int | None = Field(default=None, ge=1)
     workers_per_cpu: float | None = Field(default=None, gt=0)
 
-    def worker_count(self, budget_cpus: int) -> int:
+    def worker_count(self, budget_cpus: int, server_per_cpu: float | None = None) -> int:
         """Workers from the manifest and the CPU budget, never from os.cpu_count()."""
         if self.workers is not None:
             return self.workers
-        if self.workers_per_cpu is not None:
-            return max(1, round(self.workers_per_cpu * budget_cpus))
+        per_cpu = self.workers_per_cpu if self.workers_per_cpu is not None else server_per_cpu
+        if per_cpu is not None:
+            return max(1, round(per_cpu * budget_cpus))
         return 1
 
 
@@ -49,6 +59,7 @@ class StageManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^s\d+-[a-z0-9-]+$")
     order: int = Field(ge=0)
+    extends: str | None = None  # the stage this one changes (resolved by `discover`)
     title: str
     fix: str
     removes: str
@@ -86,32 +97,88 @@ class StageManifest(BaseModel):
         if self.server.kind == "gunicorn":
             assert self.server.config is not None
             return [python, "-m", "gunicorn", "-c", self.server.config,
-                    "--workers", str(service.worker_count(budget_cpus)),
+                    "--workers", str(service.worker_count(budget_cpus, self.server.workers_per_cpu)),
                     "--bind", f"{host}:{service.port}", service.app]
         return [python, "-m", "uvicorn", service.app, "--host", host, "--port", str(service.port)]
 
 
-def load_manifest(path: Path) -> StageManifest:
+# what a stage takes from the one it extends; id, order, title, fix, removes and expect are its own
+INHERITED = ("adapters", "server", "env", "migrations", "services")
+MERGED_TABLES = ("adapters", "server", "env")
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text())
-        return StageManifest.model_validate({**data, "folder": path.parent})
-    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        return {**tomllib.loads(path.read_text()), "folder": path.parent}
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"invalid manifest {path}: {exc}") from None
+
+
+def _validate(data: dict[str, Any], path: Path) -> StageManifest:
+    try:
+        return StageManifest.model_validate(data)
+    except ValidationError as exc:
         first = str(exc).splitlines()
         raise UserError(f"invalid manifest {path}: {' '.join(first[:3])}") from None
 
 
+def inherit(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """The child's manifest with what it does not say taken from its (resolved) parent."""
+    merged: dict[str, Any] = {key: parent[key] for key in INHERITED if key in parent}
+    for key, value in child.items():
+        if key in MERGED_TABLES and isinstance(value, dict):
+            merged[key] = {**merged.get(key, {}), **value}
+        elif key == "migrations":
+            merged[key] = list(dict.fromkeys([*merged.get(key, []), *value]))
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_manifest(path: Path) -> StageManifest:
+    """One manifest on its own (one that extends another needs `discover`)."""
+    data = _read(path)
+    if data.get("extends"):
+        raise UserError(f"{path} extends {data['extends']}: load it with the others (discover)")
+    return _validate(data, path)
+
+
+def _resolve(raw: dict[str, tuple[Path, dict[str, Any]]]) -> list[StageManifest]:
+    resolved: dict[str, dict[str, Any]] = {}
+
+    def resolve(stage_id: str, chain: tuple[str, ...]) -> dict[str, Any]:
+        if stage_id in resolved:
+            return resolved[stage_id]
+        path, data = raw[stage_id]
+        parent_id = data.get("extends")
+        if parent_id:
+            if parent_id in chain:
+                raise UserError(f"{path}: extends goes round in a circle: {' → '.join((*chain, parent_id))}")
+            if parent_id not in raw:
+                raise UserError(f"{path}: extends unknown stage {parent_id}; known: {', '.join(raw)}")
+            data = inherit(resolve(parent_id, (*chain, parent_id)), data)
+        resolved[stage_id] = data
+        return data
+
+    return [_validate(resolve(stage_id, (stage_id,)), path) for stage_id, (path, _) in raw.items()]
+
+
 def discover(root: Path = REPO_ROOT, extra: list[Path] | None = None) -> list[StageManifest]:
     """Every stage under baseline/, stages/ and optimized/ (and `extra` folders: your own
-    variants, e.g. LADDER_EXTRA_STAGES=/path/to/mine), in ladder order."""
+    variants, e.g. LADDER_EXTRA_STAGES=/path/to/mine), in ladder order, `extends` resolved."""
     paths = [p for top in STAGE_ROOTS for p in sorted((root / top).rglob(MANIFEST))]
     for folder in extra or []:
         if not folder.is_dir():
             raise UserError(f"extra stages folder {folder} does not exist")
         paths += sorted(folder.rglob(MANIFEST))
-    stages = sorted((load_manifest(p) for p in paths), key=lambda m: m.order)
-    ids = [s.id for s in stages]
-    if len(set(ids)) != len(ids):
-        raise UserError(f"duplicate stage ids in manifests: {ids}")
+    raw: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for path in paths:
+        data = _read(path)
+        stage_id = str(data.get("id", path))
+        if stage_id in raw:
+            raise UserError(f"duplicate stage id {stage_id} in {raw[stage_id][0]} and {path}")
+        raw[stage_id] = (path, data)
+    stages = sorted(_resolve(raw), key=lambda m: m.order)
     orders = [s.order for s in stages]
     if len(set(orders)) != len(orders):
         raise UserError(f"duplicate stage order in manifests: {orders}")

@@ -4,8 +4,11 @@ Each step states the status it expects. Responses are normalised (tokens, timest
 ids that legitimately differ) and compared across stages: identical or it fails.
 """
 
+import statistics
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -171,6 +174,9 @@ class EndpointCounters:
     db_sessions: float
     statements: float | None
     commits: float
+    # the dashboard only: how long the edge kept a /healthz waiting while it served concurrent
+    # dashboards, as a share of that batch's time (1: the event loop blocked for all of it)
+    blocked: float | None = None
 
 
 def measure_mechanisms(script: Script, admin_url: str, calls: int = 5) -> list[EndpointCounters]:
@@ -204,7 +210,35 @@ def measure_mechanisms(script: Script, admin_url: str, calls: int = 5) -> list[E
             statements=None if delta.statements is None else delta.statements / calls,
             commits=delta.xact_commit / calls,
         ))
+    dashboard = next(c for c in out if c.endpoint == "dashboard")
+    out[out.index(dashboard)] = replace(dashboard, blocked=loop_blocked(str(client.base_url), auth))
     return out
+
+
+def loop_blocked(base_url: str, auth: dict[str, str], concurrent: int = 8, rounds: int = 3) -> float:
+    """Is the edge's event loop blocked while it waits on its callee? `concurrent` dashboards are
+    sent at once, then a /healthz (no I/O behind it) on a connection of its own: an edge that awaits
+    its calls answers it at once; one that blocks inside `async def` answers it only between
+    requests. The median over `rounds` of healthz's latency / the batch's time."""
+    shares = []
+    for _ in range(rounds):
+        clients = [httpx.Client(base_url=base_url, timeout=60) for _ in range(concurrent + 1)]
+        try:
+            with ThreadPoolExecutor(concurrent) as pool:
+                started = time.perf_counter()
+                batch = [pool.submit(c.get, "/api/dashboard", headers=auth) for c in clients[:concurrent]]
+                time.sleep(0.005)  # the dashboards are in flight
+                probe_start = time.perf_counter()
+                clients[-1].get("/healthz").raise_for_status()
+                probe = time.perf_counter() - probe_start
+                for done in batch:
+                    done.result().raise_for_status()
+                total = time.perf_counter() - started
+        finally:
+            for c in clients:
+                c.close()
+        shares.append(min(1.0, probe / total))
+    return float(statistics.median(shares))
 
 
 def check_expectations(expect: dict[str, str], counters: list[EndpointCounters]) -> list[str]:

@@ -2,17 +2,15 @@
 
 FIX (N+1): each composite read is one or two statements (joins, eager loads, correlated
 subqueries served by the indexes in indexes.sql) instead of one statement per row.
-Everything not redefined here is the baseline's code, unchanged.
+Everything not redefined here is s1's code (stages/s1_consolidated/queries.py), unchanged.
 """
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-# Unchanged from the baseline: the writes and the single-row reads.
+# Unchanged: the baseline's writes and single-row reads, s1's sign-in and export units of work
 from baseline.queries import (  # noqa: F401  (re-exported: this module is the queries port)
-    create_export,
     export_view,
-    open_session,
     record_audit,
     record_export_side_effects,
     session_user_id,
@@ -29,6 +27,7 @@ from domain.models import (
     UserSummary,
 )
 from domain.schema import ExportJob, Report, ReportItem, User
+from stages.s1_consolidated.queries import create_export, open_session  # noqa: F401
 
 
 def me(s: Session, user_id: int) -> MeOut:

@@ -8,6 +8,9 @@ from domain.wiring import db, queries, rpc
 from stages.s1_consolidated.edge_auth import EdgeAuth
 
 app = create_service("core-api")
+# FIX (inconsistent middleware): one middleware stack, the same at every edge — the token checked
+# once (EdgeAuth, a plain ASGI middleware); the baseline's RequestTiming, copied into six services
+# as a BaseHTTPMiddleware (an extra task and stream per request), is gone
 app.add_middleware(EdgeAuth)
 
 
