@@ -12,7 +12,12 @@ def test_list_prints_the_ladder() -> None:
     assert result.exit_code == 0
     for stage in ("s0-baseline", "s1-consolidated", "s2-async", "s3-pooled", "s4-queries", "s5-optimized"):
         assert stage in result.output
-    assert "14" in result.output
+    # the services column: 14 for the baseline, 4 for every later stage (the title also says 14,
+    # so the count is read from the row's last cell, not searched for anywhere in it)
+    rows = [[cell.strip() for cell in line.split("│")] for line in result.output.splitlines()]
+    counts = {row[2]: row[-2] for row in rows
+              if len(row) > 4 and row[2] in ("s0-baseline", "s1-consolidated", "s5-optimized")}
+    assert counts == {"s0-baseline": "14", "s1-consolidated": "4", "s5-optimized": "4"}, result.output
 
 
 def test_diff_shows_the_fix_and_only_the_fix() -> None:

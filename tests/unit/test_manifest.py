@@ -31,8 +31,9 @@ def test_each_stage_changes_one_thing_from_its_neighbour() -> None:
 
 def test_workers_come_from_the_budget_not_the_host() -> None:
     optimized = select(discover(), ["s5-optimized"])[0]
-    assert [s.worker_count(1) for s in optimized.services] == [1, 1, 1, 1]
-    assert [s.worker_count(4) for s in optimized.services] == [4, 4, 4, 4]
+    per_cpu = optimized.server.workers_per_cpu
+    assert [s.worker_count(1, per_cpu) for s in optimized.services] == [1, 1, 1, 1]
+    assert [s.worker_count(4, per_cpu) for s in optimized.services] == [4, 4, 4, 4]
     command = optimized.command(optimized.edge, "127.0.0.1", 2)
     assert command[command.index("--workers") + 1] == "2"
 
@@ -73,4 +74,41 @@ def test_valid_manifest_loads(tmp_path: Path) -> None:
 def test_invalid_manifests_are_rejected_with_one_line(tmp_path: Path, broken: str, message: str) -> None:
     with pytest.raises(UserError, match=message) as info:
         load_manifest(_write(tmp_path, broken))
+    assert "\n" not in str(info.value)
+
+
+def _variant(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "manifest.toml").write_text(text)
+    return folder
+
+
+def test_a_stage_holds_only_its_change_and_inherits_the_rest() -> None:
+    by_id = {s.id: s for s in discover()}
+    s3, s4, s5 = by_id["s3-pooled"], by_id["s4-queries"], by_id["s5-optimized"]
+    assert s4.extends == "s3-pooled" and s5.extends == "s4-queries"
+    assert s4.services == s3.services and s4.env == s3.env  # inherited, not copied
+    assert s4.adapters.db == s3.adapters.db and s4.adapters.queries != s3.adapters.queries
+    assert s5.migrations == s4.migrations == ["stages/s4_queries/indexes.sql"]
+    assert s5.server.kind == "gunicorn" and s4.server.kind == "uvicorn"
+    # each manifest file says only what differs: no [[services]] after s1
+    for stage in ("s2-async", "s3-pooled", "s4-queries", "s5-optimized"):
+        assert "[[services]]" not in (by_id[stage].folder / "manifest.toml").read_text(), stage
+
+
+def test_your_own_variant_can_extend_any_stage(tmp_path: Path) -> None:
+    mine = _variant(tmp_path / "mine", 'id = "s9-mine"\norder = 9\nextends = "s3-pooled"\ntitle = "t"\n'
+                    'fix = "f"\nremoves = "r"\n[env]\nLADDER_POOL_SIZE = "20"\n')
+    stage = select(discover(extra=[mine.parent]), ["s9-mine"])[0]
+    assert stage.env == {"LADDER_POOL_SIZE": "20"} and len(stage.services) == 4
+    assert stage.adapters.db == "stages.s3_pooled.db" and stage.expect == {}
+
+
+@pytest.mark.parametrize("extends, message", [("s8-nowhere", "extends unknown stage s8-nowhere"),
+                                               ("s9-mine", "circle")])
+def test_a_broken_extends_is_one_clear_line(tmp_path: Path, extends: str, message: str) -> None:
+    _variant(tmp_path / "mine", f'id = "s9-mine"\norder = 9\nextends = "{extends}"\ntitle = "t"\n'
+             'fix = "f"\nremoves = "r"\n')
+    with pytest.raises(UserError, match=message) as info:
+        discover(extra=[tmp_path])
     assert "\n" not in str(info.value)
