@@ -14,6 +14,10 @@ def _read(path: Path | None) -> list[str]:
     return path.read_text().splitlines(keepends=True) if path and path.exists() else []
 
 
+def _read_text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
 def _label(path: Path | None) -> str:
     return str(path.relative_to(REPO_ROOT)) if path else "/dev/null"
 
@@ -27,7 +31,10 @@ def stage_diff(a: StageManifest, b: StageManifest) -> str:
     for port in ("db", "rpc", "queries"):
         old, new = getattr(a.adapters, port), getattr(b.adapters, port)
         if old != new:
-            pairs.append((module_path(old), module_path(new)))
+            # a module that builds on the one it replaces (imports it and redefines a few names)
+            # is the fix itself: shown whole, as new, not against everything it keeps
+            builds_on = f"from {old} import" in _read_text(module_path(new))
+            pairs.append((None if builds_on else module_path(old), module_path(new)))
     old_apps = {s.name: s.app for s in a.services}
     new_apps = {s.name: s.app for s in b.services}
     for name in list(old_apps) + [n for n in new_apps if n not in old_apps]:
@@ -43,9 +50,11 @@ def stage_diff(a: StageManifest, b: StageManifest) -> str:
     for migration in b.migrations:
         if migration not in a.migrations:
             pairs.append((None, REPO_ROOT / migration))
-    if a.server != b.server:
-        pairs.append((REPO_ROOT / a.server.config if a.server.config else None,
-                      REPO_ROOT / b.server.config if b.server.config else None))
+    if a.server.config != b.server.config:
+        old_config = REPO_ROOT / a.server.config if a.server.config else None
+        new_config = REPO_ROOT / b.server.config if b.server.config else None
+        if (old_config, new_config) not in pairs and (None, new_config) not in pairs:
+            pairs.append((old_config, new_config))
     return "".join(file_diff(old, new) for old, new in pairs)
 
 

@@ -71,3 +71,19 @@ def test_unwritable_results_folder_is_a_user_error(tmp_path) -> None:
                        env={"LADDER_RESULTS_DIR": str(blocker / "results")}, timeout=120)
     assert done.returncode == 2
     assert "cannot write results" in done.stderr
+
+
+def test_every_neighbouring_diff_shows_only_that_steps_fix() -> None:
+    def files(a: str, b: str) -> list[str]:
+        result = runner.invoke(app, ["diff", a, b])
+        assert result.exit_code == 0, result.output
+        return [line.split()[1] for line in result.output.splitlines() if line.startswith("+++ ")]
+
+    s0_s1 = runner.invoke(app, ["diff", "s0-baseline", "s1-consolidated"]).output
+    assert "+++ stages/s1_consolidated/queries.py" in s0_s1  # the composite units of work, new
+    assert "FIX (inconsistent middleware)" in s0_s1 and "-app.add_middleware(RequestTiming)" in s0_s1
+    assert files("s1-consolidated", "s2-async") == ["stages/s2_async/manifest.toml", "stages/s2_async/db.py",
+                                                    "stages/s2_async/rpc.py"]
+    assert files("s3-pooled", "s4-queries") == ["stages/s4_queries/manifest.toml", "stages/s4_queries/queries.py",
+                                                "stages/s4_queries/indexes.sql"]
+    assert files("s4-queries", "s5-optimized") == ["optimized/manifest.toml", "optimized/gunicorn.conf.py"]
