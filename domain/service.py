@@ -7,8 +7,10 @@ from domain.hops import HopCounter
 from domain.models import Health
 
 
-def create_service(name: str) -> FastAPI:
-    app = FastAPI(title=name, openapi_url=None, docs_url=None, redoc_url=None)
+def create_service(name: str, public: bool = False) -> FastAPI:
+    """A service; the edge (`public`) publishes its OpenAPI schema at /openapi.json (what
+    `harness verify --fuzz` reads), internal services publish none."""
+    app = FastAPI(title=name, openapi_url="/openapi.json" if public else None, docs_url=None, redoc_url=None)
     app.add_middleware(HopCounter)
 
     @app.exception_handler(Exception)

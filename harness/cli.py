@@ -104,6 +104,9 @@ def verify(
     server_cpus: ServerCpus = None,
     load_cpus: LoadCpus = None,
     calls: Annotated[int, typer.Option(min=0, help="Requests per endpoint for the mechanism counters (0: skip).")] = 5,
+    fuzz: Annotated[int, typer.Option(
+        min=0, help="Also fuzz each stage's public API with schemathesis: examples per operation and mode "
+        "(positive and negative; no 5xx, answers as the schema declares). 0: no fuzzing.")] = 0,
 ) -> None:
     """Start each stage on a fresh database, run the request script, compare all stages."""
     selected = manifest.select(_ladder(), stages)
@@ -112,11 +115,12 @@ def verify(
 
     def progress(result: StageVerification) -> None:
         mark = "[green]ok[/]" if not result.problems else "[red]FAILED[/]"
-        console.print(f"{result.stage.id}: {mark}")
+        fuzzed = f" (fuzz: {result.fuzz.summary})" if result.fuzz is not None else ""
+        console.print(f"{result.stage.id}: {mark}{fuzzed}", highlight=False)
         for problem in result.problems:
             console.print(f"  - {problem}", highlight=False)
 
-    outcome = verify_ladder(selected, budget, HarnessSettings(), calls, progress)
+    outcome = verify_ladder(selected, budget, HarnessSettings(), calls, progress, fuzz)
     if calls:
         console.print(mechanism_table(outcome.stages))
     for difference in outcome.differences:

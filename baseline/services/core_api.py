@@ -7,7 +7,7 @@ from domain.models import DashboardOut, ExportCreated, ExportIn, ExportOut, Logi
 from domain.service import create_service
 from domain.wiring import rpc
 
-app = create_service("core-api")
+app = create_service("core-api", public=True)
 app.add_middleware(RequestTiming)
 
 

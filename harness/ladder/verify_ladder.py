@@ -10,8 +10,17 @@ import httpx
 from harness.backends.base import RunEnvironment, run_environment, running_stage
 from harness.cpu import CpuBudget
 from harness.errors import StageFailed
+from harness.ladder.fuzz import FuzzResult, fuzz
 from harness.ladder.manifest import StageManifest
-from harness.ladder.verify import EndpointCounters, Script, Transcript, check_expectations, compare, measure_mechanisms
+from harness.ladder.verify import (
+    MAIN_USER,
+    EndpointCounters,
+    Script,
+    Transcript,
+    check_expectations,
+    compare,
+    measure_mechanisms,
+)
 from harness.settings import HarnessSettings
 
 
@@ -21,6 +30,7 @@ class StageVerification:
     transcript: Transcript | None = None
     counters: list[EndpointCounters] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    fuzz: FuzzResult | None = None
 
 
 @dataclass
@@ -34,7 +44,7 @@ class LadderVerification:
 
 
 def verify_stage(env: RunEnvironment, stage: StageManifest, log_dir: Path,
-                 counter_calls: int = 5, start_timeout: float = 60.0) -> StageVerification:
+                 counter_calls: int = 5, start_timeout: float = 60.0, fuzz_examples: int = 0) -> StageVerification:
     result = StageVerification(stage)
     try:
         with running_stage(env, stage, log_dir, start_timeout) as running, \
@@ -45,6 +55,10 @@ def verify_stage(env: RunEnvironment, stage: StageManifest, log_dir: Path,
             if counter_calls:
                 result.counters = measure_mechanisms(script, env.admin_url, counter_calls)
                 result.problems += check_expectations(stage.expect, result.counters)
+            if fuzz_examples:  # last: what the fuzzer writes must not touch the counters above
+                result.fuzz = fuzz(running.base_url, script.tokens[MAIN_USER], fuzz_examples)
+                if not result.fuzz.ok:
+                    result.problems.append(f"fuzz: {result.fuzz.summary}")
     except StageFailed as failed:
         result.problems.append(str(failed))
     return result
@@ -52,12 +66,13 @@ def verify_stage(env: RunEnvironment, stage: StageManifest, log_dir: Path,
 
 def verify_ladder(stages: list[StageManifest], budget: CpuBudget, settings: HarnessSettings,
                   counter_calls: int = 5,
-                  on_stage: Callable[[StageVerification], None] | None = None) -> LadderVerification:
+                  on_stage: Callable[[StageVerification], None] | None = None,
+                  fuzz_examples: int = 0) -> LadderVerification:
     results = []
     with run_environment(budget, settings) as env, tempfile.TemporaryDirectory() as logs:
         for stage in stages:
             result = verify_stage(env, stage, Path(logs) / stage.id, counter_calls,
-                                  settings.start_timeout_seconds)
+                                  settings.start_timeout_seconds, fuzz_examples)
             results.append(result)
             if on_stage:
                 on_stage(result)

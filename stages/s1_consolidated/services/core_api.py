@@ -7,7 +7,7 @@ from domain.service import create_service
 from domain.wiring import db, queries, rpc
 from stages.s1_consolidated.edge_auth import EdgeAuth
 
-app = create_service("core-api")
+app = create_service("core-api", public=True)
 # FIX (inconsistent middleware): one middleware stack, the same at every edge — the token checked
 # once (EdgeAuth, a plain ASGI middleware); the baseline's RequestTiming, copied into six services
 # as a BaseHTTPMiddleware (an extra task and stream per request), is gone
