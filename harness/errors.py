@@ -19,3 +19,8 @@ class StageFailed(Exception):
     def __init__(self, message: str, logs: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.logs = logs or {}
+
+
+class DatabaseDied(StageFailed):
+    """PostgreSQL died under a stage: an expected failure of the system under test, not of the
+    harness. The stage fails with this cause; the stages after it cannot run on that server."""

@@ -7,9 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
+import psycopg
+
 from harness import interrupts
 from harness.backends.base import RunningStage
-from harness.errors import StageFailed
+from harness.errors import DatabaseDied, StageFailed
 from harness.load.profile import (
     SIGN_IN_TIMEOUT_SECONDS,
     LoadProfile,
@@ -28,9 +31,26 @@ from harness.results.files import write_json
 Tick = Callable[[str, float], None]  # (phase, seconds left)
 
 
-def _sleep_until(moment: float, phase: str, tick: Tick | None, running: RunningStage) -> None:
+def database_alive(pids: list[int]) -> bool:
+    """Is the stage's PostgreSQL still running? (An external server, with no pid here: assumed so.)"""
+    if not pids:
+        return True
+    try:
+        return psutil.Process(pids[0]).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _check_database(running: RunningStage, pids: list[int], phase: str) -> None:
+    if not database_alive(pids):
+        raise DatabaseDied(f"{running.stage.id}: PostgreSQL died during {phase}", running.logs())
+
+
+def _sleep_until(moment: float, phase: str, tick: Tick | None, running: RunningStage,
+                 db_pids: list[int] | None = None) -> None:
     while (left := moment - time.time()) > 0:
         interrupts.check()
+        _check_database(running, db_pids or [], phase)
         if dead := running.dead_services():
             raise StageFailed(f"{running.stage.id}: service {', '.join(dead)} died during {phase}",
                               running.logs())
@@ -46,7 +66,7 @@ def _locust_failed(running: RunningStage, locust: LocustRun, what: str) -> Stage
 
 
 def _wait_for_sign_in(files: list[Path], deadline: float, tick: Tick | None,
-                      running: RunningStage, locust: LocustRun) -> float | None:
+                      running: RunningStage, locust: LocustRun, db_pids: list[int]) -> float | None:
     """When the last locust process said all its users signed in; None if not by the deadline."""
     while True:
         interrupts.check()
@@ -58,6 +78,7 @@ def _wait_for_sign_in(files: list[Path], deadline: float, tick: Tick | None,
             raise _locust_failed(running, locust, f"exited with code {locust.process.returncode}")
         if dead := running.dead_services():
             raise StageFailed(f"{running.stage.id}: service {', '.join(dead)} died during sign-in", running.logs())
+        _check_database(running, db_pids, "sign-in")
         if tick:
             tick("sign-in", 0.0)
         time.sleep(0.2)
@@ -80,10 +101,10 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     try:
         sampler.start()
         signed_in = _wait_for_sign_in(ready_files(out_dir, profile.processes), launch + SIGN_IN_TIMEOUT_SECONDS,
-                                      tick, running, locust)
+                                      tick, running, locust, database_pids)
         opens = (signed_in or time.time()) + profile.warmup
         window = (opens, opens + profile.duration)
-        _sleep_until(window[0], "warm-up", tick, running)
+        _sleep_until(window[0], "warm-up", tick, running, database_pids)
         # the server side is the apps plus the database: each tree walked once, summed below
         db_before, app_cpu_before = read_counters(admin_url), tree_cpu_seconds(app_pids)
         db_cpu_before, gen_before = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
@@ -91,17 +112,20 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         wire = running.wire
         if wire is not None:  # the wire is measured like the generator: its CPU, and what it held
             wire_before, wire_cpu_before = wire.stats(), tree_cpu_seconds([wire.pid])
-        _sleep_until(window[1], "measure", tick, running)
+        _sleep_until(window[1], "measure", tick, running, database_pids)
         db_after, app_cpu_after = read_counters(admin_url), tree_cpu_seconds(app_pids)
         db_cpu_after, gen_after = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
         budget_after, load_after = waiting.cpu_times(server_cpus), waiting.cpu_times(load_cpus)
         if wire is not None:
             wire_after, wire_cpu_after = wire.stats(), tree_cpu_seconds([wire.pid])
         if profile.rate:  # requests due in the window get their answer time (what stays unanswered counts)
-            _sleep_until(window[1] + drain_seconds(profile), "drain", tick, running)
+            _sleep_until(window[1] + drain_seconds(profile), "drain", tick, running, database_pids)
         if locust.process.poll() is not None:
             raise _locust_failed(running, locust,
                                  f"stopped before the window closed (code {locust.process.returncode})")
+    except psycopg.OperationalError:  # a reading of the database failed: because it died?
+        _check_database(running, database_pids, "the measurement")
+        raise
     finally:
         with interrupts.deferred():
             sampler.stop()
@@ -114,6 +138,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         raise StageFailed(f"{running.stage.id}: service {', '.join(dead)} died during the measurement",
                           running.logs())
     _write_rows(out_dir / "telemetry.csv", sampler.rows)
+    _check_database(running, database_pids, "the measurement")
     writes_after = count_writes(admin_url)
     span = window[1] - window[0]
     # the generator's CPU as a share of what it can use: one core per process, at most the load CPUs

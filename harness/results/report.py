@@ -237,8 +237,12 @@ def render(run_dir: Path) -> str:
         f"Commit `{(run.get('git') or {}).get('commit', '')}`; CPU: {run.get('machine', {}).get('cpu_model')}"
         + (f", running at {speed:,.0f} units/s (median host speed of the windows, see below)."
            if (speed := run_host_speed(run_dir)) == speed else "."),
-        "", "![ladder](ladder.png)", "",
+        "",
     ]
+    if (run_dir / "ladder.png").is_file():
+        lines += ["![ladder](ladder.png)", ""]
+    if run.get("not_run"):
+        lines += [f"**Run stopped**: {run.get('not_run_because', '')}. Not run: {', '.join(run['not_run'])}.", ""]
     lines += network_lines(run, summary)
     lines += load_path_lines(run.get("load_path"))
     table = summary[TABLE_COLUMNS].copy() if not summary.empty else summary
@@ -289,6 +293,8 @@ def render(run_dir: Path) -> str:
     if not bound.empty:
         lines += [f"**Generator-bound**: {', '.join(bound['stage'])} — the load generator passed 85 % CPU, "
                   "so those figures may measure locust, not the server.", ""]
+    if not (run_dir / "latency.png").is_file():
+        return "\n".join(lines)
     lines += ["## Latency and mechanisms", "", "![latency](latency.png)", "", "![mechanisms](mechanisms.png)", "",
               "Percentiles are exact (every request completed in the window, not locust's rounded buckets). "
               "Hops come from the edge's `x-internal-hops` header; DB sessions from "

@@ -15,7 +15,7 @@ import httpx
 from harness import interrupts
 from harness.backends.base import Backend, LocalBackend, RunEnvironment
 from harness.cpu import CpuBudget
-from harness.errors import StageFailed
+from harness.errors import DatabaseDied, StageFailed, UserError
 from harness.ladder.manifest import StageManifest
 from harness.ladder.verify import Script, Transcript, compare
 from harness.load.profile import LoadProfile
@@ -73,42 +73,67 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
     }
     started: list[str] = []
     with recorded_run(run_dir, run, where=lambda: _where(run_dir, started), finish=lambda: finish(run_dir)):
-        with plan.backend.environment(plan.budget, settings) as env:
-            run["database"] = {"kind": env.database_kind, "seed_rows": env.seed_rows}
-            run["budget"]["enforced"] = env.details.pop("enforced", "affinity")
-            run.update(env.details)
-            progress.phase("choosing the load path")
-            run["load_path"] = plan.backend.choose_load_path(
-                env, plan.profile, plan.budget.load, run_dir / "load-path", settings.start_timeout_seconds)
-            write_json(run_dir / "run.json", run)
-            reference: list[Transcript] = []
-            total = len(plan.stages) * plan.repeat
-            # repeats interleave the stages, so drift on a shared machine hits all of them alike
-            for repeat in range(1, plan.repeat + 1):
-                for index, stage in enumerate(plan.stages, start=1):
-                    interrupts.check()
-                    progress.stage((repeat - 1) * len(plan.stages) + index, total, stage.id)
-                    started.append(measurement_name(stage, repeat))
-                    _run_stage(env, stage, plan, run_dir, reference, settings, progress, repeat)
-            if plan.ceiling and plan.stages:
-                interrupts.check()
-                progress.stage(total, total, f"{plan.stages[-1].id} ceiling")
-                started.append(measurement_name(plan.stages[-1], 1, ceiling=True))
-                _run_stage(env, plan.stages[-1], plan, run_dir, reference, settings, progress, 1, ceiling=True)
-            if plan.same_traffic is not None and plan.stages:
-                rate, rule = same_traffic_rate(run_dir, plan)
-                run["same_traffic"] = {"rate": rate, "rule": rule}
-                write_json(run_dir / "run.json", run)
-                for index, stage in enumerate(plan.stages if rate else [], start=1):
-                    interrupts.check()
-                    progress.stage(index, len(plan.stages), f"{stage.id} at {rate:,.0f} req/s")
-                    started.append(measurement_name(stage, 1, open_rate=rate))
-                    _run_stage(env, stage, plan, run_dir, reference, settings, progress, 1, open_rate=rate)
-        interrupts.check()  # a stop asked for during the last teardown was deferred until it ended
+        try:
+            _measure_ladder(plan, settings, progress, run_dir, run, started)
+        except DatabaseDied as died:
+            # the system under test failed, not the harness: one line, the cause recorded, and what
+            # was not measured named (every measurement planned and not started)
+            run["status"] = "failed"
+            run["failed_stages"] = sorted({d.name for d in (run_dir / "stages").iterdir() if _status(d) != "ok"})
+            run["not_run"] = [m for m in _planned(plan) if m not in started]
+            run["not_run_because"] = str(died)
+            raise UserError(f"{died}; not run: {', '.join(run['not_run']) or 'nothing'} "
+                            f"(results so far in {run_dir})") from None
         failed = sorted({d.name for d in (run_dir / "stages").iterdir() if _status(d) != "ok"})
         run["status"] = "complete" if not failed else "complete-with-failures"
         run["failed_stages"] = failed
     return run_dir
+
+
+def _planned(plan: RunPlan) -> list[str]:
+    """Every measurement the plan asks for, in order (the same-traffic pass's, if any, by stage)."""
+    names = [measurement_name(s, r) for r in range(1, plan.repeat + 1) for s in plan.stages]
+    if plan.ceiling and plan.stages:
+        names.append(measurement_name(plan.stages[-1], 1, ceiling=True))
+    if plan.same_traffic is not None:
+        names += [measurement_name(s, 1, open_rate=1.0) for s in plan.stages]
+    return names
+
+
+def _measure_ladder(plan: RunPlan, settings: HarnessSettings, progress: Progress, run_dir: Path,
+                    run: dict[str, Any], started: list[str]) -> None:
+    """The ladder, its ceiling and the same-traffic pass inside one environment (database, budget)."""
+    with plan.backend.environment(plan.budget, settings) as env:
+        run["database"] = {"kind": env.database_kind, "seed_rows": env.seed_rows}
+        run["budget"]["enforced"] = env.details.pop("enforced", "affinity")
+        run.update(env.details)
+        progress.phase("choosing the load path")
+        run["load_path"] = plan.backend.choose_load_path(
+            env, plan.profile, plan.budget.load, run_dir / "load-path", settings.start_timeout_seconds)
+        write_json(run_dir / "run.json", run)
+        reference: list[Transcript] = []
+        total = len(plan.stages) * plan.repeat
+        # repeats interleave the stages, so drift on a shared machine hits all of them alike
+        for repeat in range(1, plan.repeat + 1):
+            for index, stage in enumerate(plan.stages, start=1):
+                interrupts.check()
+                progress.stage((repeat - 1) * len(plan.stages) + index, total, stage.id)
+                started.append(measurement_name(stage, repeat))
+                _run_stage(env, stage, plan, run_dir, reference, settings, progress, repeat)
+        if plan.ceiling and plan.stages:
+            interrupts.check()
+            progress.stage(total, total, f"{plan.stages[-1].id} ceiling")
+            started.append(measurement_name(plan.stages[-1], 1, ceiling=True))
+            _run_stage(env, plan.stages[-1], plan, run_dir, reference, settings, progress, 1, ceiling=True)
+        if plan.same_traffic is not None and plan.stages:
+            rate, rule = same_traffic_rate(run_dir, plan)
+            run["same_traffic"] = {"rate": rate, "rule": rule}
+            write_json(run_dir / "run.json", run)
+            for index, stage in enumerate(plan.stages if rate else [], start=1):
+                interrupts.check()
+                progress.stage(index, len(plan.stages), f"{stage.id} at {rate:,.0f} req/s")
+                started.append(measurement_name(stage, 1, open_rate=rate))
+                _run_stage(env, stage, plan, run_dir, reference, settings, progress, 1, open_rate=rate)
 
 
 def finish(run_dir: Path) -> None:
@@ -118,8 +143,9 @@ def finish(run_dir: Path) -> None:
     if analysis.raw_samples_present(run_dir) or not (run_dir / "summary.csv").is_file():
         analysis.write_tables(run_dir)
     # else: a committed run keeps its derived tables only; charts and report are drawn from them
-    if plots.draw_all(run_dir, subtitle=run_dir.name):
-        report.write_report(run_dir)
+    plots.draw_all(run_dir, subtitle=run_dir.name)
+    # the report also when nothing was measured: it says which stages failed, and why
+    report.write_report(run_dir)
 
 
 def _where(run_dir: Path, measurements: list[str]) -> str:
@@ -249,6 +275,8 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
         for name, text in failed.logs.items():
             (logs / f"{name}.tail.txt").write_text(text)
         meta["log_tail"] = _culprit_tail(str(failed), failed.logs)
+        if isinstance(failed, DatabaseDied):
+            raise  # no later stage can run on that server: run_all lists them as not run
     finally:
         meta["finished_at"] = utc_now()
         if meta["status"] == "running":

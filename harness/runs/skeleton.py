@@ -32,7 +32,7 @@ def recorded_run(run_dir: Path, record: dict[str, Any], where: Callable[[], str]
         record["interrupted_in"] = where()
         raise RunInterrupted(run_dir, record["interrupted_in"]) from None
     except BaseException:
-        record["status"] = "crashed"
+        record.setdefault("status", "crashed")  # unless the body said how it ended (e.g. failed)
         raise
     finally:
         record["finished_at"] = utc_now()

@@ -1,5 +1,6 @@
 """What users see when things go wrong, and that nothing is left running afterwards."""
 
+import contextlib
 import json
 import os
 import re
@@ -350,3 +351,41 @@ def test_sweep_removes_what_a_killed_run_left_and_keeps_what_it_measured(results
 
     again = run_harness("sweep", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=120)
     assert again.returncode == 0 and "nothing left behind" in again.stdout, again.stdout + again.stderr
+
+
+def _postmaster(run_pid: int) -> psutil.Process:
+    """The run's own PostgreSQL server: the `postgres` child of the harness process."""
+    for child in psutil.Process(run_pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if child.name() == "postgres" and "ladder-pg-" in " ".join(child.cmdline()):
+                return child
+    raise AssertionError("the run's PostgreSQL is not running")
+
+
+def test_postgres_killed_mid_window_is_one_line_and_names_what_did_not_run(results_dir: Path) -> None:
+    before = _pg_dirs()
+    proc = _start_run(results_dir, "20", "s3-pooled", "s4-queries")
+    try:
+        assert _wait_for(lambda: _phase(results_dir, "s3-pooled") == "measure", 480), \
+            "the run never reached s3's measurement"
+        time.sleep(2)
+        _postmaster(proc.pid).kill()  # kill -9: the database under the stage dies
+        out, err = proc.communicate(timeout=180)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 2, out + err
+    assert "Traceback" not in out + err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "s3-pooled: PostgreSQL died during measure; not run: s4-queries" in lines[0], lines[0]
+    (run,) = list(results_dir.iterdir())
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "failed" and record["not_run"] == ["s4-queries"], record
+    assert "PostgreSQL died during measure" in record["not_run_because"]
+    stage = json.loads((run / "stages/s3-pooled/stage.json").read_text())
+    assert stage["status"] == "failed" and "PostgreSQL died during measure" in stage["error"]
+    assert (run / "stages/s3-pooled/samples.csv").stat().st_size > 0  # what it measured is kept
+    assert not (run / "stages/s4-queries").exists()
+    assert "PostgreSQL died during measure" in (run / "report.md").read_text()
+    assert not _leftovers()
+    assert _pg_dirs() <= before
