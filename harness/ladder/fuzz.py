@@ -11,6 +11,7 @@ internal services publish none, so internal routes stay out of it.
 Driven through schemathesis's own command line (its stable interface), in a subprocess.
 """
 
+import re
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,7 @@ def fuzz(base_url: str, token: str, examples: int = EXAMPLES, report_dir: Path |
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
                           stdin=subprocess.DEVNULL)
     output = done.stdout + done.stderr
-    lines = [line for line in output.splitlines() if line.strip()]
-    summary = " ".join(lines[-3:]) if lines else f"schemathesis exited with {done.returncode}"
+    # its closing count, e.g. "178 generated, 178 passed" (or "…, 3 failed")
+    counts = [line.strip() for line in output.splitlines() if re.search(r"\d+ generated", line)]
+    summary = counts[-1] if counts else f"schemathesis exited with {done.returncode}"
     return FuzzResult(done.returncode == 0, summary, output)
