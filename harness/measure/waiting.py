@@ -12,7 +12,10 @@ stage's code cannot bend:
   the kernel accepted and the edge's event loop has not picked up (a blocked loop shows here);
 - PostgreSQL's sessions of the stage's database by state, from pg_stat_activity each second
   (active, idle, idle in transaction, waiting on a lock);
-- CPU per service, so one saturated service behind an idle budget shows.
+- CPU per service, so one saturated service behind an idle budget shows;
+- the busiest processes that are not the run's (the harness, its services, PostgreSQL, locust,
+  the wire): on the Docker path the engine's own (dockerd, containerd-shim, docker-proxy, the
+  storage driver's fuse-overlayfs) work beside the stage, and this names them.
 
 Sampling helpers only; the window (harness/measure/window.py) calls them, analysis reads the
 record it writes.
@@ -110,9 +113,43 @@ def service_cpu(pids: dict[str, int]) -> Callable[[], dict[str, float]]:
     return read
 
 
+def process_times() -> dict[int, tuple[str, float]]:
+    """Every process's name and CPU seconds (user + system) so far."""
+    out = {}
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        times = proc.info["cpu_times"]
+        if times is not None:
+            out[proc.pid] = (str(proc.info["name"]), float(times.user + times.system))
+    return out
+
+
+def run_tree(roots: Iterable[int]) -> set[int]:
+    """The pids of these processes and all their descendants."""
+    pids: set[int] = set()
+    for pid in roots:
+        try:
+            root = psutil.Process(pid)
+            pids |= {root.pid, *(child.pid for child in root.children(recursive=True))}
+        except psutil.NoSuchProcess:
+            continue
+    return pids
+
+
+def busiest_others(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]],
+                   ours: set[int], span: float, top: int = 3) -> list[tuple[str, float]]:
+    """The processes outside the run that used the most CPU in the window, by name, in % of one CPU."""
+    by_name: dict[str, float] = {}
+    for pid, (name, seconds) in after.items():
+        if pid in ours or pid not in before:
+            continue
+        by_name[name] = by_name.get(name, 0.0) + seconds - before[pid][1]
+    ranked = sorted(by_name.items(), key=lambda item: -item[1])[:top]
+    return [(name, round(100 * seconds / span, 1)) for name, seconds in ranked if span > 0]
+
+
 WAITING_COLUMNS = ["budget_busy_pct", "budget_other_pct", "budget_softirq_pct", "budget_steal_pct", "load_other_pct",
                    "edge_queue_mean", "edge_queue_max", "db_active_mean", "db_idle_in_tx_mean", "db_lock_waits_mean",
-                   "busiest_service", "busiest_service_pct"]
+                   "busiest_service", "busiest_service_pct", "busiest_others"]
 
 
 def waiting_figures(record: dict[str, Any] | None, server_busy_pct: float, generator_cores: float,
@@ -133,6 +170,9 @@ def waiting_figures(record: dict[str, Any] | None, server_busy_pct: float, gener
     if load:
         used = load["busy_pct"] / 100 * load["cpus"]  # in cores
         out["load_other_pct"] = max(0.0, 100 * (used - generator_cores - wire_cores) / load["cpus"])
+    others = record.get("other_processes") or []
+    if others:  # 'fuse-overlayfs 10.6 %; dockerd 2.5 %'
+        out["busiest_others"] = "; ".join(f"{name} {pct:g} %" for name, pct in others)
     services = record.get("service_cpu_pct") or {}
     if services:
         name = max(services, key=lambda n: services[n])
@@ -156,6 +196,8 @@ def evidence(row: dict[str, Any]) -> str:
                      f"transaction, {row.get('db_lock_waits_mean', 0.0):.1f} on locks")
     if known("busiest_service_pct"):
         parts.append(f"busiest service {row['busiest_service']} {row['busiest_service_pct']:.0f} % of a CPU")
+    if isinstance(row.get("busiest_others"), str) and row["busiest_others"]:
+        parts.append(f"busiest processes outside the run {row['busiest_others']}")
     if known("load_other_pct") and row["load_other_pct"] >= 10:
         parts.append(f"load CPUs {row['load_other_pct']:.0f} % busy beyond generator and wire")
     return "; ".join(parts)

@@ -2,6 +2,7 @@
 telemetry around it."""
 
 import csv
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -109,6 +110,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         db_before, app_cpu_before = read_counters(admin_url), tree_cpu_seconds(app_pids)
         db_cpu_before, gen_before = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
         budget_before, load_before = waiting.cpu_times(server_cpus), waiting.cpu_times(load_cpus)
+        others_before = waiting.process_times()
         wire = running.wire
         if wire is not None:  # the wire is measured like the generator: its CPU, and what it held
             wire_before, wire_cpu_before = wire.stats(), tree_cpu_seconds([wire.pid])
@@ -116,6 +118,10 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         db_after, app_cpu_after = read_counters(admin_url), tree_cpu_seconds(app_pids)
         db_cpu_after, gen_after = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
         budget_after, load_after = waiting.cpu_times(server_cpus), waiting.cpu_times(load_cpus)
+        others_after = waiting.process_times()
+        # the run's own: the harness and all it started, the stage's processes (containers' too), the database
+        ours = waiting.run_tree([os.getpid(), *app_pids, *database_pids, locust.process.pid,
+                                 *([wire.pid] if wire is not None else [])])
         if wire is not None:
             wire_after, wire_cpu_after = wire.stats(), tree_cpu_seconds([wire.pid])
         if profile.rate:  # requests due in the window get their answer time (what stays unanswered counts)
@@ -159,6 +165,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         # where the time went when the budget was not the bound (harness/measure/waiting.py)
         "waiting": {"budget_cpus": waiting.cpu_shares(budget_before, budget_after, span),
                     "load_cpus": waiting.cpu_shares(load_before, load_after, span),
+                    "other_processes": waiting.busiest_others(others_before, others_after, ours, span),
                     **waiting.summarise(sampler.rows, window)},
     }
     if wire is not None:

@@ -47,7 +47,7 @@ MEDIAN_COLUMNS = ["rps", "p50_ms", "p95_ms", "p99_ms", "cpu_s_per_1k", "db_cpu_s
                   "rtt_ms", "net_added_ms", "net_rtt_ms", "net_cpu_pct", "db_rtts_per_req", "hop_rtts_per_req",
                   "wait_ms_per_req",
                   "offered_rps", "sent_rps", "late_starts", "dropped", "unanswered",
-                  *[c for c in WAITING_COLUMNS if c != "busiest_service"]]
+                  *[c for c in WAITING_COLUMNS if c not in ("busiest_service", "busiest_others")]]
 
 
 def stage_dirs(run_dir: Path) -> list[Path]:
@@ -286,6 +286,8 @@ def summarise(run_dir: Path) -> pd.DataFrame:
                 # the verdict of most repeats; ties go to the first measured
                 "bound_by": str(ok["bound_by"].mode().iloc[0]),
                 "busiest_service": str(ok["busiest_service"].mode().iloc[0]) if ok["busiest_service"].notna().any()
+                else np.nan,
+                "busiest_others": str(ok["busiest_others"].dropna().iloc[0]) if ok["busiest_others"].notna().any()
                 else np.nan,
                 "rate_held": bool(ok["rate_held"].dropna().astype(bool).all()) if ok["rate_held"].notna().any()
                 else np.nan,

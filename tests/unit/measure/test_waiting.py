@@ -3,8 +3,18 @@
 import math
 import os
 import socket
+import subprocess
+import sys
 
-from harness.measure.waiting import accept_queue, cpu_shares, evidence, summarise, waiting_figures
+from harness.measure.waiting import (
+    accept_queue,
+    busiest_others,
+    cpu_shares,
+    evidence,
+    run_tree,
+    summarise,
+    waiting_figures,
+)
 from harness.results.analysis import bound_by
 
 
@@ -79,3 +89,23 @@ def test_per_second_samples_summarise_over_the_window_only() -> None:
     assert out["edge_queue_mean"] == 6.0 and out["edge_queue_max"] == 8.0
     assert out["db_active_mean"] == 1.0
     assert out["service_cpu_pct"] == {"jobs": 50.0}
+
+
+def test_the_busiest_processes_outside_the_run_are_named_and_the_runs_own_left_out() -> None:
+    before = {1: ("dockerd", 10.0), 2: ("fuse-overlayfs", 50.0), 3: ("uvicorn", 100.0), 4: ("fuse-overlayfs", 5.0),
+              5: ("sshd", 1.0)}
+    after = {1: ("dockerd", 10.5), 2: ("fuse-overlayfs", 54.0), 3: ("uvicorn", 190.0), 4: ("fuse-overlayfs", 6.0),
+             5: ("sshd", 1.0), 6: ("new", 9.0)}  # a process born in the window has no start: left out
+    others = busiest_others(before, after, ours={3}, span=50.0)
+    assert others == [("fuse-overlayfs", 10.0), ("dockerd", 1.0), ("sshd", 0.0)]
+    row = {"server_busy_pct": 80.0, **waiting_figures({"other_processes": others}, 80.0, 0, 0)}
+    assert "busiest processes outside the run fuse-overlayfs 10 %; dockerd 1 %" in evidence(row)
+
+
+def test_the_run_tree_holds_this_process_and_its_children() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        assert {os.getpid(), child.pid} <= run_tree([os.getpid()])
+    finally:
+        child.kill()
+        child.wait()
