@@ -48,7 +48,7 @@ def _schemathesis() -> str:
 def fuzz(base_url: str, token: str, examples: int = EXAMPLES, report_dir: Path | None = None,
          timeout: float = 900.0) -> FuzzResult:
     argv = [_schemathesis(), "run", f"{base_url}/openapi.json", "--checks", CHECKS,
-            "--max-examples", str(examples), "--seed", str(SEED), "--generation-deterministic",
+            "--max-examples", str(examples), "--seed", str(SEED),
             "--mode", "all", "--workers", "1", "--request-timeout", "30", "--no-color",
             "--header", f"Authorization: Bearer {token}", "--phases", "examples,coverage,fuzzing"]
     if report_dir is not None:

@@ -377,10 +377,10 @@ def test_postgres_killed_mid_window_is_one_line_and_names_what_did_not_run(resul
     assert "Traceback" not in out + err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
-    assert "s3-pooled: PostgreSQL died during measure; not run: s4-queries" in lines[0], lines[0]
+    assert "s3-pooled: PostgreSQL died during measure; not run: s4-queries, s4-queries.ceiling" in lines[0], lines[0]
     (run,) = list(results_dir.iterdir())
     record = json.loads((run / "run.json").read_text())
-    assert record["status"] == "failed" and record["not_run"] == ["s4-queries"], record
+    assert record["status"] == "failed" and record["not_run"] == ["s4-queries", "s4-queries.ceiling"], record
     assert "PostgreSQL died during measure" in record["not_run_because"]
     stage = json.loads((run / "stages/s3-pooled/stage.json").read_text())
     assert stage["status"] == "failed" and "PostgreSQL died during measure" in stage["error"]

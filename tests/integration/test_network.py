@@ -113,8 +113,9 @@ def test_the_wire_adds_the_rtt_asked_for_to_a_real_echo_server(rtt_ms: float, ec
     added = median(through) - median(relay)
     assert abs(added - rtt_ms) <= tolerance_ms(rtt_ms), (added, median(through), median(relay))
     assert median(relay) < 0.5  # the relay's own two loopback hops stay well under a millisecond
-    # connect + first exchange: the handshake's round trip, then the data's
-    assert abs(median(setups) - 2 * rtt_ms) <= 2 * tolerance_ms(rtt_ms) + median(relay), setups
+    # connect + first exchange: the handshake's round trip, then the data's; the relay's own cost is
+    # paid twice there (its upstream connect, then the exchange), ~0.15 ms each on a slow host
+    assert abs(median(setups) - 2 * rtt_ms) <= 2 * tolerance_ms(rtt_ms) + 2 * median(relay), setups
     # the last of five chunks comes back one RTT after it was sent, not five
     assert after_last < rtt_ms + tolerance_ms(rtt_ms) + median(relay) + 0.5, after_last
 
@@ -152,7 +153,8 @@ def test_a_stage_end_to_end_with_the_network_on(results_dir: Path) -> None:
     assert json.loads((run_dir / "run.json").read_text())["network"]["rtt_ms"] == 2.0
     network = json.loads((run_dir / "stages" / "s3-pooled" / "measurement.json").read_text())["network"]
     assert network["held"], network
-    assert abs(network["measured_rtt_ms"] - 2.0) <= tolerance_ms(2.0)
+    # what the wire added (the probe through it less through its undelayed route): what `held` judges
+    assert abs(network["added_rtt_ms"] - 2.0) <= tolerance_ms(2.0), network
     # the pooled stage keeps its connections: its requests cross statements and hops, few set-ups
     assert network["routes"]["postgres"]["turns"] > 0 and network["routes"]["jobs"]["turns"] > 0
     summary = pd.read_csv(run_dir / "summary.csv").set_index("stage")
