@@ -30,6 +30,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from harness.backends.postgres import STAGE_DB
+from harness.measure.telemetry import tree_cpu_seconds
 
 LISTEN = "0A"  # TCP state of a listening socket in /proc/net/tcp
 
@@ -106,8 +107,6 @@ class DbActivity:
 
 def service_cpu(pids: dict[str, int]) -> Callable[[], dict[str, float]]:
     """A reader of each service's tree CPU seconds (cumulative), keyed `cpu_s:<service>`."""
-    from harness.measure.telemetry import tree_cpu_seconds
-
     def read() -> dict[str, float]:
         return {f"cpu_s:{name}": tree_cpu_seconds([pid]) for name, pid in pids.items()}
     return read
