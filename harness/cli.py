@@ -26,13 +26,14 @@ except ImportError:  # older typer runs on click itself
 from harness.backends.base import Backend, LocalBackend
 from harness.backends.images import docker_reachable
 from harness.backends.postgres import find_bindir
-from harness.cpu import CpuBudget
+from harness.cpu import CpuBudget, format_cpus
 from harness.errors import RunInterrupted, UserError
 from harness.ladder.diff import stage_diff
 from harness.ladder.verify_ladder import StageVerification, verify_ladder
 from harness.load.profile import DEFAULT_PROFILE, QUICK_PROFILE, LoadProfile
 from harness.measure import waiting
 from harness.measure.idle import IdleCheck
+from harness.measure.profiler import py_spy
 from harness.network.emulator import DEFAULT_RTT_MS, LOOPBACK, NetworkPlan
 from harness.runs.ladder import SAME_TRAFFIC_BY_DEFAULT, RunPlan, finish, run_all
 from harness.settings import HarnessSettings
@@ -347,6 +348,10 @@ def run_all_command(
         show_default=False)] = None,
     same_traffic_rate: Annotated[float | None, typer.Option(
         help="The same-traffic pass's rate in requests/s (default: by the rule above).")] = None,
+    profile: Annotated[bool, typer.Option(
+        "--profile", help="Also measure each stage with py-spy attached to every service (on the load CPUs): "
+        "CPU per request by layer and function (layers.csv, functions.csv, speedscope files), and the "
+        "profiler's own cost, beside the plain measurement.")] = False,
 ) -> None:
     """Measure the whole ladder under one CPU budget; write results/<run>/."""
     if same_traffic_rate is not None and same_traffic_rate <= 0:
@@ -357,6 +362,9 @@ def run_all_command(
         same_traffic = SAME_TRAFFIC_BY_DEFAULT and not quick
     if (same_traffic or same_traffic_rate) and not rate:  # an open run is already the same traffic
         plan = replace(plan, same_traffic=same_traffic_rate or 0.0)
+    if profile:
+        py_spy()  # missing: one line now, not a failed stage later
+        plan = replace(plan, profiled=True)
     describe_plan(plan)
     with RichProgress() as progress:
         run_dir = run_all(plan, HarnessSettings(), progress)
@@ -400,6 +408,7 @@ def describe_plan(plan: RunPlan) -> None:
                   + f"{profile.warmup:g} s warm-up, {profile.duration:g} s measured per stage; "
                   + (f"{network.rtt_ms:g} ms RTT between the tiers" if network.on else "loopback between the tiers")
                   + (f", {profile.processes} locust processes" if profile.processes > 1 else "")
+                  + ("; each stage also profiled (py-spy)" if plan.profiled else "")
                   + ("; then every stage under the same arrivals (open model)" if plan.same_traffic is not None
                      else ""), highlight=False)
 
@@ -463,6 +472,34 @@ def report(run: RunDir) -> None:
     plot(run)
     if (run / "stages").is_dir():
         console.print(summary_table(run))
+
+
+@app.command()
+@user_errors
+def up(
+    stage: Annotated[str, typer.Argument(help="The stage to bring up, e.g. s5-optimized.")],
+    server_cpus: ServerCpus = None,
+    load_cpus: LoadCpus = None,
+    cpu_quota: CpuQuota = None,
+    rtt: Rtt = DEFAULT_RTT_MS,
+) -> None:
+    """One stage up as a run starts it (fresh database, budget, network), on the local backend,
+    until Ctrl-C; prints its URL, who can sign in and commands to load or profile it."""
+    from harness.runs.up import up as hold_stage
+    (chosen,) = manifest.select(_ladder(), [stage])
+    budget = CpuBudget.from_options(server_cpus, load_cpus, cpu_quota)
+    network = NetworkPlan(rtt)
+    interrupts.install()
+    console.print(f"starting {chosen.id} (local backend; server CPUs {format_cpus(budget.server)}, "
+                  + (f"{network.rtt_ms:g} ms RTT between the tiers" if network.on else "loopback") + ") …",
+                  highlight=False)
+    try:
+        hold_stage(chosen, budget, network, HarnessSettings(),
+                   lambda line: console.print(line, highlight=False, soft_wrap=True))
+    except RunInterrupted as stop:  # Ctrl-C is how a held stage ends: said plainly, still 130
+        err.print(f"stopped {chosen.id}; everything it started is stopped; logs in {stop.run_dir}/logs",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
 
 
 @app.command()

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,3 +27,14 @@ def results_dir(tmp_path: Path) -> Path:
     path = tmp_path / "results"
     path.mkdir()
     return path
+
+
+def leftover_processes() -> list[str]:
+    """Processes a run starts that outlived it: services, locust, PostgreSQL, watchers, profilers."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if ("uvicorn" in cmd and ".services." in cmd) or "gunicorn" in cmd or "locustfile.py" in cmd \
+                or "ladder-pg-" in cmd or "harness.measure.calibrate" in cmd or "py-spy" in cmd:
+            found.append(f"{proc.info['pid']}: {cmd[:120]}")
+    return found

@@ -24,6 +24,7 @@ from harness.load.profile import (
 )
 from harness.measure import calibrate, waiting
 from harness.measure.counters import read_counters
+from harness.measure.profiler import PROFILE_DIR, Profiler
 from harness.measure.telemetry import Sampler, tree_cpu_seconds
 from harness.measure.writes import count_writes
 from harness.network.emulator import probe_samples, window_record
@@ -87,11 +88,12 @@ def _wait_for_sign_in(files: list[Path], deadline: float, tick: Tick | None,
 
 def measure(running: RunningStage, admin_url: str, database_pids: list[int], profile: LoadProfile,
             load_cpus: frozenset[int], out_dir: Path, tick: Tick | None = None,
-            server_cpus: frozenset[int] = frozenset()) -> dict[str, Any]:
+            server_cpus: frozenset[int] = frozenset(), profiled: bool = False) -> dict[str, Any]:
     """Sign-in, then warm-up, then the window. The window opens a warm-up after every user has
     signed in, not at a fixed time: the sign-in stampede lasts 1 s on the optimized stage and
     about a minute on the baseline, and a fixed window would measure it there. With
-    `server_cpus`, the host's speed on them is watched throughout (harness.measure.calibrate)."""
+    `server_cpus`, the host's speed on them is watched throughout (harness.measure.calibrate).
+    `profiled`: py-spy samples every service through the window (harness.measure.profiler)."""
     writes_before = count_writes(admin_url)  # after verify's own export: only the load's writes count
     launch = time.time()
     app_pids = running.pids()
@@ -99,6 +101,9 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     activity = waiting.DbActivity(admin_url)
     sampler = Sampler(app_pids, [locust.process.pid], database_pids, probes=_waiting_probes(running, activity))
     watchers = calibrate.Watchers.start(server_cpus, out_dir)
+    profiler = Profiler(running.service_pids(), profile.duration, load_cpus, out_dir / PROFILE_DIR) \
+        if profiled else None
+    profiled_record: dict[str, Any] | None = None
     try:
         sampler.start()
         signed_in = _wait_for_sign_in(ready_files(out_dir, profile.processes), launch + SIGN_IN_TIMEOUT_SECONDS,
@@ -114,6 +119,8 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         wire = running.wire
         if wire is not None:  # the wire is measured like the generator: its CPU, and what it held
             wire_before, wire_cpu_before = wire.stats(), tree_cpu_seconds([wire.pid])
+        if profiler is not None:
+            profiler.start()
         _sleep_until(window[1], "measure", tick, running, database_pids)
         db_after, app_cpu_after = read_counters(admin_url), tree_cpu_seconds(app_pids)
         db_cpu_after, gen_after = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
@@ -124,6 +131,10 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
                                  *([wire.pid] if wire is not None else [])])
         if wire is not None:
             wire_after, wire_cpu_after = wire.stats(), tree_cpu_seconds([wire.pid])
+        if profiler is not None:  # py-spy stops by itself a window after it started
+            if tick:
+                tick("profile", 0.0)
+            profiled_record = profiler.stop()
         if profile.rate:  # requests due in the window get their answer time (what stays unanswered counts)
             _sleep_until(window[1] + drain_seconds(profile), "drain", tick, running, database_pids)
         if locust.process.poll() is not None:
@@ -134,6 +145,8 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         raise
     finally:
         with interrupts.deferred():
+            if profiler is not None and profiled_record is None:
+                profiler.stop(grace=0)  # stopped early: no py-spy outlives the window
             sampler.stop()
             watchers.stop()
             locust.stop()  # graceful: it writes the samples on the way out
@@ -169,8 +182,11 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
                     **waiting.summarise(sampler.rows, window)},
     }
     if wire is not None:
-        result["network"] = window_record(wire.rtt_ms, wire_before, wire_after, wire_cpu_after - wire_cpu_before,
-                                          probe_samples(wire.probe_path, window), span)
+        network = window_record(wire.rtt_ms, wire_before, wire_after, wire_cpu_after - wire_cpu_before,
+                                probe_samples(wire.probe_path, window), span)
+        result["network"] = {**network, "niceness": wire.niceness()}
+    if profiled_record is not None:
+        result["profile"] = profiled_record
     write_json(out_dir / "measurement.json", result)
     return result
 

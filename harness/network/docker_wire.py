@@ -23,6 +23,7 @@ from harness.network.emulator import (
     DIRECT_ROUTE,
     PROBE_ROUTE,
     RunningWire,
+    raise_priority,
     start_probe,
     wait_for_ports,
     wire_arguments,
@@ -64,6 +65,7 @@ def docker_wire(engine: DockerClient, network: str, name: str, image: str, rtt_m
 
     try:
         wait_for_ports(stats_path, alive, log)
+        raise_priority(host_pid(container))  # from the host: the container needs no capability for it
         probe = start_probe(address(container, network), ports, cpus, out_dir, max_seconds)
         yield RunningWire(rtt_ms, host_pid(container), stats_path, out_dir / "probe.csv", ports, name, alive, probe)
     finally:

@@ -10,6 +10,7 @@ from harness.load.profile import DROPPED
 from harness.measure.waiting import WAITING_COLUMNS, waiting_figures
 from harness.measure.writes import writes_figures
 from harness.network.emulator import round_trips
+from harness.results import layers
 from harness.results.files import read_json
 
 GENERATOR_BOUND_PCT = 85.0
@@ -266,9 +267,9 @@ def _cv(values: pd.Series) -> float:
     return float(values.std(ddof=1) / values.mean()) if len(values) > 1 and values.mean() else 0.0
 
 
-def summarise(run_dir: Path) -> pd.DataFrame:
+def summarise(run_dir: Path, per: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per stage: medians over its repeats, with the spread of rps and p95."""
-    per = measurements(run_dir)
+    per = measurements(run_dir) if per is None else per
     rows = []
     for stage, group in per.groupby("stage", sort=False):
         ok = group[group["status"] == "ok"]
@@ -326,10 +327,12 @@ def endpoints(run_dir: Path) -> pd.DataFrame:
 
 
 def write_tables(run_dir: Path) -> pd.DataFrame:
-    measurements(run_dir).to_csv(run_dir / "measurements.csv", index=False, float_format="%.4g")
-    summary = summarise(run_dir)
+    per = measurements(run_dir)
+    per.to_csv(run_dir / "measurements.csv", index=False, float_format="%.4g")
+    summary = summarise(run_dir, per)
     summary.to_csv(run_dir / "summary.csv", index=False, float_format="%.4g")
     endpoints(run_dir).to_csv(run_dir / "endpoints.csv", index=False, float_format="%.4g")
+    layers.write_profile_tables(run_dir, per, summary)
     return summary
 
 
@@ -351,9 +354,15 @@ def same_traffic_rows(summary: pd.DataFrame) -> "pd.Series[bool]":
     return summary["stage"].astype(str).str.endswith(SAME_TRAFFIC_SUFFIX)
 
 
+def profiled_rows(summary: pd.DataFrame) -> "pd.Series[bool]":
+    """Rows of a --profile run's profiled measurements (<stage>.profiled): py-spy attached."""
+    return summary["stage"].astype(str).str.endswith(layers.PROFILED_SUFFIX)
+
+
 def side_rows(summary: pd.DataFrame) -> "pd.Series[bool]":
-    """Rows that are not steps of the closed-loop ladder: the ceiling and the same-traffic pass."""
-    return ladder_ceiling(summary) | same_traffic_rows(summary)
+    """Rows that are not steps of the closed-loop ladder: the ceiling, the same-traffic pass and
+    the profiled measurements (their throughput carries the profiler's cost)."""
+    return ladder_ceiling(summary) | same_traffic_rows(summary) | profiled_rows(summary)
 
 
 def open_model_rows(summary: pd.DataFrame) -> pd.DataFrame:

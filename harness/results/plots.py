@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness.results.analysis import open_model_rows, ratios, read_summary, side_rows  # noqa: E402
+from harness.results.layers import ORDER, read_profile_tables  # noqa: E402
 
 # The case study's figures, drawn as references
 ARTICLE_RPS = (180, 1300)
@@ -141,4 +142,39 @@ def draw_all(run_dir: Path, subtitle: str = "") -> list[Path]:
     if not open_model_rows(summary).empty:
         same_traffic_chart(summary, run_dir / "same_traffic.png")
         drawn.append(run_dir / "same_traffic.png")
+    if (profiled := read_profile_tables(run_dir)) is not None:
+        layers_chart(profiled[0], run_dir / "layers.png")
+        drawn.append(run_dir / "layers.png")
     return drawn
+
+
+LAYER_COLOURS = ["#4C78A8", "#F58518", "#E45756", "#72B7B2", "#54A24B", "#EECA3B", "#B279A2", "#FF9DA6",
+                 "#9D755D", "#BAB0AC", "#D3D3D3", "#1F3A5F"]
+
+
+def layers_chart(layers: pd.DataFrame, path: Path) -> None:
+    """CPU per request by layer, stacked per stage (from a --profile run's layers.csv): in ms on
+    the left, as shares of each stage's CPU on the right (the optimized stage's bar is a sliver
+    beside the baseline's in ms)."""
+    table = layers.pivot_table(index="stage", columns="layer", values="cpu_ms_per_req", sort=False).fillna(0.0)
+    table = table[[c for c in ORDER if c in table.columns]]
+    shares = table.div(table.sum(axis=1).where(lambda t: t > 0), axis=0).fillna(0.0) * 100
+    fig, (ax, ax_share) = plt.subplots(1, 2, figsize=(13, 5.5))
+    labels = [_short(s) for s in table.index]
+    for axis, data in ((ax, table), (ax_share, shares)):
+        bottom = pd.Series(0.0, index=data.index)
+        for colour, layer in zip(LAYER_COLOURS, data.columns, strict=False):
+            axis.bar(labels, data[layer], bottom=bottom, label=layer, color=colour, edgecolor="white", linewidth=0.5)
+            bottom += data[layer]
+    for x, total in zip(labels, table.sum(axis=1), strict=True):
+        ax.annotate(f"{total:.1f} ms", (x, total), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=8)
+    ax.set_ylabel("server CPU per request (ms)")
+    ax.set_title("CPU per request by layer")
+    ax_share.set_ylabel("share of the stage's CPU (%)")
+    ax_share.set_title("Shares")
+    ax_share.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle("Where each stage's CPU goes: py-spy's samples by layer, scaled to the CPU measured per service",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

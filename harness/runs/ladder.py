@@ -24,6 +24,7 @@ from harness.measure.window import measure
 from harness.network.emulator import NetworkPlan
 from harness.results import analysis, plots, report
 from harness.results.files import new_run_dir, read_json, run_header, stage_dir, utc_now, write_json
+from harness.results.layers import PROFILED_SUFFIX
 from harness.runs.skeleton import recorded_run
 from harness.settings import HarnessSettings
 
@@ -58,6 +59,9 @@ class RunPlan:
     # after the ladder, every stage again under the same arrivals (open model): at this rate, or
     # (0) at SAME_TRAFFIC_SHARE of the last stage's closed-loop throughput; None: no such pass
     same_traffic: float | None = None
+    # each stage also measured with py-spy attached (harness.measure.profiler), right beside its
+    # plain measurement: the profile says where the CPU goes, the pair what profiling cost
+    profiled: bool = False
 
 
 def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None = None,
@@ -92,7 +96,8 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
 
 def _planned(plan: RunPlan) -> list[str]:
     """Every measurement the plan asks for, in order (the same-traffic pass's, if any, by stage)."""
-    names = [measurement_name(s, r) for r in range(1, plan.repeat + 1) for s in plan.stages]
+    names = [name for r in range(1, plan.repeat + 1) for s in plan.stages
+             for name in [measurement_name(s, r), *([measurement_name(s, r, profiled=True)] if plan.profiled else [])]]
     if plan.ceiling and plan.stages:
         names.append(measurement_name(plan.stages[-1], 1, ceiling=True))
     if plan.same_traffic is not None:
@@ -118,8 +123,12 @@ def _measure_ladder(plan: RunPlan, settings: HarnessSettings, progress: Progress
             for index, stage in enumerate(plan.stages, start=1):
                 interrupts.check()
                 progress.stage((repeat - 1) * len(plan.stages) + index, total, stage.id)
-                started.append(measurement_name(stage, repeat))
-                _run_stage(env, stage, plan, run_dir, reference, settings, progress, repeat)
+                # with --profile, the plain and the profiled measurement take turns going first,
+                # so neither always meets the host a few minutes later than the other
+                for profiled in ([False, True] if repeat % 2 else [True, False]) if plan.profiled else [False]:
+                    interrupts.check()
+                    started.append(measurement_name(stage, repeat, profiled=profiled))
+                    _run_stage(env, stage, plan, run_dir, reference, settings, progress, repeat, profiled=profiled)
         if plan.ceiling and plan.stages:
             interrupts.check()
             progress.stage(total, total, f"{plan.stages[-1].id} ceiling")
@@ -206,25 +215,30 @@ def same_traffic_rate(run_dir: Path, plan: RunPlan) -> tuple[float, str]:
     return rate, f"{SAME_TRAFFIC_SHARE:.0%} of {plan.stages[-1].id}'s closed-loop throughput, {rps:,.0f} req/s"
 
 
-def measurement_name(stage: StageManifest, repeat: int, ceiling: bool = False, open_rate: float | None = None) -> str:
+def measurement_name(stage: StageManifest, repeat: int, ceiling: bool = False, open_rate: float | None = None,
+                     profiled: bool = False) -> str:
     """stages/<id> for the first measurement of a stage, stages/<id>.r<k> for repeat k,
-    stages/<id>.ceiling for the static-JSON ceiling, stages/<id>.open for the same-traffic pass."""
+    stages/<id>.ceiling for the static-JSON ceiling, stages/<id>.open for the same-traffic pass,
+    stages/<id>.profiled (.r<k>) for the measurement with the profiler attached."""
     if ceiling:
         return f"{stage.id}.{CEILING}"
     if open_rate:
         return f"{stage.id}{analysis.SAME_TRAFFIC_SUFFIX}"
-    return stage.id if repeat == 1 else f"{stage.id}.r{repeat}"
+    base = f"{stage.id}{PROFILED_SUFFIX}" if profiled else stage.id
+    return base if repeat == 1 else f"{base}.r{repeat}"
 
 
 def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir: Path,
                reference: list[Transcript], settings: HarnessSettings, progress: Progress,
-               repeat: int = 1, ceiling: bool = False, open_rate: float | None = None) -> None:
-    name = measurement_name(stage, repeat, ceiling, open_rate)
+               repeat: int = 1, ceiling: bool = False, open_rate: float | None = None, profiled: bool = False) -> None:
+    name = measurement_name(stage, repeat, ceiling, open_rate, profiled)
     out = stage_dir(run_dir, name)
-    # the ceiling and the same-traffic pass are rows of their own, after the ladder, never part of its ratios
-    meta: dict[str, Any] = {"id": name if ceiling or open_rate else stage.id,
+    # the ceiling, the same-traffic pass and the profiled measurements are rows of their own,
+    # never part of the ladder's ratios
+    meta: dict[str, Any] = {"id": name if ceiling or open_rate else measurement_name(stage, 1, profiled=profiled),
                             "order": 1000 + stage.order if ceiling else 2000 + stage.order if open_rate
-                            else stage.order, "repeat": repeat, "ceiling": ceiling, "open_rate": open_rate,
+                            else 3000 + stage.order if profiled else stage.order,
+                            "repeat": repeat, "ceiling": ceiling, "open_rate": open_rate, "profiled": profiled,
                             "title": stage.title, "fix": stage.fix,
                             "removes": stage.removes, "services": len(stage.services),
                             "status": "running", "started_at": utc_now(), "phase": "start", "phases": {}}
@@ -245,7 +259,7 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
         with plan.backend.stage(env, stage, out / "logs", settings.start_timeout_seconds, plan.network) as running:
             meta["phases"]["start_s"] = round(time.monotonic() - started, 2)
             meta["url"] = running.base_url  # what the load was sent to
-            if repeat == 1 and not ceiling and not open_rate:
+            if repeat == 1 and not ceiling and not open_rate and not profiled:
                 enter("verify")
                 with httpx.Client(base_url=running.base_url, timeout=120) as client:
                     transcript = Script(client, env.token_secret).run(stage.id)
@@ -259,7 +273,7 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
             meta["idle"] = wait_until_idle(plan.budget.server | plan.budget.load, plan.idle).as_record()
             t = time.monotonic()
             measure(running, env.admin_url, env.database_pids(), measured_profile(plan.profile, ceiling, open_rate),
-                    plan.budget.load, out, tick=enter, server_cpus=plan.budget.server)
+                    plan.budget.load, out, tick=enter, server_cpus=plan.budget.server, profiled=profiled)
             meta["phases"]["load_s"] = round(time.monotonic() - t, 2)
             # measured: the status and the teardown phase go into stage.json in one write, so a
             # stop that lands from here on (even before the backend's teardown defers signals)

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from tests.conftest import HARNESS, REPO, run_harness
+from tests.conftest import leftover_processes as _leftovers
 
 BROKEN = """
 id = "s90-broken"
@@ -39,16 +40,6 @@ app = "stages.s1_consolidated.services.core_api:app"
 port = 8000
 edge = true
 """
-
-
-def _leftovers() -> list[str]:
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if ("uvicorn" in cmd and ".services." in cmd) or "gunicorn" in cmd or "locustfile.py" in cmd \
-                or "ladder-pg-" in cmd or "harness.measure.calibrate" in cmd:
-            found.append(f"{proc.info['pid']}: {cmd[:120]}")
-    return found
 
 
 def _pg_dirs() -> set[str]:

@@ -1,0 +1,83 @@
+"""The report's section on a --profile run: where each stage's CPU goes, by layer and function,
+what each step removed and added, and what the profiler cost (from layers.csv, functions.csv
+and profiles.csv)."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from harness.results.layers import ORDER, POSTGRES, read_profile_tables
+from harness.results.layers import PY_SPY_NOTE as METHOD
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f} ms" if abs(value) < 10 else f"{value:.1f} ms"
+
+
+def _moves(before: pd.Series, after: pd.Series, n: int = 3, floor_ms: float = 0.05) -> tuple[list[str], list[str]]:
+    """The `n` largest falls and rises between two stages (ms per request), each above `floor_ms`."""
+    delta = after.reindex(before.index.union(after.index)).fillna(0) - before.reindex(
+        before.index.union(after.index)).fillna(0)
+    delta = delta[delta.abs() >= floor_ms]
+    removed = [f"{name} −{_ms(-d)}" for name, d in delta.sort_values().head(n).items() if d < 0]
+    added = [f"{name} +{_ms(d)}" for name, d in delta.sort_values(ascending=False).head(n).items() if d > 0]
+    return removed, added
+
+
+def profile_lines(run_dir: Path) -> list[str]:
+    tables = read_profile_tables(run_dir)
+    if tables is None:
+        return []
+    layers, functions, profiles = tables
+    by_stage = layers.pivot_table(index="layer", columns="stage", values="cpu_ms_per_req", sort=False).fillna(0.0)
+    stages = [s for s in profiles["stage"] if s in by_stage.columns]
+    by_stage = by_stage.reindex([lay for lay in ORDER if lay in by_stage.index])[stages]
+    lines = ["## Where the time goes (profiled)", ""]
+    if (run_dir / "layers.png").is_file():
+        lines += ["![CPU per request by layer](layers.png)", ""]
+    lines += [METHOD, ""]
+    table = by_stage.copy()
+    table.loc["**total**"] = by_stage.sum()
+    lines += ["CPU per request (ms) by layer:", "", table.reset_index().to_markdown(index=False, floatfmt=".2f"), ""]
+    cost = profiles[["stage", "measured_ms_per_req", "sample_ratio", "profiler_cpu_pct", "rps", "rps_profiled",
+                     "overhead_pct"]].rename(columns={
+                         "measured_ms_per_req": "services' CPU ms/req", "sample_ratio": "raw samples / CPU",
+                         "profiler_cpu_pct": "py-spy CPU % (load CPUs)", "rps": "req/s without",
+                         "rps_profiled": "req/s with", "overhead_pct": "overhead %"})
+    lines += ["What the profile saw and what it cost: the same stage measured without and with py-spy, "
+              "one after the other (positive overhead: slower with it).", "",
+              cost.to_markdown(index=False, floatfmt=".3g"), ""]
+    overhead = profiles["overhead_pct"].dropna()
+    if not overhead.empty:
+        lines += [f"**Profiler overhead**: median {overhead.median():+.1f} % throughput over {len(overhead)} "
+                  f"stage(s) (range {overhead.min():+.1f} … {overhead.max():+.1f} %); "
+                  + ("within the run-to-run spread of a window, so not told apart from it"
+                     if overhead.abs().max() <= 4 else "more than the run-to-run spread")
+                  + ". Profiling stays off unless asked for (`--profile`), and the ladder's own figures always "
+                  "come from the plain measurements.", ""]
+    if len(stages) >= 2:
+        lines += ["### What each step removed and added", ""]
+        for before, after in zip(stages, stages[1:], strict=False):
+            removed, added = _moves(by_stage[before], by_stage[after])
+            fb = functions[functions["stage"] == before].set_index("function")["cpu_ms_per_req"]
+            fa = functions[functions["stage"] == after].set_index("function")["cpu_ms_per_req"]
+            f_removed, f_added = _moves(fb.groupby(level=0).sum(), fa.groupby(level=0).sum())
+            total = by_stage[after].sum() - by_stage[before].sum()
+            lines += [f"- **{before} → {after}** ({'+' if total >= 0 else '−'}{_ms(abs(total))} per request): "
+                      f"layers removed {', '.join(removed) or 'none'}; added {', '.join(added) or 'none'}. "
+                      f"Functions removed: {', '.join(f_removed) or 'none'}; added: {', '.join(f_added) or 'none'}."]
+        lines.append("")
+    last = stages[-1]
+    column = by_stage[last].sort_values(ascending=False)
+    total = column.sum()
+    top = functions[functions["stage"] == last]
+    parts = []
+    for layer, ms in column.items():
+        if ms <= 0 or ms / total < 0.03:
+            continue
+        first = top[top["layer"] == layer].head(1)
+        hot = f" (hottest: `{first['function'].iloc[0]}` {_ms(first['cpu_ms_per_req'].iloc[0])})" \
+            if not first.empty and layer != POSTGRES else ""
+        parts.append(f"{layer} {_ms(ms)} ({100 * ms / total:.0f} %){hot}")
+    lines += [f"**Where {last}'s {_ms(total)} per request go**: " + "; ".join(parts) + ".", ""]
+    return lines
