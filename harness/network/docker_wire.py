@@ -65,6 +65,7 @@ def docker_wire(engine: DockerClient, network: str, name: str, image: str, rtt_m
 
     try:
         wait_for_ports(stats_path, alive, log)
+        container.reload()  # its pid on this host: the attributes run() returned may predate the start
         raise_priority(host_pid(container))  # from the host: the container needs no capability for it
         probe = start_probe(address(container, network), ports, cpus, out_dir, max_seconds)
         yield RunningWire(rtt_ms, host_pid(container), stats_path, out_dir / "probe.csv", ports, name, alive, probe)

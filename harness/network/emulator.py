@@ -154,6 +154,8 @@ def wait_for_ports(stats_path: Path, alive: Callable[[], bool], log: Callable[[]
 
 def raise_priority(pid: int) -> None:
     """Give a process of the wire's the network's priority on its CPUs (kept as is without the right to)."""
+    if pid <= 0:  # 0 would be this process: the harness itself
+        return
     with contextlib.suppress(PermissionError, ProcessLookupError):
         os.setpriority(os.PRIO_PROCESS, pid, WIRE_NICENESS)
 
@@ -235,7 +237,10 @@ def window_record(rtt_ms: float, before: dict[str, Any], after: dict[str, Any], 
         "measured_setup_ms": round(median(connect), 4) if connect else None,
         "cpu_pct": round(cpu_pct, 2),
         "releases": releases,
+        # signed: the wire's mean error at release, with the wake-up cost it learnt to lead by
         "late_mean_us": round((after["late_sum_us"] - before["late_sum_us"]) / releases, 1) if releases else 0.0,
+        "lead_us": after.get("lead_us"),
+        "early": after.get("early", 0) - before.get("early", 0),
         "routes": {name: {k: route[k] - before["routes"][name][k] for k in COUNTERS}
                    for name, route in after["routes"].items() if name not in (PROBE_ROUTE, DIRECT_ROUTE)},
     }
