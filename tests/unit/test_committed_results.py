@@ -1,0 +1,60 @@
+"""Results are data, not a dump: what git carries under results/ is the runs the docs cite, their
+derived files (tables, run.json, stage and measurement records, charts, reports) and at most
+15 MB of them — never per-request samples, telemetry, probe traces, logs or raw profiles."""
+
+import re
+import subprocess
+from fnmatch import fnmatch
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BUDGET_BYTES = 15 * 1024 * 1024
+RAW = ("samples*.csv", "telemetry.csv", "host_speed*.csv", "probe.csv", "wire.json", "*.log", "locust.json",
+       "*.speedscope.json", "ready*")
+RAW_FOLDERS = ("logs", "profile")
+# Runs committed before this rule, still carrying their raw files: they leave over the next
+# submissions (a submission's diff is capped, and a deletion counts). Shrink, never grow.
+LEGACY_RAW = {"reference", "reference-capacity", "reference-docker", "reference-docker-volume",
+              "reference-repeat3-window90", "reference-repeat3-window90-b", "reference-repeat3-xeon",
+              "reference-repeat3-xeon-vacuumed", "reference-repeat3-xeon-vacuumed-b"}
+LINK = re.compile(r"results/([A-Za-z0-9_.-]+)(/[A-Za-z0-9_./-]*)?")
+
+
+def tracked() -> list[Path]:
+    out = subprocess.run(["git", "ls-files", "-z", "results"], cwd=REPO, capture_output=True, check=True).stdout
+    return [Path(p) for p in out.decode().split("\0") if p]
+
+
+def is_raw(path: Path) -> bool:
+    return any(fnmatch(path.name, pattern) for pattern in RAW) or any(part in RAW_FOLDERS for part in path.parts)
+
+
+def test_no_raw_file_is_committed_outside_the_runs_still_leaving() -> None:
+    raw = [p for p in tracked() if is_raw(p) and p.parts[1] not in LEGACY_RAW]
+    assert not raw, raw[:10]
+
+
+def test_the_derived_results_fit_the_budget() -> None:
+    size = sum((REPO / p).stat().st_size for p in tracked() if not (is_raw(p) and p.parts[1] in LEGACY_RAW))
+    assert size <= BUDGET_BYTES, f"{size / 1e6:.1f} MB of derived results"
+
+
+def test_every_run_the_docs_cite_is_committed() -> None:
+    files = {p.as_posix() for p in tracked()}
+    runs = {p.parts[1] for p in tracked() if len(p.parts) > 2}
+    cited = []
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for match in LINK.finditer(doc.read_text()):
+            run, rest = match.group(1), (match.group(2) or "/").strip("/")
+            cited.append((doc.name, run, rest))
+    assert cited
+    for doc, run, rest in cited:
+        assert run in runs, f"{doc} cites results/{run}, which git does not carry"
+        if rest and "." in rest.rsplit("/", 1)[-1]:
+            assert f"results/{run}/{rest}" in files, f"{doc} cites results/{run}/{rest}, which git does not carry"
+
+
+def test_legacy_runs_still_hold_raw_files() -> None:
+    # once a run has lost its raw files it leaves LEGACY_RAW, so the exemption cannot outlive them
+    holding = {p.parts[1] for p in tracked() if is_raw(p)}
+    assert LEGACY_RAW <= holding, sorted(LEGACY_RAW - holding)
