@@ -10,6 +10,7 @@ from harness.measure.waiting import evidence
 from harness.results.analysis import ladder_ceiling, open_model_rows, ratios, read_summary, run_host_speed, stage_dirs
 from harness.results.files import load_run, read_json
 from harness.results.profile_report import profile_lines
+from harness.results.tails import tail_lines
 
 TABLE_COLUMNS = ["stage", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "cpu_s_per_1k",
                  "db_cpu_share", "server_busy_pct", "bound_by", "gen_cpu_pct", "hops_per_req", "db_sessions_per_req",
@@ -284,6 +285,7 @@ def render(run_dir: Path) -> str:
         lines += ["## Spread over repeats", "",
                   "Medians of the repeats (stages interleaved between repeats); cv = standard deviation / mean.",
                   "", spread.to_markdown(index=False, floatfmt=".3g"), ""]
+    lines += tail_lines(run_dir, summary)
     lines += profile_lines(run_dir)
     lines += writes_lines(summary)
     lines += host_speed_lines(summary)
