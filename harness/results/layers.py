@@ -140,7 +140,12 @@ def profile_tables(profile_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return layers, functions
 
 
+NATIVE = "(no Python frame: the interpreter or a C extension)"
+
+
 def _function_name(frame: dict[str, Any]) -> str:
+    if not frame.get("file") and str(frame.get("name", "")).startswith("process "):
+        return NATIVE  # py-spy's per-process root frame (--subprocesses), alone on the stack
     module = module_of(frame.get("file") or "") or Path(frame.get("file") or "?").name
     return f"{frame.get('name', '?')} ({module.removeprefix('app:')})"
 
@@ -206,7 +211,11 @@ PY_SPY_NOTE = (
     "send under httpcore is the HTTP client's; the app layer is the repository's own Python, not the libraries it "
     "calls). py-spy takes a runnable thread for a running one, so on a busy budget its raw sample time exceeds "
     "the CPU: each service's samples give the shares of the CPU the kernel counted for it in the window. "
-    "PostgreSQL's row is its measured CPU. Raw profiles: `stages/<stage>.profiled/profile/*.speedscope.json` "
+    "Where processes spend CPU without the GIL (system calls, C code that releases it: the blocking stages' "
+    "socket I/O) the samples see less than the CPU, and that CPU is shared out among the layers the samples did "
+    "see; `raw samples / CPU` says which way each stage leans. `event loop` includes uvloop's own C code (its "
+    "frames show as `Runner.run`). PostgreSQL's row is its measured CPU. Raw profiles: "
+    "`stages/<stage>.profiled/profile/*.speedscope.json` "
     "(open at https://www.speedscope.app; not committed).")
 PROFILED_SUFFIX = ".profiled"
 TOP_FUNCTIONS = 25  # per stage in functions.csv: enough to name what moved, small enough to commit
@@ -248,6 +257,11 @@ def write_profile_tables(run_dir: Path, measurements: pd.DataFrame, summary: pd.
     per = (pd.DataFrame(rows).groupby(["order", "stage"], as_index=False).median(numeric_only=True)
            .drop(columns="repeat"))
     rps = summary.set_index("stage")["rps"] if not summary.empty else pd.Series(dtype=float)
+    cpu = summary.set_index("stage")["cpu_s_per_1k"] if not summary.empty else pd.Series(dtype=float)
+    totals = layers.groupby("stage")["cpu_ms_per_req"].sum()
+    # the layers against the server CPU per request the profiled window measured (cpu_s_per_1k)
+    per["layers_ms_per_req"] = [float(totals.get(s, float("nan"))) for s in per["stage"]]
+    per["window_ms_per_req"] = [float(cpu.get(s + PROFILED_SUFFIX, float("nan"))) for s in per["stage"]]
     per["rps_profiled"] = [float(rps.get(s + PROFILED_SUFFIX, float("nan"))) for s in per["stage"]]
     per["rps"] = [float(rps.get(s, float("nan"))) for s in per["stage"]]
     # the profiler's cost, measured: the same stage's throughput with it against without it
