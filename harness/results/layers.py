@@ -265,10 +265,22 @@ def write_profile_tables(run_dir: Path, measurements: pd.DataFrame, summary: pd.
     per["rps_profiled"] = [float(rps.get(s + PROFILED_SUFFIX, float("nan"))) for s in per["stage"]]
     per["rps"] = [float(rps.get(s, float("nan"))) for s in per["stage"]]
     # the profiler's cost, measured: the same stage's throughput with it against without it
-    per["overhead_pct"] = 100 * (1 - per["rps_profiled"] / per["rps"])
+    # the profiler's cost, pair by pair: repeat k of the plain measurement against repeat k of the
+    # profiled one (made one after the other), so drift between repeats cancels; median of the pairs
+    pairs = [_pairs(measurements, s) for s in per["stage"]]
+    per["overhead_pct"] = [float(pd.Series(p).median()) if p else float("nan") for p in pairs]
+    per["overhead_pairs"] = [" ".join(f"{v:+.1f}" for v in p) for p in pairs]
     per = per.sort_values("order").drop(columns="order")
     per.to_csv(run_dir / "profiles.csv", index=False, float_format="%.4g")
     return per
+
+
+def _pairs(measurements: pd.DataFrame, stage: str) -> list[float]:
+    """The throughput lost to the profiler in each repeat (%; negative: faster with it)."""
+    ok = measurements[measurements["status"] == "ok"]
+    plain = ok[ok["stage"] == stage].set_index("repeat")["rps"]
+    profiled = ok[ok["stage"] == stage + PROFILED_SUFFIX].set_index("repeat")["rps"]
+    return [100 * (1 - float(profiled[r]) / float(plain[r])) for r in sorted(set(plain.index) & set(profiled.index))]
 
 
 def read_profile_tables(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:

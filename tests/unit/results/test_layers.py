@@ -64,11 +64,23 @@ def test_run_tables_pair_the_profiled_measurement_with_the_plain_one(tmp_path: P
     stage = tmp_path / "stages" / "s5-optimized.profiled"
     shutil.copytree(FIXTURE, stage)
     (stage / "stage.json").write_text('{"id": "s5-optimized.profiled", "order": 3005, "repeat": 1, "status": "ok"}')
-    measurements = pd.DataFrame([{"stage": "s5-optimized.profiled", "repeat": 1, "requests": 10}])
-    summary = pd.DataFrame([{"stage": "s5-optimized", "rps": 200.0}, {"stage": "s5-optimized.profiled", "rps": 190.0}])
+    measurements = pd.DataFrame([
+        {"stage": "s5-optimized", "repeat": 1, "status": "ok", "requests": 2000, "rps": 200.0},
+        {"stage": "s5-optimized.profiled", "repeat": 1, "status": "ok", "requests": 10, "rps": 190.0},
+        {"stage": "s5-optimized", "repeat": 2, "status": "ok", "requests": 2000, "rps": 100.0},
+        {"stage": "s5-optimized.profiled", "repeat": 2, "status": "ok", "requests": 10, "rps": 99.0},
+        {"stage": "s5-optimized", "repeat": 3, "status": "ok", "requests": 2000, "rps": 100.0},
+        {"stage": "s5-optimized.profiled", "repeat": 3, "status": "ok", "requests": 10, "rps": 80.0},
+    ])
+    summary = pd.DataFrame([{"stage": "s5-optimized", "rps": 133.0, "cpu_s_per_1k": 7.0},
+                            {"stage": "s5-optimized.profiled", "rps": 99.0, "cpu_s_per_1k": 13.0}])
     per = write_profile_tables(tmp_path, measurements, summary)
     assert per is not None
+    # pair by pair (repeat k against repeat k), the median of the pairs: 5, 1 and 20 % -> 5 %
     assert per.loc[0, "overhead_pct"] == pytest.approx(5.0)
+    assert per.loc[0, "overhead_pairs"] == "+5.0 +1.0 +20.0"
+    # the layers' sum beside the CPU per request the profiled window measured
+    assert per.loc[0, "layers_ms_per_req"] == pytest.approx(13.0) and per.loc[0, "window_ms_per_req"] == 13.0
     tables = read_profile_tables(tmp_path)
     assert tables is not None
     layers, functions, _ = tables
