@@ -1,0 +1,30 @@
+"""The environment every stage runs in: no library on a request's path searches sys.path again.
+
+httpcore imports sniffio inside each lock, event and cancellation shield; a failed import is not
+cached, so without sniffio every one of them walks sys.path (four stat() calls here), which on
+Docker's fuse-overlayfs cost 10-13 % of a CPU outside the budget (encode/httpcore#1103)."""
+
+import asyncio
+import sys
+from typing import Any
+
+from httpcore._synchronization import current_async_library
+
+searched: list[str] = []
+
+
+def _hook(event: str, args: tuple[Any, ...]) -> None:
+    if event == "import" and args and args[0] == "sniffio":
+        searched.append(args[0])
+
+
+sys.addaudithook(_hook)  # audit hooks cannot be removed: it only records sniffio's imports
+
+
+def test_httpcore_finds_its_async_library_without_searching_sys_path_each_time() -> None:
+    async def calls() -> list[str]:
+        return [current_async_library() for _ in range(50)]
+
+    before = len(searched)
+    assert set(asyncio.run(calls())) == {"asyncio"}
+    assert len(searched) - before == 0, "sniffio is not installed: every httpcore lock searches sys.path"
