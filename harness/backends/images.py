@@ -7,6 +7,7 @@ imported with `docker import`; Python packages are installed from wheels downloa
 host, so no build step needs the network.
 """
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -128,10 +129,15 @@ def build_local_base(engine: docker.DockerClient, say: Say) -> None:
 
 
 def download_wheels(say: Say) -> None:
-    """Wheels for the service images, downloaded on the host (the build needs no network)."""
-    if WHEELS.is_dir() and any(WHEELS.glob("*.whl")):
+    """Wheels for the service images, downloaded on the host (the build needs no network);
+    again whenever the requirements changed since (a stale folder once built images without a
+    dependency added later: sniffio)."""
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    stamp = WHEELS / "requirements.sha256"
+    if WHEELS.is_dir() and any(WHEELS.glob("*.whl")) and stamp.is_file() and stamp.read_text() == digest:
         return
     say(f"downloading wheels into {WHEELS.relative_to(REPO_ROOT)}")
+    shutil.rmtree(WHEELS, ignore_errors=True)
     WHEELS.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version", "3.11",
@@ -141,6 +147,7 @@ def download_wheels(say: Say) -> None:
     if done.returncode != 0:
         shutil.rmtree(WHEELS, ignore_errors=True)
         raise UserError(f"pip download failed: {done.stderr.strip().splitlines()[-1:]}")
+    stamp.write_text(digest)
 
 
 def _build(engine: docker.DockerClient, dockerfile: str, target: str | None, tag: str,

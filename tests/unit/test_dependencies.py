@@ -5,7 +5,10 @@ cached, so without sniffio every one of them walks sys.path (four stat() calls h
 Docker's fuse-overlayfs cost 10-13 % of a CPU outside the budget (encode/httpcore#1103)."""
 
 import asyncio
+import re
 import sys
+import tomllib
+from pathlib import Path
 from typing import Any
 
 from httpcore._synchronization import current_async_library
@@ -28,3 +31,17 @@ def test_httpcore_finds_its_async_library_without_searching_sys_path_each_time()
     before = len(searched)
     assert set(asyncio.run(calls())) == {"asyncio"}
     assert len(searched) - before == 0, "sniffio is not installed: every httpcore lock searches sys.path"
+
+
+def _names(lines: list[str]) -> set[str]:
+    return {re.split(r"[\[<>=;~ ]", line.strip(), maxsplit=1)[0].lower() for line in lines
+            if line.strip() and not line.strip().startswith("#")}
+
+
+def test_the_service_images_install_a_subset_of_the_projects_dependencies_sniffio_included() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    project = _names(tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"])
+    services = _names([line.split("#")[0] for line in (repo / "deploy" / "requirements-services.txt").read_text()
+                       .splitlines()])
+    assert services <= project, sorted(services - project)
+    assert "sniffio" in services  # the containers need it as much as the host (see the module docstring)
