@@ -337,8 +337,14 @@ def write_tables(run_dir: Path) -> pd.DataFrame:
 
 
 def read_summary(run_dir: Path) -> pd.DataFrame:
+    """summary.csv as written, with any column a later harness added present (empty): a run
+    committed with its derived tables only is redrawn from them, whatever its age."""
     path = run_dir / "summary.csv"
-    return pd.read_csv(path) if path.is_file() else summarise(run_dir)
+    if not path.is_file():
+        return summarise(run_dir)
+    summary = pd.read_csv(path)
+    missing = [c for c in SUMMARY_COLUMNS if c not in summary.columns]
+    return summary.assign(**{c: np.nan for c in missing}) if missing else summary
 
 
 def ladder_ceiling(summary: pd.DataFrame) -> "pd.Series[bool]":
