@@ -123,4 +123,5 @@ class Profiler:
                 "measured_cpu_s": round(tree_cpu_seconds([pid]) - self._cpu_before.get(name, 0.0), 3),
             }
         return {"tool": "py-spy", "rate_hz": self.rate, "seconds": self.seconds, "started_at": self._started,
-                "nonblocking": True, "profiler_cpu_s": round(sum(self._own_cpu.values()), 3), "services": services}
+                "mode": list(PY_SPY_MODE), "profiler_cpu_s": round(sum(self._own_cpu.values()), 3),
+                "services": services}

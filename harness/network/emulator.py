@@ -45,12 +45,12 @@ LINKS = "edge → service, service → service, service → PostgreSQL; the load
 COUNTERS = ("connections", "turns", "chunks", "refused")
 MODEL = "userspace relay: each chunk released at arrival + RTT/2 per direction; set-up held one RTT"
 # The wire and its probe share the load CPUs with the generator (and, on the Docker path, the
-# engine's own processes). A real network does not queue behind the client's CPU: at the default
-# niceness a busy locust delayed the wire's timer wake-ups by ~0.2 ms (added RTT 1.21 ms for 1 ms
-# asked, a docker run on a slow host). Ten steps of niceness give the wire ~10x the generator's
-# CPU weight, so it runs first when both are ready; it sleeps in epoll between releases, so it
-# cannot starve anything. Needs root (or CAP_SYS_NICE); without it the wire keeps niceness 0 and
-# the window record says so.
+# engine's own processes). A real network does not queue behind the client's CPU, so the wire
+# should not queue behind locust for the load CPU (CI's docker run on a slow host read 1.21 ms
+# added for 1 ms asked; most of that was the wire's own wake-up, see wire.MAX_LEAD_NS). Ten steps
+# of niceness give the wire ~10x the generator's CPU weight, so it runs first when both are
+# ready; it sleeps in epoll between releases, so it cannot starve anything. Needs root (or
+# CAP_SYS_NICE); without it the wire keeps niceness 0 and the window record says so.
 WIRE_NICENESS = -10
 
 

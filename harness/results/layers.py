@@ -264,7 +264,6 @@ def write_profile_tables(run_dir: Path, measurements: pd.DataFrame, summary: pd.
     per["window_ms_per_req"] = [float(cpu.get(s + PROFILED_SUFFIX, float("nan"))) for s in per["stage"]]
     per["rps_profiled"] = [float(rps.get(s + PROFILED_SUFFIX, float("nan"))) for s in per["stage"]]
     per["rps"] = [float(rps.get(s, float("nan"))) for s in per["stage"]]
-    # the profiler's cost, measured: the same stage's throughput with it against without it
     # the profiler's cost, pair by pair: repeat k of the plain measurement against repeat k of the
     # profiled one (made one after the other), so drift between repeats cancels; median of the pairs
     pairs = [_pairs(measurements, s) for s in per["stage"]]

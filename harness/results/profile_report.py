@@ -18,8 +18,7 @@ def _ms(value: float) -> str:
 
 def _moves(before: pd.Series, after: pd.Series, n: int = 3, floor_ms: float = 0.05) -> tuple[list[str], list[str]]:
     """The `n` largest falls and rises between two stages (ms per request), each above `floor_ms`."""
-    delta = after.reindex(before.index.union(after.index)).fillna(0) - before.reindex(
-        before.index.union(after.index)).fillna(0)
+    delta = after.sub(before, fill_value=0.0)  # a name on one side only moved from or to 0
     delta = delta[delta.abs() >= floor_ms]
     removed = [f"{name} −{_ms(-d)}" for name, d in delta.sort_values().head(n).items() if d < 0]
     added = [f"{name} +{_ms(d)}" for name, d in delta.sort_values(ascending=False).head(n).items() if d > 0]
