@@ -456,7 +456,15 @@ RunDir = Annotated[Path, typer.Argument(help="A results folder, e.g. results/ref
 def plot(run: RunDir) -> None:
     """Redraw the tables and charts of a results folder without rerunning (a sweep's too)."""
     from harness.results.files import load_run
-    if load_run(run).get("kind") == "rtt-sweep":
+    kind = load_run(run).get("kind")
+    if kind == "capacity":
+        from harness.runs.capacity import redraw
+        redraw(run)
+        console.print(f"redrawn: {run}/capacity.csv, capacity.png", highlight=False)
+        return
+    if kind == "up":
+        raise UserError(f"{run} is a `harness up` session: it holds logs, not measurements, so nothing to draw")
+    if kind == "rtt-sweep":
         from harness.runs.rtt_sweep import finish_sweep
         for ladder in sorted(p for p in run.glob("rtt-*") if (p / "run.json").is_file()):
             finish(ladder)
@@ -471,8 +479,9 @@ def plot(run: RunDir) -> None:
 @user_errors
 def report(run: RunDir) -> None:
     """Rewrite report.md (and its tables and charts) from a results folder."""
+    from harness.results.files import load_run
     plot(run)
-    if (run / "stages").is_dir():
+    if load_run(run).get("kind", "ladder") == "ladder" and (run / "stages").is_dir():
         console.print(summary_table(run))
 
 

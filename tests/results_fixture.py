@@ -48,10 +48,10 @@ def make_repeated_run(run_dir: Path, fast_rps: tuple[float, ...],
     return run_dir
 
 
-def make_header(run_dir: Path) -> None:
+def make_header(run_dir: Path, kind: str = "ladder") -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "run.json", {
-        "schema_version": SCHEMA_VERSION, "status": "complete", "backend": "local",
+        "schema_version": SCHEMA_VERSION, "kind": kind, "status": "complete", "backend": "local",
         "budget": {"server_cpus": "1", "load_cpus": "0", "cpu_quota": None},
         "load": {"users": 10, "warmup": 1, "duration": 10}, "git": {"commit": "abc"},
         "machine": {"cpu_model": "test cpu"},

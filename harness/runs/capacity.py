@@ -19,13 +19,13 @@ import pandas as pd  # noqa: E402
 from harness import interrupts  # noqa: E402
 from harness.backends.base import Backend  # noqa: E402
 from harness.cpu import CpuBudget  # noqa: E402
-from harness.errors import StageFailed  # noqa: E402
+from harness.errors import StageFailed, UserError  # noqa: E402
 from harness.ladder.manifest import StageManifest  # noqa: E402
 from harness.load.profile import LoadProfile  # noqa: E402
 from harness.measure.window import measure  # noqa: E402
 from harness.network.emulator import LOOPBACK, NetworkPlan  # noqa: E402
 from harness.results.analysis import latency_stats, load_samples, open_model_stats  # noqa: E402
-from harness.results.files import new_run_dir, run_header, write_json  # noqa: E402
+from harness.results.files import load_run, new_run_dir, run_header, write_json  # noqa: E402
 from harness.runs.skeleton import recorded_run  # noqa: E402
 from harness.settings import HarnessSettings  # noqa: E402
 
@@ -124,11 +124,25 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
 def write_tables(run_dir: Path, rows: list[dict[str, Any]], target_p95_ms: float) -> pd.DataFrame:
     steps = pd.DataFrame(rows)
     steps.to_csv(run_dir / "capacity_steps.csv", index=False, float_format="%.4g")
+    return summarise(run_dir, steps, target_p95_ms)
+
+
+def summarise(run_dir: Path, steps: pd.DataFrame, target_p95_ms: float) -> pd.DataFrame:
+    """capacity.csv and capacity.png from the steps' table."""
     summary = pd.DataFrame([{"stage": stage, **capacity_of(group, target_p95_ms)}
                             for stage, group in steps.groupby("stage", sort=False)])
     summary.to_csv(run_dir / "capacity.csv", index=False, float_format="%.4g")
     capacity_chart(steps, summary, target_p95_ms, run_dir / "capacity.png")
     return summary
+
+
+def redraw(run_dir: Path) -> pd.DataFrame:
+    """A finished capacity run drawn again from capacity_steps.csv alone: a committed run keeps
+    its derived tables, not the steps' raw samples, and the steps' figures are already in it."""
+    steps_csv = run_dir / "capacity_steps.csv"
+    if not steps_csv.is_file():
+        raise UserError(f"{run_dir}: a capacity run without capacity_steps.csv (it measured no step)")
+    return summarise(run_dir, pd.read_csv(steps_csv), float(load_run(run_dir)["target_p95_ms"]))
 
 
 def capacity_chart(steps: pd.DataFrame, summary: pd.DataFrame, target_p95_ms: float, path: Path) -> None:

@@ -36,6 +36,25 @@ def test_plot_of_a_folder_that_is_not_a_run_fails_in_one_line(tmp_path: Path) ->
     assert "not a results folder" in done.stderr
 
 
+def test_plot_of_a_capacity_run_draws_its_capacity_not_a_ladder(tmp_path: Path) -> None:
+    import shutil
+    run = tmp_path / "capacity"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "results" / "reference-capacity", run)
+    (run / "capacity.png").unlink()
+    done = run_harness("plot", str(run))
+    assert done.returncode == 0, done.stderr
+    assert (run / "capacity.png").read_bytes().startswith(PNG)
+    # a capacity run's steps are not a ladder's stages: no ladder tables or charts beside it
+    assert not (run / "summary.csv").exists() and not (run / "ladder.png").exists()
+
+
+def test_plot_of_a_harness_up_session_says_there_is_nothing_to_draw(tmp_path: Path) -> None:
+    make_header(tmp_path / "up", kind="up")
+    done = run_harness("plot", str(tmp_path / "up"))
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
+    assert "nothing to draw" in done.stderr
+
+
 def test_a_p95_at_locusts_timeout_is_called_a_floor(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
     write_tables(run)
