@@ -59,15 +59,20 @@ def test_legacy_runs_still_hold_raw_files() -> None:
     assert holding >= LEGACY_RAW, sorted(LEGACY_RAW - holding)
 
 
+def copies_of_runs_with(table: str, tmp_path: Path) -> list[tuple[str, Path]]:
+    """A copy of every committed run without raw files that holds `table` at its top."""
+    runs = sorted({p.parts[1] for p in tracked() if p.name == table and len(p.parts) == 3} - LEGACY_RAW)
+    assert runs, f"no committed run holds {table}"
+    for run in runs:
+        shutil.copytree(REPO / "results" / run, tmp_path / run)
+    return [(run, tmp_path / run) for run in runs]
+
+
 def test_every_committed_run_redraws_from_its_derived_files(tmp_path: Path) -> None:
     # `harness report RUN` on a clone: the tables were written by an older harness, the charts and
     # report by today's (a run without its raw samples is never re-analysed, only redrawn)
     from harness.runs.ladder import finish
-    runs = sorted({p.parts[1] for p in tracked() if p.name == "summary.csv" and len(p.parts) == 3} - LEGACY_RAW)
-    assert runs
-    for run in runs:
-        copy = tmp_path / run
-        shutil.copytree(REPO / "results" / run, copy)
+    for run, copy in copies_of_runs_with("summary.csv", tmp_path):
         (copy / "report.md").unlink(missing_ok=True)
         finish(copy)
         assert "## Summary" in (copy / "report.md").read_text(), run
@@ -79,11 +84,7 @@ def test_every_committed_capacity_run_redraws_the_same_capacities(tmp_path: Path
     import pandas as pd
 
     from harness.runs.capacity import redraw
-    runs = sorted({p.parts[1] for p in tracked() if p.name == "capacity_steps.csv" and len(p.parts) == 3} - LEGACY_RAW)
-    assert runs
-    for run in runs:
-        copy = tmp_path / run
-        shutil.copytree(REPO / "results" / run, copy)
+    for run, copy in copies_of_runs_with("capacity_steps.csv", tmp_path):
         (copy / "capacity.png").unlink()
         redrawn = redraw(copy)
         committed = pd.read_csv(REPO / "results" / run / "capacity.csv")
