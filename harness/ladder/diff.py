@@ -1,7 +1,9 @@
 """`harness diff A B`: the code that changes between two stages, and nothing else."""
 
 import difflib
+import json
 from pathlib import Path
+from typing import Any
 
 from harness.ladder.manifest import MANIFEST, REPO_ROOT, StageManifest
 
@@ -26,8 +28,33 @@ def file_diff(old: Path | None, new: Path | None) -> str:
     return "".join(difflib.unified_diff(_read(old), _read(new), _label(old), _label(new)))
 
 
+def manifest_lines(stage: StageManifest) -> list[str]:
+    """The manifest as the stage runs with it (after `extends`), one `key = value` line per
+    setting: a stage's file holds only what it changes, so the files side by side would show
+    what the older stage had changed as if the newer one removed it (s4 'dropping' s3's pool)."""
+    data: dict[str, Any] = stage.model_dump(mode="json", exclude={"folder"}, exclude_none=True)
+    lines: list[str] = []
+    for key, value in data.items():
+        if key == "services":
+            for service in value:
+                name = service.pop("name")
+                lines += [f"services.{name}.{k} = {json.dumps(v)}\n" for k, v in service.items()]
+        elif isinstance(value, dict):
+            lines += [f"{key}.{json.dumps(k) if '.' in k or ' ' in k else k} = {json.dumps(v)}\n"
+                      for k, v in sorted(value.items())]
+        elif value != []:
+            lines.append(f"{key} = {json.dumps(value)}\n")
+    return lines
+
+
+def manifest_diff(a: StageManifest, b: StageManifest) -> str:
+    return "".join(difflib.unified_diff(manifest_lines(a), manifest_lines(b),
+                                        f"{_label(a.folder / MANIFEST)} (resolved)",
+                                        f"{_label(b.folder / MANIFEST)} (resolved)"))
+
+
 def stage_diff(a: StageManifest, b: StageManifest) -> str:
-    pairs: list[tuple[Path | None, Path | None]] = [(a.folder / MANIFEST, b.folder / MANIFEST)]
+    pairs: list[tuple[Path | None, Path | None]] = []
     for port in ("db", "rpc", "queries"):
         old, new = getattr(a.adapters, port), getattr(b.adapters, port)
         if old != new:
@@ -55,7 +82,7 @@ def stage_diff(a: StageManifest, b: StageManifest) -> str:
         new_config = REPO_ROOT / b.server.config if b.server.config else None
         if (old_config, new_config) not in pairs and (None, new_config) not in pairs:
             pairs.append((old_config, new_config))
-    return "".join(file_diff(old, new) for old, new in pairs)
+    return manifest_diff(a, b) + "".join(file_diff(old, new) for old, new in pairs)
 
 
 def _used_by(stage: StageManifest, path: Path) -> bool:

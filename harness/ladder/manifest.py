@@ -1,10 +1,12 @@
 """Stage manifests: discovered from the tree, validated, nothing hard-coded.
 
 A stage holds only its change: `extends = "<stage id>"` takes everything that does not describe
-the stage itself (adapters, server, env, migrations, services) from that stage, and the
-manifest says what differs — an adapter, an env value, a migration, the server. [adapters],
-[server] and [env] merge key by key, migrations add up, [[services]] replaces the list when
-given. Your own variant can extend any stage the same way.
+the stage itself (adapters, server, env, migrations, services, expectations) from that stage, and
+the manifest says what differs — an adapter, an env value, a migration, the server, a mechanism
+`harness verify` must now see. [adapters], [server], [env] and [expect] merge key by key,
+migrations add up, [[services]] replaces the list when given. Expectations accumulate because
+fixes do: s4 must still show s3's pooling, and a variant that undoes a fix is told so by verify
+(or says so by overriding that key). Your own variant can extend any stage the same way.
 """
 
 import sys
@@ -102,9 +104,9 @@ class StageManifest(BaseModel):
         return [python, "-m", "uvicorn", service.app, "--host", host, "--port", str(service.port)]
 
 
-# what a stage takes from the one it extends; id, order, title, fix, removes and expect are its own
-INHERITED = ("adapters", "server", "env", "migrations", "services")
-MERGED_TABLES = ("adapters", "server", "env")
+# what a stage takes from the one it extends; id, order, title, fix and removes are its own
+INHERITED = ("adapters", "server", "env", "expect", "migrations", "services")
+MERGED_TABLES = ("adapters", "server", "env", "expect")
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -87,3 +87,20 @@ def test_every_neighbouring_diff_shows_only_that_steps_fix() -> None:
     assert files("s3-pooled", "s4-queries") == ["stages/s4_queries/manifest.toml", "stages/s4_queries/queries.py",
                                                 "stages/s4_queries/indexes.sql"]
     assert files("s4-queries", "s5-optimized") == ["optimized/manifest.toml", "optimized/gunicorn.conf.py"]
+
+
+def test_neighbouring_manifests_differ_only_in_what_the_step_changes() -> None:
+    # the manifests are compared as the stages run with them (after extends): a later stage's
+    # file omits what it inherits, which side by side would read as removed (s4 'dropping' s3's pool)
+    def changed(a: str, b: str) -> set[str]:
+        out = runner.invoke(app, ["diff", a, b]).output.split("\n+++ ", 1)[1]
+        hunk = out.split("\n--- ", 1)[0].splitlines()[1:]
+        return {line[1:].split(" = ")[0] for line in hunk if line[:1] in "+-"}
+    own = {"id", "order", "extends", "title", "fix", "removes"}
+    assert changed("s1-consolidated", "s2-async") == own | {"adapters.db", "adapters.rpc", 'expect."dashboard.blocked"'}
+    assert changed("s2-async", "s3-pooled") == own | {
+        "adapters.db", "adapters.rpc", "env.LADDER_POOL_SIZE", 'expect."dashboard.db_sessions"',
+        'expect."dashboard.statements"', 'expect."export create.db_sessions"', 'expect."me.db_sessions"'}
+    assert changed("s3-pooled", "s4-queries") == own | {"migrations", "adapters.queries",
+                                                         'expect."dashboard.statements"'}
+    assert changed("s4-queries", "s5-optimized") == own | {"server.kind", "server.config", "server.workers_per_cpu"}

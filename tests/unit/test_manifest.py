@@ -96,12 +96,28 @@ def test_a_stage_holds_only_its_change_and_inherits_the_rest() -> None:
         assert "[[services]]" not in (by_id[stage].folder / "manifest.toml").read_text(), stage
 
 
+def test_expectations_accumulate_as_the_fixes_do() -> None:
+    by_id = {s.id: s for s in discover()}
+    s1, s2, s3, s4, s5 = (by_id[i] for i in ("s1-consolidated", "s2-async", "s3-pooled", "s4-queries",
+                                              "s5-optimized"))
+    # s4 must still show s3's pooling and s2's unblocked loop, and overrides s3's N+1 count
+    assert s4.expect["me.db_sessions"] == s3.expect["me.db_sessions"] == "<= 0.2"
+    assert s4.expect["dashboard.blocked"] == s2.expect["dashboard.blocked"] == "<= 0.5"
+    assert s3.expect["dashboard.statements"] == ">= 11" and s4.expect["dashboard.statements"] == "<= 3"
+    # s2 inherits s1's hop counts; s3 overrides its per-unit-of-work sessions
+    assert s2.expect["login.hops"] == s1.expect["login.hops"] and s1.expect["dashboard.db_sessions"] == ">= 1"
+    assert s3.expect["dashboard.db_sessions"] == "<= 0.2"
+    assert s5.expect == s4.expect
+    assert "blocked" not in str(s1.expect)  # s1's loop still blocks: the claim is s2's own
+
+
 def test_your_own_variant_can_extend_any_stage(tmp_path: Path) -> None:
     mine = _variant(tmp_path / "mine", 'id = "s9-mine"\norder = 9\nextends = "s3-pooled"\ntitle = "t"\n'
                     'fix = "f"\nremoves = "r"\n[env]\nLADDER_POOL_SIZE = "20"\n')
     stage = select(discover(extra=[mine.parent]), ["s9-mine"])[0]
     assert stage.env == {"LADDER_POOL_SIZE": "20"} and len(stage.services) == 4
-    assert stage.adapters.db == "stages.s3_pooled.db" and stage.expect == {}
+    s3 = select(discover(), ["s3-pooled"])[0]
+    assert stage.adapters.db == "stages.s3_pooled.db" and stage.expect == s3.expect
 
 
 @pytest.mark.parametrize("extends, message", [("s8-nowhere", "extends unknown stage s8-nowhere"),
