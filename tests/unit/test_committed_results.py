@@ -90,3 +90,15 @@ def test_every_committed_capacity_run_redraws_the_same_capacities(tmp_path: Path
         committed = pd.read_csv(REPO / "results" / run / "capacity.csv")
         pd.testing.assert_frame_equal(pd.read_csv(copy / "capacity.csv"), committed)
         assert list(redrawn["stage"]) == list(committed["stage"]) and (copy / "capacity.png").stat().st_size > 10_000
+
+
+def test_every_committed_sweep_redraws_the_same_sweep(tmp_path: Path) -> None:
+    # `harness plot SWEEP`: every rtt-*/ ladder from its derived tables, then sweep.csv from them
+    from harness.runs.ladder import finish
+    from harness.runs.rtt_sweep import finish_sweep
+    for run, copy in copies_of_runs_with("sweep.csv", tmp_path):
+        (copy / "sweep.csv").unlink()
+        for ladder in sorted(copy.glob("rtt-*")):
+            finish(ladder)
+        finish_sweep(copy)
+        assert (copy / "sweep.csv").read_text() == (REPO / "results" / run / "sweep.csv").read_text(), run
