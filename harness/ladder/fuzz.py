@@ -8,13 +8,18 @@ conforming to the schema it declares (`response_schema_conformance`). A valid be
 with every request, so the fuzzer reaches past the auth check. Only the edge publishes a schema;
 internal services publish none, so internal routes stay out of it.
 
-Driven through schemathesis's own command line (its stable interface), in a subprocess.
+Driven through schemathesis's own command line (its stable interface), in a subprocess whose
+working folder is a scratch folder: schemathesis keeps a crash cache and reads a config file in
+the folder it runs in, so from the repository's root it wrote `.schemathesis/` into the tree and
+would pick up whatever schemathesis.toml lay there. Each fuzz run starts from nothing and leaves
+nothing.
 """
 
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,9 +57,10 @@ def fuzz(base_url: str, token: str, examples: int = EXAMPLES, report_dir: Path |
             "--mode", "all", "--workers", "1", "--request-timeout", "30", "--no-color",
             "--header", f"Authorization: Bearer {token}", "--phases", "examples,coverage,fuzzing"]
     if report_dir is not None:
-        argv += ["--report", "junit", "--report-dir", str(report_dir)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
-                          stdin=subprocess.DEVNULL)
+        argv += ["--report", "junit", "--report-dir", str(report_dir.resolve())]
+    with tempfile.TemporaryDirectory(prefix="ladder-fuzz-") as scratch:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
+                              stdin=subprocess.DEVNULL, cwd=scratch)
     output = done.stdout + done.stderr
     # its closing count, e.g. "178 generated, 178 passed" (or "…, 3 failed")
     counts = [line.strip() for line in output.splitlines() if re.search(r"\d+ generated", line)]

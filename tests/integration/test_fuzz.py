@@ -32,8 +32,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_the_fuzzer_finds_a_server_error_where_there_is_one(tmp_path: Path) -> None:
+def test_the_fuzzer_finds_a_server_error_where_there_is_one(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "crashy.py").write_text(CRASHY)
+    monkeypatch.chdir(tmp_path)  # where a user would run `harness verify --fuzz` from
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "uvicorn", "crashy:app", "--port", str(port),
                                "--log-level", "warning"], cwd=tmp_path)
@@ -51,3 +52,5 @@ def test_the_fuzzer_finds_a_server_error_where_there_is_one(tmp_path: Path) -> N
         server.wait(timeout=10)
     assert not result.ok, result.output[-2000:]
     assert "Server error" in result.output or "500" in result.output
+    # schemathesis's crash cache went with its scratch folder, not into the folder run from
+    assert not (tmp_path / ".schemathesis").exists()
