@@ -180,18 +180,11 @@ class RichProgress:
             speed = row.get("host_speed", float("nan"))
             p95 = f"p95 {row['p95_ms']:,.0f} ms" if row["p95_ms"] == row["p95_ms"] else "no request answered"
             console.print(f"[green]✓ {stage_id}[/]: {row['rps']:,.0f} req/s, {p95}, "
-                          + f"bound by {row.get('bound_by', '?')} ({bound_note(row)}), "
+                          + f"bound by {row.get('bound_by', '?')} ({waiting.bound_note(row)}), "
                           + open_note(row)
                           + f"{int(row['failures'])} failures" + (f" (+{before} before the window)" if before else "")
                           + (f"; host speed {speed:,.0f} units/s" if speed == speed else "")
                           + network_note(row), highlight=False, soft_wrap=True)
-
-
-def bound_note(row: dict[str, Any]) -> str:
-    """How busy the budget was; for a stage that waited, the evidence of where (harness/measure/waiting.py)."""
-    if row.get("bound_by") == "waiting":
-        return waiting.evidence(row)
-    return f"budget {row.get('server_busy_pct', 0):.0f} % busy"
 
 
 def open_note(row: dict[str, Any]) -> str:
@@ -553,7 +546,7 @@ def capacity(
                         duration, network, rate_steps)
     run_dir = run_capacity(plan, HarnessSettings(), lambda t: console.print(t, highlight=False, soft_wrap=True))
     console.print((run_dir / "capacity.csv").read_text(), highlight=False)
-    console.print(f"results: {run_dir}/ (capacity.csv, capacity_steps.csv, capacity.png)", highlight=False)
+    console.print(f"results: {run_dir}/ (report.md, capacity.csv, capacity_steps.csv, capacity.png)", highlight=False)
 
 
 @app.command()

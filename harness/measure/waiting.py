@@ -179,6 +179,13 @@ def waiting_figures(record: dict[str, Any] | None, server_busy_pct: float, gener
     return out
 
 
+def bound_note(row: dict[str, Any]) -> str:
+    """How busy the budget was; for a measurement that waited, the evidence of where."""
+    if row.get("bound_by") == "waiting":
+        return evidence(row)
+    return f"budget {row.get('server_busy_pct', 0):.0f} % busy"
+
+
 def evidence(row: dict[str, Any]) -> str:
     """'budget 59 % busy (2 % outside the stage, steal 0 %); edge accept queue 186 (max 226); …'"""
     def known(key: str) -> bool:

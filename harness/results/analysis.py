@@ -144,7 +144,15 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
                            "quiet_before": meta.get("idle", {}).get("quiet", True)}
     if meta["status"] != "ok":
         return row
-    m = read_json(stage_dir / "measurement.json")
+    row.update(window_figures(stage_dir, read_json(stage_dir / "measurement.json"), _budget_cpus(stage_dir)))
+    return row
+
+
+def window_figures(stage_dir: Path, m: dict[str, Any], budget_cpus: float) -> dict[str, Any]:
+    """One measuring window's figures from its folder (samples) and record `m`: latency, CPU per
+    request, the mechanisms, the network, the writes, the evidence and what bound it. A ladder
+    stage's and a capacity step's alike."""
+    row: dict[str, Any] = {}
     # read once: the window gives the figures, what came before it the failures before the window
     everything = load_samples(stage_dir, window_only=False)
     if m.get("rate"):
@@ -165,7 +173,7 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
         "gen_cpu_pct": m["generator_cpu_pct"],
         # how busy the server side kept its budget: ~100 % means the budget set the throughput,
         # well below means the stage waited (on the network, a lock, a queue) with CPU to spare
-        "server_busy_pct": 100 * m["server_cpu_seconds"] / m["window_seconds"] / _budget_cpus(stage_dir),
+        "server_busy_pct": 100 * m["server_cpu_seconds"] / m["window_seconds"] / budget_cpus,
         "sign_in_s": np.nan if m.get("sign_in_seconds") is None else m["sign_in_seconds"],
         # sign-in and warm-up are outside the figures, but what failed there is not dropped
         "failures_before_window": int((before & (everything["ok"] == 0)).sum()),
@@ -203,9 +211,13 @@ def bound_by(row: dict[str, Any]) -> str:
 
 
 def _budget_cpus(stage_dir: Path) -> float:
-    """CPUs' worth of time the server side may use (its quota, else its CPU count)."""
     run = stage_dir.parent.parent / "run.json"
-    budget = read_json(run).get("budget", {}) if run.is_file() else {}
+    return budget_cpus(read_json(run).get("budget", {}) if run.is_file() else {})
+
+
+def budget_cpus(budget: dict[str, Any]) -> float:
+    """CPUs' worth of time the server side may use (its quota, else its CPU count), from the
+    budget as run.json records it."""
     if budget.get("cpu_quota"):
         return float(budget["cpu_quota"])
     return float(len(str(budget.get("server_cpus", "1")).split(",")))

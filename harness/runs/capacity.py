@@ -2,7 +2,9 @@
 
 The case study's own framing ("1300 req/s at under 200 ms p95"). Each stage is started
 once, then loaded at increasing numbers of concurrent users; every step is a normal
-measurement (raw samples, telemetry) under stages/<id>/u<users>/.
+measurement (raw samples, telemetry) under stages/<id>/u<users>/, with the ladder's figures —
+CPU per request, the mechanisms, the network, and what bound it — so a capacity says whether
+the code's CPU, a wait, the generator or the wire set it.
 """
 
 from collections.abc import Callable
@@ -22,9 +24,11 @@ from harness.cpu import CpuBudget  # noqa: E402
 from harness.errors import StageFailed, UserError  # noqa: E402
 from harness.ladder.manifest import StageManifest  # noqa: E402
 from harness.load.profile import LoadProfile  # noqa: E402
+from harness.measure.waiting import bound_note  # noqa: E402
 from harness.measure.window import measure  # noqa: E402
 from harness.network.emulator import LOOPBACK, NetworkPlan  # noqa: E402
-from harness.results.analysis import latency_stats, load_samples, open_model_stats  # noqa: E402
+from harness.results.analysis import budget_cpus, window_figures  # noqa: E402
+from harness.results.capacity_report import write_capacity_report  # noqa: E402
 from harness.results.files import load_run, new_run_dir, run_header, write_json  # noqa: E402
 from harness.runs.skeleton import recorded_run  # noqa: E402
 from harness.settings import HarnessSettings  # noqa: E402
@@ -53,10 +57,15 @@ def capacity_of(steps: pd.DataFrame, target_p95_ms: float) -> dict[str, Any]:
     within = steps[steps["p95_ms"] <= target_p95_ms]
     if "rate_held" in within:
         within = within[within["rate_held"].fillna(True).astype(bool)]
+    # what bound the capacity step (runs made before steps carried a verdict have none)
+    verdict = {"bound_by": None} if "bound_by" in steps else {}
     if within.empty:
-        return {"capacity_rps": 0.0, "at_users": None, "p95_ms": None}
+        return {"capacity_rps": 0.0, "at_users": None, "p95_ms": None, **verdict}
     best = within.sort_values("rps").iloc[-1]
-    return {"capacity_rps": float(best["rps"]), "at_users": int(best["users"]), "p95_ms": float(best["p95_ms"])}
+    if verdict:
+        verdict = {"bound_by": best["bound_by"]}
+    return {"capacity_rps": float(best["rps"]), "at_users": int(best["users"]), "p95_ms": float(best["p95_ms"]),
+            **verdict}
 
 
 def step_loads(plan: CapacityPlan) -> list[tuple[int, float]]:
@@ -77,6 +86,7 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
     }
     rows: list[dict[str, Any]] = []
     stage_now: list[str] = []
+    cpus = budget_cpus(run["budget"])
 
     def tables() -> None:
         if rows:
@@ -101,15 +111,12 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
                         profile = LoadProfile(users=users, warmup=plan.warmup, duration=plan.duration, rate=rate)
                         m = measure(running, env.admin_url, env.database_pids(), profile,
                                     plan.budget.load, out, server_cpus=plan.budget.server)
-                        samples = load_samples(out)
-                        stats = (open_model_stats(samples, rate, m["window_seconds"]) if rate
-                                 else latency_stats(samples, m["window_seconds"]))
+                        stats = window_figures(out, m, cpus)
                         stage_rows.append({"stage": stage.id, "order": stage.order, "users": users,
-                                           "offered_rps": rate or None, **stats,
-                                           "host_speed": m["host_speed"].get("mean"),
-                                           "net_held": m.get("network", {}).get("held", True)})
+                                           "offered_rps": rate or None, **stats})
                         say(f"{stage.id}: " + (f"{rate:g} req/s offered" if rate else f"{users} users")
-                            + f" → {stats['rps']:,.0f} req/s, p95 {stats['p95_ms']:,.0f} ms"
+                            + f" → {stats['rps']:,.0f} req/s, p95 {stats['p95_ms']:,.0f} ms, "
+                            + f"bound by {stats['bound_by']} ({bound_note(stats)})"
                             + ("" if stats.get("rate_held", True) else " (not offered the rate)"))
                         if stats["p95_ms"] > 4 * plan.target_p95_ms and stats["rps"] < max(
                                 r["rps"] for r in stage_rows):
@@ -128,11 +135,12 @@ def write_tables(run_dir: Path, rows: list[dict[str, Any]], target_p95_ms: float
 
 
 def summarise(run_dir: Path, steps: pd.DataFrame, target_p95_ms: float) -> pd.DataFrame:
-    """capacity.csv and capacity.png from the steps' table."""
+    """capacity.csv, capacity.png and report.md from the steps' table."""
     summary = pd.DataFrame([{"stage": stage, **capacity_of(group, target_p95_ms)}
                             for stage, group in steps.groupby("stage", sort=False)])
     summary.to_csv(run_dir / "capacity.csv", index=False, float_format="%.4g")
     capacity_chart(steps, summary, target_p95_ms, run_dir / "capacity.png")
+    write_capacity_report(run_dir, steps, summary, target_p95_ms)
     return summary
 
 

@@ -22,6 +22,13 @@ def test_capacity_command_measures_steps_and_draws_the_chart(results_dir: Path) 
     (run,) = list(results_dir.iterdir())
     steps = pd.read_csv(run / "capacity_steps.csv")
     assert len(steps) == 4 and (steps["requests"] > 0).all()
+    # every step says what bound it, from the same figures as a ladder stage's
+    assert set(steps["bound_by"]) <= {"budget", "waiting", "generator", "network"}
+    assert (steps["server_busy_pct"] > 0).all() and (steps["cpu_s_per_1k"] > 0).all()
+    assert (steps["statements_per_req"] > 0).all() and "edge_queue_mean" in steps
+    assert done.stdout.count("bound by ") >= 4
     capacity = pd.read_csv(run / "capacity.csv").set_index("stage")
     assert capacity.loc["s4-queries", "capacity_rps"] > capacity.loc["s0-baseline", "capacity_rps"]
+    assert capacity.loc["s4-queries", "bound_by"] in {"budget", "waiting"}  # s0 may have no step within the target
     assert (run / "capacity.png").stat().st_size > 10_000
+    assert "## Capacity per stage" in (run / "report.md").read_text()

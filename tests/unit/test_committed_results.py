@@ -90,6 +90,7 @@ def test_every_committed_capacity_run_redraws_the_same_capacities(tmp_path: Path
         committed = pd.read_csv(REPO / "results" / run / "capacity.csv")
         pd.testing.assert_frame_equal(pd.read_csv(copy / "capacity.csv"), committed)
         assert list(redrawn["stage"]) == list(committed["stage"]) and (copy / "capacity.png").stat().st_size > 10_000
+        assert (copy / "report.md").read_text().count("\n| s") >= 2 * len(committed), run  # capacities, steps
 
 
 def test_every_committed_sweep_redraws_the_same_sweep(tmp_path: Path) -> None:
