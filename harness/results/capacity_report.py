@@ -19,7 +19,7 @@ READING = [
     "lock, a pool, the network, too few users to fill it: the step's line in the run's output names the "
     "evidence); **generator** means locust ran out of CPU (the number is locust's); **network** means "
     "the emulated wire did not hold its RTT (not comparable). A capacity is only as good as its step's "
-    "verdict: one bound by waiting at the largest step may be higher with more users."
+    "verdict: one bound by waiting at the largest step may be higher with more load (users or rate)."
 ]
 
 
