@@ -453,7 +453,7 @@ def plot(run: RunDir) -> None:
     if kind == "capacity":
         from harness.runs.capacity import redraw
         redraw(run)
-        console.print(f"redrawn: {run}/capacity.csv, capacity.png", highlight=False)
+        console.print(f"redrawn: {run}/capacity.csv, capacity.png, report.md", highlight=False)
         return
     if kind == "up":
         raise UserError(f"{run} is a `harness up` session: it holds logs, not measurements, so nothing to draw")
@@ -581,8 +581,12 @@ def compare_command(
 ) -> None:
     """Per-stage throughput and p95 ratios B/A; exits 1 on a regression beyond threshold and noise."""
     from harness.results.compare import GENERATOR_BOUND, NETWORK_NOT_HELD, compare_runs, condition_differences
+    from harness.results.files import load_run
     if not 0 < threshold < 1:
         raise UserError("--threshold must be between 0 and 1")
+    for run in (run_a, run_b):
+        if (kind := load_run(run).get("kind", "ladder")) != "ladder":
+            raise UserError(f"{run} is a {kind} run; compare takes two ladder runs (harness run-all)")
     rows = compare_runs(run_a, run_b, threshold)
     if not rows:
         raise UserError(f"{run_a} and {run_b} have no measured stage in common")

@@ -55,6 +55,8 @@ def test_diff_s0_s1_shows_the_edge_middleware() -> None:
     (["capacity", "--rates", "10,abc"], "--rates must be requests/s separated by commas"),
     (["verify", "s9-nope"], "unknown stage"),
     (["diff", "s0-baseline", "s0-baseline"], "two different stages"),
+    (["compare", "results/reference-capacity", "results/reference-default"],
+     "results/reference-capacity is a capacity run; compare takes two ladder runs"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
     done = run_harness(*args, timeout=120)
