@@ -57,15 +57,13 @@ def capacity_of(steps: pd.DataFrame, target_p95_ms: float) -> dict[str, Any]:
     within = steps[steps["p95_ms"] <= target_p95_ms]
     if "rate_held" in within:
         within = within[within["rate_held"].fillna(True).astype(bool)]
-    # what bound the capacity step (runs made before steps carried a verdict have none)
-    verdict = {"bound_by": None} if "bound_by" in steps else {}
-    if within.empty:
-        return {"capacity_rps": 0.0, "at_users": None, "p95_ms": None, **verdict}
-    best = within.sort_values("rps").iloc[-1]
-    if verdict:
-        verdict = {"bound_by": best["bound_by"]}
-    return {"capacity_rps": float(best["rps"]), "at_users": int(best["users"]), "p95_ms": float(best["p95_ms"]),
-            **verdict}
+    best = None if within.empty else within.sort_values("rps").iloc[-1]
+    out: dict[str, Any] = ({"capacity_rps": 0.0, "at_users": None, "p95_ms": None} if best is None else
+                           {"capacity_rps": float(best["rps"]), "at_users": int(best["users"]),
+                            "p95_ms": float(best["p95_ms"])})
+    if "bound_by" in steps:  # what bound the capacity step (steps measured before the verdict have none)
+        out["bound_by"] = None if best is None else best["bound_by"]
+    return out
 
 
 def step_loads(plan: CapacityPlan) -> list[tuple[int, float]]:
