@@ -1,5 +1,6 @@
-"""report.md of a capacity run: what was asked, the chart, each stage's capacity with what bound
-it, and every step — from the steps' table (capacity_steps.csv) and run.json alone."""
+"""A capacity run's steps read: which step counts toward a stage's capacity, the best one, and
+report.md (what was asked, the chart, each stage's capacity with what bound it, and every step)
+— from the steps' table (capacity_steps.csv) and run.json alone."""
 
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,24 @@ def _load(row: pd.Series) -> str:
     return f"{users} user" + ("" if users == 1 else "s")
 
 
-def _at(stage_steps: pd.DataFrame, capacity_rps: float) -> str:
-    """The step a capacity was read at (the best step within the target has that throughput)."""
-    best = stage_steps[(stage_steps["rps"] - capacity_rps).abs() <= 1e-3 * max(capacity_rps, 1.0)]
-    return _load(best.iloc[0]) if capacity_rps and not best.empty else "no step within the target"
+def within_target(steps: pd.DataFrame, target_p95_ms: float) -> "pd.Series[bool]":
+    """The steps that count toward a capacity: p95 within the target and, in the open model, the
+    generator held its rate (the stage was offered it)."""
+    within = steps["p95_ms"] <= target_p95_ms
+    if "rate_held" in steps:
+        within &= steps["rate_held"].fillna(True).astype(bool)
+    return within
+
+
+def best_step(stage_steps: pd.DataFrame, target_p95_ms: float) -> pd.Series | None:
+    """One stage's highest-throughput step within the target; None when no step met it."""
+    within = stage_steps[within_target(stage_steps, target_p95_ms)]
+    return None if within.empty else within.sort_values("rps").iloc[-1]
+
+
+def _at(stage_steps: pd.DataFrame, target_p95_ms: float) -> str:
+    best = best_step(stage_steps, target_p95_ms)
+    return "no step within the target" if best is None else _load(best)
 
 
 def _header(run: dict[str, Any], target_p95_ms: float) -> list[str]:
@@ -64,13 +79,13 @@ def render(run_dir: Path, steps: pd.DataFrame, summary: pd.DataFrame, target_p95
         "capacity (req/s)": summary["capacity_rps"].map("{:,.1f}".format),
         # against the first stage; n/a when that one never met the target
         "× first stage": (summary["capacity_rps"] / first).map("×{:.2f}".format) if first else "n/a",
-        "at": [_at(steps[steps["stage"] == s["stage"]], s["capacity_rps"]) for _, s in summary.iterrows()],
+        "at": [_at(steps[steps["stage"] == stage], target_p95_ms) for stage in summary["stage"]],
         "p95 ms": summary["p95_ms"].map(lambda v: "–" if pd.isna(v) else f"{v:,.0f}"),
         "bound by": summary.get("bound_by", "n/a (not recorded)"),
     }).fillna("–")
     lines += ["## Capacity per stage", "", table.to_markdown(index=False, disable_numparse=True), ""]
     shown = steps.assign(load=steps.apply(_load, axis=1),
-                         within=(steps["p95_ms"] <= target_p95_ms).map({True: "yes", False: "no"}))
+                         within=within_target(steps, target_p95_ms).map({True: "yes", False: "no"}))
     for column, fmt in FORMATS.items():
         if column in shown:
             shown[column] = shown[column].map(lambda v, f=fmt: "n/a" if pd.isna(v) else f.format(v))

@@ -28,7 +28,7 @@ from harness.measure.waiting import bound_note  # noqa: E402
 from harness.measure.window import measure  # noqa: E402
 from harness.network.emulator import LOOPBACK, NetworkPlan  # noqa: E402
 from harness.results.analysis import budget_cpus, window_figures  # noqa: E402
-from harness.results.capacity_report import write_capacity_report  # noqa: E402
+from harness.results.capacity_report import best_step, write_capacity_report  # noqa: E402
 from harness.results.files import load_run, new_run_dir, run_header, write_json  # noqa: E402
 from harness.runs.skeleton import recorded_run  # noqa: E402
 from harness.settings import HarnessSettings  # noqa: E402
@@ -54,10 +54,7 @@ class CapacityPlan:
 def capacity_of(steps: pd.DataFrame, target_p95_ms: float) -> dict[str, Any]:
     """The best step whose p95 meets the target (none: the stage never meets it). In the open
     model a step only counts where the generator held its rate (the stage was offered it)."""
-    within = steps[steps["p95_ms"] <= target_p95_ms]
-    if "rate_held" in within:
-        within = within[within["rate_held"].fillna(True).astype(bool)]
-    best = None if within.empty else within.sort_values("rps").iloc[-1]
+    best = best_step(steps, target_p95_ms)
     out: dict[str, Any] = ({"capacity_rps": 0.0, "at_users": None, "p95_ms": None} if best is None else
                            {"capacity_rps": float(best["rps"]), "at_users": int(best["users"]),
                             "p95_ms": float(best["p95_ms"])})
