@@ -448,34 +448,42 @@ RunDir = Annotated[Path, typer.Argument(help="A results folder, e.g. results/ref
 @user_errors
 def plot(run: RunDir) -> None:
     """Redraw the tables and charts of a results folder without rerunning (a sweep's too)."""
-    from harness.results.files import load_run
-    kind = load_run(run).get("kind")
-    if kind == "capacity":
-        from harness.runs.capacity import redraw
-        redraw(run)
-        console.print(f"redrawn: {run}/capacity.csv, capacity.png, report.md", highlight=False)
-        return
-    if kind == "up":
-        raise UserError(f"{run} is a `harness up` session: it holds logs, not measurements, so nothing to draw")
-    if kind == "rtt-sweep":
-        from harness.runs.rtt_sweep import finish_sweep
-        for ladder in sorted(p for p in run.glob("rtt-*") if (p / "run.json").is_file()):
-            finish(ladder)
-        finish_sweep(run)
-        console.print(f"redrawn: {run}/sweep.csv, steps.csv, sweep.png, sweep.md and every rtt-*/", highlight=False)
-        return
-    finish(run)
-    console.print(f"redrawn: {run}/ladder.png, latency.png, mechanisms.png", highlight=False)
+    _redraw(run)
 
 
 @app.command()
 @user_errors
 def report(run: RunDir) -> None:
     """Rewrite report.md (and its tables and charts) from a results folder."""
-    from harness.results.files import load_run
-    plot(run)
-    if load_run(run).get("kind", "ladder") == "ladder" and (run / "stages").is_dir():
+    if _redraw(run) == "ladder" and (run / "stages").is_dir():
         console.print(summary_table(run))
+
+
+def _redraw(run: Path) -> str:
+    """Tables, charts and report of a results folder drawn again, by the run's kind; the kind."""
+    kind = _run_kind(run)
+    if kind == "capacity":
+        from harness.runs.capacity import redraw
+        redraw(run)
+        console.print(f"redrawn: {run}/capacity.csv, capacity.png, report.md", highlight=False)
+    elif kind == "up":
+        raise UserError(f"{run} is a `harness up` session: it holds logs, not measurements, so nothing to draw")
+    elif kind == "rtt-sweep":
+        from harness.runs.rtt_sweep import finish_sweep
+        for ladder in sorted(p for p in run.glob("rtt-*") if (p / "run.json").is_file()):
+            finish(ladder)
+        finish_sweep(run)
+        console.print(f"redrawn: {run}/sweep.csv, steps.csv, sweep.png, sweep.md and every rtt-*/", highlight=False)
+    else:
+        finish(run)
+        console.print(f"redrawn: {run}/ladder.png, latency.png, mechanisms.png", highlight=False)
+    return kind
+
+
+def _run_kind(run: Path) -> str:
+    """What made a results folder (run.json's kind; runs from before it was recorded are ladders)."""
+    from harness.results.files import load_run
+    return str(load_run(run).get("kind", "ladder"))
 
 
 @app.command()
@@ -581,11 +589,10 @@ def compare_command(
 ) -> None:
     """Per-stage throughput and p95 ratios B/A; exits 1 on a regression beyond threshold and noise."""
     from harness.results.compare import GENERATOR_BOUND, NETWORK_NOT_HELD, compare_runs, condition_differences
-    from harness.results.files import load_run
     if not 0 < threshold < 1:
         raise UserError("--threshold must be between 0 and 1")
     for run in (run_a, run_b):
-        if (kind := load_run(run).get("kind", "ladder")) != "ladder":
+        if (kind := _run_kind(run)) != "ladder":
             raise UserError(f"{run} is a {kind} run; compare takes two ladder runs (harness run-all)")
     rows = compare_runs(run_a, run_b, threshold)
     if not rows:
