@@ -55,15 +55,14 @@ def profile_lines(run_dir: Path) -> list[str]:
               cost.to_markdown(index=False, floatfmt=".3g"), ""]
     overhead = profiles["overhead_pct"].dropna()
     if not overhead.empty:
-        lines += [f"**Profiler overhead**: median {overhead.median():+.1f} % throughput over {len(overhead)} "
-                  f"stage(s) (range {overhead.min():+.1f} … {overhead.max():+.1f} %; each stage's figure is the "
-                  "median of its repeats' pairs, a plain and a profiled measurement one after the other). "
-                  f"Above the {OFF_ABOVE_PCT:g} % a profiler may cost to be on by default: profiling stays off "
-                  "unless asked for (`--profile`), and the ladder's own figures always come from the plain "
-                  "measurements." if overhead.median() > OFF_ABOVE_PCT else
-                  f"**Profiler overhead**: median {overhead.median():+.1f} % throughput over {len(overhead)} "
-                  f"stage(s) (range {overhead.min():+.1f} … {overhead.max():+.1f} %). The ladder's own figures "
-                  "always come from the plain measurements.", ""]
+        measured = (f"**Profiler overhead**: median {overhead.median():+.1f} % throughput over {len(overhead)} "
+                    f"stage(s) (range {overhead.min():+.1f} … {overhead.max():+.1f} %")
+        lines += [measured + ("; each stage's figure is the median of its repeats' pairs, a plain and a profiled "
+                              f"measurement one after the other). Above the {OFF_ABOVE_PCT:g} % a profiler may "
+                              "cost to be on by default: profiling stays off unless asked for (`--profile`), and "
+                              "the ladder's own figures always come from the plain measurements."
+                              if overhead.median() > OFF_ABOVE_PCT else
+                              "). The ladder's own figures always come from the plain measurements."), ""]
     if len(stages) >= 2:
         lines += ["### What each step removed and added", ""]
         for before, after in zip(stages, stages[1:], strict=False):
