@@ -122,6 +122,8 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         if profiler is not None:
             profiler.start()
         _sleep_until(window[1], "measure", tick, running, database_pids)
+        if profiler is not None:  # first: its per-service CPU must close with the window's own readings
+            profiler.window_closed()
         db_after, app_cpu_after = read_counters(admin_url), tree_cpu_seconds(app_pids)
         db_cpu_after, gen_after = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
         budget_after, load_after = waiting.cpu_times(server_cpus), waiting.cpu_times(load_cpus)

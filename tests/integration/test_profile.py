@@ -53,6 +53,28 @@ def test_a_profile_of_real_work_lands_in_its_layer(tmp_path: Path) -> None:
     assert record["profiler_cpu_s"] > 0  # the profilers' own CPU, read from their rusage
 
 
+def test_the_cpu_a_profile_is_scaled_to_is_the_windows_not_the_profilers(tmp_path: Path) -> None:
+    """py-spy outlives the window; the CPU its shares are applied to must stop at the window's close."""
+    spin = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 30\nwhile time.time() < end:\n"
+                                                   "    pass\n"])
+    try:
+        profiler = Profiler({"spin": spin.pid}, 4.0, CpuBudget.default().load, tmp_path / "profile")
+        profiler.start()
+        started = time.monotonic()
+        time.sleep(1.5)
+        profiler.window_closed()
+        window = time.monotonic() - started
+        record = profiler.stop()  # returns once py-spy has sampled its 4 s and written its file
+        outlived = time.monotonic() - started
+    finally:
+        spin.kill()
+        spin.wait()
+    measured = record["services"]["spin"]["measured_cpu_s"]
+    assert outlived >= 3.5 and record["services"]["spin"]["file"]
+    # a busy loop: at most the window's wall time in CPU, and most of it (the host is shared)
+    assert 0.5 * window <= measured <= window + 0.1, (measured, window, outlived)
+
+
 def test_a_profiled_run_says_where_the_cpu_went_and_what_profiling_cost(results_dir: Path) -> None:
     done = run_harness("run-all", "--backend", "local", "--quick", "--stages", "s5-optimized", "--profile",
                        "--no-ceiling", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=600)
