@@ -16,7 +16,7 @@ import pytest
 
 from domain import seed
 from harness.ladder.manifest import discover
-from tests.conftest import HARNESS, REPO, run_harness
+from tests.conftest import HARNESS, REPO, leftover_processes, run_harness
 
 STAGES = [s.id for s in discover()]
 
@@ -103,6 +103,28 @@ def test_quick_run_all_on_the_docker_backend_leaves_nothing(images: None, result
     engine = docker.from_env()
     assert not engine.containers.list(all=True, filters={"label": "ladder.run"})
     assert not engine.networks.list(filters={"label": "ladder.run"})
+
+
+def test_a_profiled_docker_run_reads_the_containers_processes(images: None, results_dir: Path) -> None:
+    """py-spy on the host reads the services inside their containers (their pids as the host sees
+    them); the containers' copy of the repository (/app/...) still counts as the stage's own code."""
+    done = run_harness("run-all", "--backend", "docker", "--quick", "--stages", "s5-optimized", "--profile",
+                       "--no-ceiling", "--no-same-traffic", env={"LADDER_RESULTS_DIR": str(results_dir)},
+                       timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = list(results_dir.iterdir())
+    summary = pd.read_csv(run / "summary.csv").set_index("stage")
+    assert summary.loc[["s5-optimized", "s5-optimized.profiled"], "status"].eq("ok").all()
+    profiled = run / "stages" / "s5-optimized.profiled"
+    record = json.loads((profiled / "measurement.json").read_text())["profile"]
+    assert set(record["services"]) == {"core-api", "identity", "user", "jobs"}
+    assert all(s["file"] and s["measured_cpu_s"] > 0 for s in record["services"].values()), record
+    layers = pd.read_csv(run / "layers.csv").set_index("layer")["cpu_ms_per_req"]
+    assert layers["app code"] > 0 and layers["ORM"] > 0
+    assert layers.sum() == pytest.approx(summary.loc["s5-optimized.profiled", "cpu_s_per_1k"], rel=0.10)
+    engine = docker.from_env()
+    assert not engine.containers.list(all=True, filters={"label": "ladder.run"})
+    assert not leftover_processes()
 
 
 def test_docker_backend_without_an_engine_is_one_line(results_dir: Path) -> None:
