@@ -35,6 +35,7 @@ from harness.measure import waiting
 from harness.measure.idle import IdleCheck
 from harness.measure.profiler import py_spy
 from harness.network.emulator import DEFAULT_RTT_MS, LOOPBACK, NetworkPlan
+from harness.paths import REPO_ROOT
 from harness.runs.ladder import SAME_TRAFFIC_BY_DEFAULT, RunPlan, finish, run_all
 from harness.settings import HarnessSettings
 
@@ -253,7 +254,7 @@ def choose_backend(name: str, stages: list[manifest.StageManifest], network: Net
         raise UserError(f"unknown backend {name!r}: use auto, local or docker")
     if name == "local":
         return LocalBackend()
-    outside = [s.id for s in stages if not s.folder.resolve().is_relative_to(manifest.REPO_ROOT)]
+    outside = [s.id for s in stages if not s.folder.resolve().is_relative_to(REPO_ROOT)]
     if name == "auto":
         if outside or HarnessSettings().database_url or _postgres_installed():
             console.print(f"local backend: {', '.join(outside)} outside this repository (the docker backend "

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from harness.ladder.manifest import REPO_ROOT
+from harness.paths import REPO_ROOT
 
 
 class HarnessSettings(BaseSettings):

@@ -16,9 +16,10 @@ from harness.backends.cgroups import cpu_quota_group
 from harness.backends.local import LocalStage
 from harness.backends.postgres import EmbeddedPostgres, drop_databases, fresh_stage_database, prepare_template
 from harness.cpu import CpuBudget, ServerPlacement
-from harness.ladder.manifest import REPO_ROOT, StageManifest
+from harness.ladder.manifest import StageManifest
 from harness.load.profile import LoadProfile
 from harness.network.emulator import LOOPBACK, NetworkPlan, RunningWire
+from harness.paths import REPO_ROOT
 from harness.settings import HarnessSettings
 
 

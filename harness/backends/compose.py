@@ -13,7 +13,8 @@ import yaml
 from harness.backends.images import LOCAL_POSTGRES
 from harness.backends.local import service_env
 from harness.backends.postgres import server_command
-from harness.ladder.manifest import REPO_ROOT, StageManifest
+from harness.ladder.manifest import StageManifest
+from harness.paths import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 HEADER = """\

@@ -20,7 +20,8 @@ import docker
 import docker.errors
 
 from harness.errors import UserError
-from harness.ladder.manifest import REPO_ROOT, StageManifest
+from harness.ladder.manifest import StageManifest
+from harness.paths import REPO_ROOT
 
 LOCAL_BASE = "ladder-base:bookworm"
 LOCAL_POSTGRES = "ladder-postgres:bookworm"

@@ -14,8 +14,9 @@ from harness import interrupts
 from harness.backends.health import wait_until_healthy
 from harness.cpu import ServerPlacement
 from harness.errors import UserError
-from harness.ladder.manifest import REPO_ROOT, StageManifest
+from harness.ladder.manifest import StageManifest
 from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, running_wire
+from harness.paths import REPO_ROOT
 
 HOST = "127.0.0.1"
 

@@ -5,7 +5,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.ladder.manifest import MANIFEST, REPO_ROOT, StageManifest
+from harness.ladder.manifest import MANIFEST, StageManifest
+from harness.paths import REPO_ROOT
 
 
 def module_path(module: str) -> Path:

@@ -17,8 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.errors import UserError
+from harness.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]  # harness/ladder/manifest.py → the repository
 MANIFEST = "manifest.toml"
 STAGE_ROOTS = ("baseline", "stages", "optimized")
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness.ladder.manifest import REPO_ROOT
 from harness.ownership import owner_record
+from harness.paths import REPO_ROOT
 
 SCHEMA_VERSION = 1
 PACKAGES = ("fastapi", "uvicorn", "gunicorn", "uvicorn-worker", "sqlalchemy", "psycopg", "asyncpg",

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.ladder.manifest import REPO_ROOT
+from harness.paths import REPO_ROOT
 from harness.results.files import read_json
 
 # layer -> the top-level modules (site-packages or the standard library) that make it up, in
