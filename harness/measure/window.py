@@ -111,6 +111,8 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         opens = (signed_in or time.time()) + profile.warmup
         window = (opens, opens + profile.duration)
         _sleep_until(window[0], "warm-up", tick, running, database_pids)
+        if profiler is not None:  # its per-service CPU opens and closes with the window's own readings
+            profiler.window_opened()
         # the server side is the apps plus the database: each tree walked once, summed below
         db_before, app_cpu_before = read_counters(admin_url), tree_cpu_seconds(app_pids)
         db_cpu_before, gen_before = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
@@ -122,7 +124,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         if profiler is not None:
             profiler.start()
         _sleep_until(window[1], "measure", tick, running, database_pids)
-        if profiler is not None:  # first: its per-service CPU must close with the window's own readings
+        if profiler is not None:
             profiler.window_closed()
         db_after, app_cpu_after = read_counters(admin_url), tree_cpu_seconds(app_pids)
         db_cpu_after, gen_after = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])

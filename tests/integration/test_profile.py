@@ -88,9 +88,10 @@ def test_a_profiled_run_says_where_the_cpu_went_and_what_profiling_cost(results_
     assert all(json.loads(f.read_text())["profiles"] for f in files)
     layers = pd.read_csv(run / "layers.csv")
     assert list(layers["layer"]) == ORDER
-    # the layers add up to the CPU per request measured in the profiled window (within 10 %)
+    # the layers add up to the CPU per request measured in the profiled window: both read the services'
+    # CPU as the window opens and closes (0-0.5 % apart per repeat; 11 % when it was read after py-spy)
     cpu_ms_per_req = summary.loc["s5-optimized.profiled", "cpu_s_per_1k"]
-    assert layers["cpu_ms_per_req"].sum() == pytest.approx(cpu_ms_per_req, rel=0.10)
+    assert layers["cpu_ms_per_req"].sum() == pytest.approx(cpu_ms_per_req, rel=0.03)
     # the optimized stage spends its CPU in libraries, not in the stage's own code
     assert layers.set_index("layer").loc[["ORM", "HTTP client", "server & framework"], "cpu_ms_per_req"].gt(0).all()
     costs = pd.read_csv(run / "profiles.csv").iloc[0]
