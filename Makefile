@@ -36,8 +36,10 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# the unit tests on every CPU (pytest-xdist): much of their time is the installed `harness`
+# command starting in a subprocess; the integration tests measure, so `make test` runs them one at a time
 check: lint
-	$(VENV)/bin/pytest -q tests/unit
+	$(VENV)/bin/pytest -q -n auto tests/unit
 
 test: setup lint
 	$(VENV)/bin/pytest
