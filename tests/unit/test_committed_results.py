@@ -8,14 +8,13 @@ import subprocess
 from fnmatch import fnmatch
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 BUDGET_BYTES = 15 * 1024 * 1024
 RAW = ("samples*.csv", "telemetry.csv", "host_speed*.csv", "probe.csv", "wire.json", "*.log", "locust.json",
        "*.speedscope.json", "ready*")
 RAW_FOLDERS = ("logs", "profile")
-# Runs committed before this rule, still carrying their raw files: they leave over the next
-# submissions (a submission's diff is capped, and a deletion counts). Shrink, never grow.
-LEGACY_RAW = {"reference-repeat3-window90", "reference-repeat3-window90-b"}
 LINK = re.compile(r"results/([A-Za-z0-9_.-]+)(/[A-Za-z0-9_./-]*)?")
 
 
@@ -28,13 +27,13 @@ def is_raw(path: Path) -> bool:
     return any(fnmatch(path.name, pattern) for pattern in RAW) or any(part in RAW_FOLDERS for part in path.parts)
 
 
-def test_no_raw_file_is_committed_outside_the_runs_still_leaving() -> None:
-    raw = [p for p in tracked() if is_raw(p) and p.parts[1] not in LEGACY_RAW]
+def test_no_raw_file_is_committed() -> None:
+    raw = [p for p in tracked() if is_raw(p)]
     assert not raw, raw[:10]
 
 
 def test_the_derived_results_fit_the_budget() -> None:
-    size = sum((REPO / p).stat().st_size for p in tracked() if not (is_raw(p) and p.parts[1] in LEGACY_RAW))
+    size = sum((REPO / p).stat().st_size for p in tracked())
     assert size <= BUDGET_BYTES, f"{size / 1e6:.1f} MB of derived results"
 
 
@@ -53,53 +52,57 @@ def test_every_run_the_docs_cite_is_committed() -> None:
             assert f"results/{run}/{rest}" in files, f"{doc} cites results/{run}/{rest}, which git does not carry"
 
 
-def test_legacy_runs_still_hold_raw_files() -> None:
-    # once a run has lost its raw files it leaves LEGACY_RAW, so the exemption cannot outlive them
-    holding = {p.parts[1] for p in tracked() if is_raw(p)}
-    assert holding >= LEGACY_RAW, sorted(LEGACY_RAW - holding)
+def runs_with(table: str) -> list[str]:
+    """Every committed run that holds `table` at its top."""
+    return sorted({p.parts[1] for p in tracked() if p.name == table and len(p.parts) == 3})
 
 
-def copies_of_runs_with(table: str, tmp_path: Path) -> list[tuple[str, Path]]:
-    """A copy of every committed run without raw files that holds `table` at its top."""
-    runs = sorted({p.parts[1] for p in tracked() if p.name == table and len(p.parts) == 3} - LEGACY_RAW)
-    assert runs, f"no committed run holds {table}"
-    for run in runs:
-        shutil.copytree(REPO / "results" / run, tmp_path / run)
-    return [(run, tmp_path / run) for run in runs]
+def copy_of(run: str, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(REPO / "results" / run, tmp_path / run))
 
 
-def test_every_committed_run_redraws_from_its_derived_files(tmp_path: Path) -> None:
+def test_each_kind_of_run_is_committed() -> None:
+    # the redraw tests below run once per committed run; without this, losing a kind would skip them
+    for table in ("summary.csv", "capacity_steps.csv", "sweep.csv"):
+        assert runs_with(table), f"no committed run holds {table}"
+
+
+# one test per run, so `make check`'s workers share them out
+@pytest.mark.parametrize("run", runs_with("summary.csv"))
+def test_every_committed_run_redraws_from_its_derived_files(run: str, tmp_path: Path) -> None:
     # `harness report RUN` on a clone: the tables were written by an older harness, the charts and
     # report by today's (a run without its raw samples is never re-analysed, only redrawn)
     from harness.runs.ladder import finish
-    for run, copy in copies_of_runs_with("summary.csv", tmp_path):
-        (copy / "report.md").unlink(missing_ok=True)
-        finish(copy)
-        assert "## Summary" in (copy / "report.md").read_text(), run
+    copy = copy_of(run, tmp_path)
+    (copy / "report.md").unlink(missing_ok=True)
+    finish(copy)
+    assert "## Summary" in (copy / "report.md").read_text(), run
 
 
-def test_every_committed_capacity_run_redraws_the_same_capacities(tmp_path: Path) -> None:
+@pytest.mark.parametrize("run", runs_with("capacity_steps.csv"))
+def test_every_committed_capacity_run_redraws_the_same_capacities(run: str, tmp_path: Path) -> None:
     # capacity.csv is derived from capacity_steps.csv and the run's target: drawn again from the
     # steps alone (no samples), each stage's capacity comes out as committed
     import pandas as pd
 
     from harness.runs.capacity import redraw
-    for run, copy in copies_of_runs_with("capacity_steps.csv", tmp_path):
-        (copy / "capacity.png").unlink()
-        redrawn = redraw(copy)
-        committed = pd.read_csv(REPO / "results" / run / "capacity.csv")
-        pd.testing.assert_frame_equal(pd.read_csv(copy / "capacity.csv"), committed)
-        assert list(redrawn["stage"]) == list(committed["stage"]) and (copy / "capacity.png").stat().st_size > 10_000
-        assert (copy / "report.md").read_text().count("\n| s") >= 2 * len(committed), run  # capacities, steps
+    copy = copy_of(run, tmp_path)
+    (copy / "capacity.png").unlink()
+    redrawn = redraw(copy)
+    committed = pd.read_csv(REPO / "results" / run / "capacity.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(copy / "capacity.csv"), committed)
+    assert list(redrawn["stage"]) == list(committed["stage"]) and (copy / "capacity.png").stat().st_size > 10_000
+    assert (copy / "report.md").read_text().count("\n| s") >= 2 * len(committed), run  # capacities, steps
 
 
-def test_every_committed_sweep_redraws_the_same_sweep(tmp_path: Path) -> None:
+@pytest.mark.parametrize("run", runs_with("sweep.csv"))
+def test_every_committed_sweep_redraws_the_same_sweep(run: str, tmp_path: Path) -> None:
     # `harness plot SWEEP`: every rtt-*/ ladder from its derived tables, then sweep.csv from them
     from harness.runs.ladder import finish
     from harness.runs.rtt_sweep import finish_sweep
-    for run, copy in copies_of_runs_with("sweep.csv", tmp_path):
-        (copy / "sweep.csv").unlink()
-        for ladder in sorted(copy.glob("rtt-*")):
-            finish(ladder)
-        finish_sweep(copy)
-        assert (copy / "sweep.csv").read_text() == (REPO / "results" / run / "sweep.csv").read_text(), run
+    copy = copy_of(run, tmp_path)
+    (copy / "sweep.csv").unlink()
+    for ladder in sorted(copy.glob("rtt-*")):
+        finish(ladder)
+    finish_sweep(copy)
+    assert (copy / "sweep.csv").read_text() == (REPO / "results" / run / "sweep.csv").read_text(), run
