@@ -8,7 +8,11 @@ not on the budget; it is measured like the generator's (`profiler_cpu_pct`). Eac
 speedscope file (open it at https://www.speedscope.app), in which py-spy records on-CPU samples
 only (no `--idle`), each weighing 1/rate seconds. py-spy's "active" is the kernel's runnable, so
 on a busy budget the samples overstate CPU; harness.results.layers uses them for shares and
-applies the shares to the CPU the kernel counted per service (`measured_cpu_s`).
+applies the shares to the CPU the kernel counted per service in the window (`measured_cpu_s`),
+which the window reads beside its own readings and hands to `stop`: the profiler reads no CPU
+of the services itself (py-spy starts after the window opens and outlives it while the load goes
+on, so its own span is not the window's: read when `stop` returned, the layers came out 11 %
+above the window's CPU per request on a 6 s window; CI, 1 Dec 2026).
 
 Both backends: on the Docker path the services' pids are the containers' processes as the host
 sees them, which py-spy reads through /proc (root on the host).
@@ -22,13 +26,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.cpu import pin
 from harness.errors import UserError
-from harness.measure.telemetry import tree_cpu_seconds
 from harness.processes import terminate
 
 # samples per second per service; a stage of 14 services shares ~1,000 between them, so the
@@ -66,8 +70,6 @@ class Profiler:
     out_dir: Path
     rate: int = 0
     _running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    _cpu_before: dict[str, float] = field(default_factory=dict)
-    _cpu_after: dict[str, float] = field(default_factory=dict)
     _own_cpu: dict[str, float] = field(default_factory=dict)
     _started: float = 0.0
 
@@ -76,7 +78,6 @@ class Profiler:
         self.rate = self.rate or rate_for(len(self.services))
         executable = py_spy()
         self._started = time.time()
-        self._cpu_before = self._cpu_before or self._cpu_now()
         for name, pid in self.services.items():
             with open(self.out_dir / f"{name}.py-spy.log", "wb") as log:
                 self._running[name] = subprocess.Popen(
@@ -85,22 +86,6 @@ class Profiler:
                      "--output", str(self.out_dir / f"{name}.speedscope.json")],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     preexec_fn=lambda: pin(self.load_cpus), start_new_session=True)
-
-    def _cpu_now(self) -> dict[str, float]:
-        return {name: tree_cpu_seconds([pid]) for name, pid in self.services.items()}
-
-    def window_opened(self) -> None:
-        """Read each service's CPU as the measuring window opens, beside the window's own reading:
-        py-spy is started after the window's other readings (a walk of every process among them),
-        and read then, the span came out ~0.1 s short of the window's (2 % of a 6 s window)."""
-        self._cpu_before = self._cpu_now()
-
-    def window_closed(self) -> None:
-        """Read each service's CPU as the measuring window closes. py-spy outlives the window (it
-        starts after the window opened and takes a moment to write its file) while the load goes
-        on, so CPU read when `stop` returns spans more than the window's requests: on a 6 s quick
-        window that put the layers 11 % above the window's CPU per request (CI, 1 Dec 2026)."""
-        self._cpu_after = self._cpu_now()
 
     def _reap(self) -> None:
         """Collect the py-spys that ended, with their own CPU time (wait4's rusage: an exited
@@ -121,8 +106,9 @@ class Profiler:
                 return
             time.sleep(0.1)
 
-    def stop(self, grace: float = 20.0) -> dict[str, Any]:
-        """Wait for every py-spy to write its file (they stop by themselves after `seconds`)."""
+    def stop(self, grace: float = 20.0, window_cpu: Mapping[str, float] | None = None) -> dict[str, Any]:
+        """Wait for every py-spy to write its file (they stop by themselves after `seconds`).
+        `window_cpu`: each service's CPU over the measuring window, recorded beside its profile."""
         self._wait(grace)
         for process in self._running.values():
             if process.returncode is None:  # Ctrl-C: py-spy writes what it has on the way out
@@ -137,10 +123,9 @@ class Profiler:
                 "pid": pid, "file": path.name if path.is_file() else None,
                 "exit_code": spy.returncode if spy else None,
                 "profiler_cpu_s": round(self._own_cpu.get(name, 0.0), 3),
-                # the window's CPU when it was read at the close (window_closed), else up to now
-                "measured_cpu_s": round(self._cpu_after.get(name, tree_cpu_seconds([pid]))
-                                        - self._cpu_before.get(name, 0.0), 3),
             }
+            if window_cpu is not None:
+                services[name]["measured_cpu_s"] = round(window_cpu.get(name, 0.0), 3)
         return {"tool": "py-spy", "rate_hz": self.rate, "seconds": self.seconds, "started_at": self._started,
                 "mode": list(PY_SPY_MODE), "profiler_cpu_s": round(sum(self._own_cpu.values()), 3),
                 "services": services}

@@ -2,7 +2,7 @@
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import psutil
@@ -28,6 +28,12 @@ def tree_cpu_seconds(pids: list[int]) -> float:
             except psutil.NoSuchProcess:
                 continue
     return total
+
+
+def services_cpu_seconds(services: Mapping[str, int]) -> dict[str, float]:
+    """Each service's tree CPU, by name. The services' trees are disjoint, so the values add up
+    to `tree_cpu_seconds` of all of them: one walk serves the total and the per-service split."""
+    return {name: tree_cpu_seconds([pid]) for name, pid in services.items()}
 
 
 @dataclass

@@ -25,7 +25,7 @@ from harness.load.profile import (
 from harness.measure import calibrate, waiting
 from harness.measure.counters import read_counters
 from harness.measure.profiler import PROFILE_DIR, Profiler
-from harness.measure.telemetry import Sampler, tree_cpu_seconds
+from harness.measure.telemetry import Sampler, services_cpu_seconds, tree_cpu_seconds
 from harness.measure.writes import count_writes
 from harness.network.emulator import probe_samples, window_record
 from harness.results.files import write_json
@@ -96,12 +96,13 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     `profiled`: py-spy samples every service through the window (harness.measure.profiler)."""
     writes_before = count_writes(admin_url)  # after verify's own export: only the load's writes count
     launch = time.time()
-    app_pids = running.pids()
+    services = running.service_pids()
+    app_pids = list(services.values())
     locust = start_locust(running.base_url, profile, load_cpus, out_dir)
     activity = waiting.DbActivity(admin_url)
     sampler = Sampler(app_pids, [locust.process.pid], database_pids, probes=_waiting_probes(running, activity))
     watchers = calibrate.Watchers.start(server_cpus, out_dir)
-    profiler = Profiler(running.service_pids(), profile.duration, load_cpus, out_dir / PROFILE_DIR) \
+    profiler = Profiler(services, profile.duration, load_cpus, out_dir / PROFILE_DIR) \
         if profiled else None
     profiled_record: dict[str, Any] | None = None
     try:
@@ -111,10 +112,9 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         opens = (signed_in or time.time()) + profile.warmup
         window = (opens, opens + profile.duration)
         _sleep_until(window[0], "warm-up", tick, running, database_pids)
-        if profiler is not None:  # its per-service CPU opens and closes with the window's own readings
-            profiler.window_opened()
-        # the server side is the apps plus the database: each tree walked once, summed below
-        db_before, app_cpu_before = read_counters(admin_url), tree_cpu_seconds(app_pids)
+        # the server side is the apps plus the database: each tree walked once, summed below; the
+        # apps' per service, for the profile's shares (harness.results.layers)
+        db_before, services_before = read_counters(admin_url), services_cpu_seconds(services)
         db_cpu_before, gen_before = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
         budget_before, load_before = waiting.cpu_times(server_cpus), waiting.cpu_times(load_cpus)
         others_before = waiting.process_times()
@@ -124,9 +124,8 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         if profiler is not None:
             profiler.start()
         _sleep_until(window[1], "measure", tick, running, database_pids)
-        if profiler is not None:
-            profiler.window_closed()
-        db_after, app_cpu_after = read_counters(admin_url), tree_cpu_seconds(app_pids)
+        db_after, services_after = read_counters(admin_url), services_cpu_seconds(services)
+        services_cpu = {name: services_after[name] - services_before[name] for name in services}
         db_cpu_after, gen_after = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
         budget_after, load_after = waiting.cpu_times(server_cpus), waiting.cpu_times(load_cpus)
         others_after = waiting.process_times()
@@ -138,7 +137,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         if profiler is not None:  # py-spy stops by itself a window after it started
             if tick:
                 tick("profile", 0.0)
-            profiled_record = profiler.stop()
+            profiled_record = profiler.stop(window_cpu=services_cpu)
         if profile.rate:  # requests due in the window get their answer time (what stays unanswered counts)
             _sleep_until(window[1] + drain_seconds(profile), "drain", tick, running, database_pids)
         if locust.process.poll() is not None:
@@ -170,7 +169,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         "window_start": window[0], "window_end": window[1], "window_seconds": span,
         # seconds from launch until every user had signed in; None: not all within the timeout
         "sign_in_seconds": round(signed_in - launch, 2) if signed_in else None,
-        "server_cpu_seconds": (app_cpu_after - app_cpu_before) + (db_cpu_after - db_cpu_before),
+        "server_cpu_seconds": sum(services_cpu.values()) + (db_cpu_after - db_cpu_before),
         "db_cpu_seconds": db_cpu_after - db_cpu_before,  # the PostgreSQL part of server_cpu_seconds
         "generator_processes": profile.processes, "generator_cores": cores,
         "rate": profile.rate, "drain_seconds": drain_seconds(profile) if profile.rate else 0.0,

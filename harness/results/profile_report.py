@@ -49,9 +49,9 @@ def profile_lines(run_dir: Path) -> list[str]:
                          "overhead_pairs": "per repeat %"})
     gap = (profiles["layers_ms_per_req"] / profiles["window_ms_per_req"] - 1).abs().max() * 100
     lines += ["What the profile saw and what it cost: the layers' sum against the server CPU per request the "
-              f"profiled window measured (apart by at most {gap:.1f} %; both read the services' CPU as the window "
-              "opens and closes, and with repeats each is a median), and the same stage measured without and with "
-              "py-spy, one after the other (positive overhead: slower with it).", "",
+              f"profiled window measured (apart by at most {gap:.1f} %; the shares are applied to the window's own "
+              "reading of each service's CPU, and with repeats each is a median), and the same stage measured "
+              "without and with py-spy, one after the other (positive overhead: slower with it).", "",
               cost.to_markdown(index=False, floatfmt=".3g"), ""]
     overhead = profiles["overhead_pct"].dropna()
     if not overhead.empty:

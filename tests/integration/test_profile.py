@@ -53,28 +53,6 @@ def test_a_profile_of_real_work_lands_in_its_layer(tmp_path: Path) -> None:
     assert record["profiler_cpu_s"] > 0  # the profilers' own CPU, read from their rusage
 
 
-def test_the_cpu_a_profile_is_scaled_to_is_the_windows_not_the_profilers(tmp_path: Path) -> None:
-    """py-spy outlives the window; the CPU its shares are applied to must stop at the window's close."""
-    spin = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 30\nwhile time.time() < end:\n"
-                                                   "    pass\n"])
-    try:
-        profiler = Profiler({"spin": spin.pid}, 4.0, CpuBudget.default().load, tmp_path / "profile")
-        profiler.start()
-        started = time.monotonic()
-        time.sleep(1.5)
-        profiler.window_closed()
-        window = time.monotonic() - started
-        record = profiler.stop()  # returns once py-spy has sampled its 4 s and written its file
-        outlived = time.monotonic() - started
-    finally:
-        spin.kill()
-        spin.wait()
-    measured = record["services"]["spin"]["measured_cpu_s"]
-    assert outlived >= 3.5 and record["services"]["spin"]["file"]
-    # a busy loop: at most the window's wall time in CPU, and most of it (the host is shared)
-    assert 0.5 * window <= measured <= window + 0.1, (measured, window, outlived)
-
-
 def test_a_profiled_run_says_where_the_cpu_went_and_what_profiling_cost(results_dir: Path) -> None:
     done = run_harness("run-all", "--backend", "local", "--quick", "--stages", "s5-optimized", "--profile",
                        "--no-ceiling", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=600)
@@ -88,10 +66,15 @@ def test_a_profiled_run_says_where_the_cpu_went_and_what_profiling_cost(results_
     assert all(json.loads(f.read_text())["profiles"] for f in files)
     layers = pd.read_csv(run / "layers.csv")
     assert list(layers["layer"]) == ORDER
-    # the layers add up to the CPU per request measured in the profiled window: both read the services'
-    # CPU as the window opens and closes (0-0.5 % apart per repeat; 11 % when it was read after py-spy)
+    # the profile's shares are applied to the window's own reading of each service's CPU (read by
+    # the profiler after py-spy had finished, it spanned more load: 11 % above the window, CI 1 Dec 2026)
+    measurement = json.loads((profiled / "measurement.json").read_text())
+    services_cpu = [s["measured_cpu_s"] for s in measurement["profile"]["services"].values()]
+    assert sum(services_cpu) == pytest.approx(measurement["server_cpu_seconds"] - measurement["db_cpu_seconds"],
+                                              abs=0.001 * len(services_cpu)), measurement
+    # so the layers add up to the CPU per request measured in the profiled window
     cpu_ms_per_req = summary.loc["s5-optimized.profiled", "cpu_s_per_1k"]
-    assert layers["cpu_ms_per_req"].sum() == pytest.approx(cpu_ms_per_req, rel=0.03)
+    assert layers["cpu_ms_per_req"].sum() == pytest.approx(cpu_ms_per_req, rel=0.01)
     # the optimized stage spends its CPU in libraries, not in the stage's own code
     assert layers.set_index("layer").loc[["ORM", "HTTP client", "server & framework"], "cpu_ms_per_req"].gt(0).all()
     costs = pd.read_csv(run / "profiles.csv").iloc[0]
