@@ -41,8 +41,11 @@ lint: venv
 check: lint
 	$(VENV)/bin/pytest -q -n auto tests/unit
 
+# everything CI runs: the integration tests one at a time (they pin the budget's CPUs and measure),
+# then the unit tests as `check` runs them, on every CPU
 test: setup lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest tests/integration
+	$(VENV)/bin/pytest -q -n auto tests/unit
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,6 +1,10 @@
 """The `harness` command: thin Typer wrappers over library functions.
 
 UserError is caught here and only here: one line on stderr, exit code 2.
+
+What pulls in pandas, matplotlib, the docker SDK or the stages' own code (FastAPI, SQLAlchemy) is
+imported by the command that needs it, not at the top: every command, `--help` and each line of
+bad input paid ~1 s for them on the usual host (2.9 s on a slow one) before saying anything.
 """
 
 import sys
@@ -8,9 +12,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -23,21 +26,23 @@ try:  # recent typer carries its own copy of click
     from typer._click.exceptions import UsageError as ClickUsageError
 except ImportError:  # older typer runs on click itself
     from click.exceptions import UsageError as ClickUsageError  # type: ignore[assignment]
-from harness.backends.base import Backend, LocalBackend
-from harness.backends.images import docker_reachable
-from harness.backends.postgres import find_bindir
 from harness.cpu import CpuBudget, format_cpus
 from harness.errors import RunInterrupted, UserError
 from harness.ladder.diff import stage_diff
-from harness.ladder.verify_ladder import StageVerification, verify_ladder
 from harness.load.profile import DEFAULT_PROFILE, QUICK_PROFILE, LoadProfile
 from harness.measure import waiting
 from harness.measure.idle import IdleCheck
 from harness.measure.profiler import py_spy
 from harness.network.emulator import DEFAULT_RTT_MS, LOOPBACK, NetworkPlan
 from harness.paths import REPO_ROOT
-from harness.runs.ladder import SAME_TRAFFIC_BY_DEFAULT, RunPlan, finish, run_all
 from harness.settings import HarnessSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from harness.backends.base import Backend
+    from harness.ladder.verify_ladder import StageVerification
+    from harness.runs.ladder import RunPlan
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Reproduce 'Scaling FastAPI from 180 to 1300 req/s' one fix at a time.")
@@ -116,7 +121,9 @@ def verify(
     budget = CpuBudget.from_options(server_cpus, load_cpus, None)
     interrupts.install()
 
-    def progress(result: StageVerification) -> None:
+    from harness.ladder.verify_ladder import verify_ladder
+
+    def progress(result: "StageVerification") -> None:
         mark = "[green]ok[/]" if not result.problems else "[red]FAILED[/]"
         fuzzed = f" (fuzz: {result.fuzz.summary})" if result.fuzz is not None else ""
         console.print(f"{result.stage.id}: {mark}{fuzzed}", highlight=False)
@@ -134,7 +141,7 @@ def verify(
         raise typer.Exit(1)
 
 
-def mechanism_table(results: list[StageVerification]) -> Table:
+def mechanism_table(results: "list[StageVerification]") -> Table:
     table = Table("stage", "endpoint", "hops/req", "DB sessions/req", "statements/req", "loop blocked",
                   title="mechanism counters (per request, sequential calls; loop blocked: a /healthz's wait "
                   "beside 8 concurrent dashboards, as a share of their time)")
@@ -198,7 +205,7 @@ def open_note(row: dict[str, Any]) -> str:
     return note + (", " if row.get("rate_held", True) else " [red]— NOT OFFERED THE RATE[/], ")
 
 
-def network_note(row: dict[str, Any] | pd.Series) -> str:
+def network_note(row: "dict[str, Any] | pd.Series") -> str:
     """'; wire 1 ms asked, 1.02 added (1.12 through it), 9 % CPU, 31 round trips/req' (flagged when not held)."""
     rtt = row.get("rtt_ms", 0.0)
     if not rtt or rtt != rtt:
@@ -230,7 +237,7 @@ def summary_table(run_dir: Path) -> Table:
     return table
 
 
-def rtt_cell(r: pd.Series) -> str:
+def rtt_cell(r: "pd.Series") -> str:
     """'1→1.02' (asked→added), '1→1.4 !' when the wire did not hold it, '0' on loopback."""
     rtt = r.get("rtt_ms", 0.0)
     if not rtt or rtt != rtt:
@@ -249,9 +256,11 @@ AUTO_RULE = ("local backend: PostgreSQL is installed here (no images to build; t
              "1.07-1.17x of it at s4/s5 on the reference machine: --backend docker to use it)")
 
 
-def choose_backend(name: str, stages: list[manifest.StageManifest], network: NetworkPlan = LOOPBACK) -> Backend:
+def choose_backend(name: str, stages: list[manifest.StageManifest], network: NetworkPlan = LOOPBACK) -> "Backend":
     if name not in ("auto", "local", "docker"):
         raise UserError(f"unknown backend {name!r}: use auto, local or docker")
+    from harness.backends.base import LocalBackend
+    from harness.backends.images import docker_reachable
     if name == "local":
         return LocalBackend()
     outside = [s.id for s in stages if not s.folder.resolve().is_relative_to(REPO_ROOT)]
@@ -272,6 +281,7 @@ def choose_backend(name: str, stages: list[manifest.StageManifest], network: Net
 
 
 def _postgres_installed() -> bool:
+    from harness.backends.postgres import find_bindir
     try:
         find_bindir()
     except UserError:
@@ -354,6 +364,7 @@ def run_all_command(
         raise UserError(f"--same-traffic-rate must be positive, got {same_traffic_rate:g}")
     plan = ladder_plan(stages, quick, users, duration, warmup, backend, server_cpus, load_cpus, cpu_quota, repeat,
                        idle_threshold, idle_timeout, ceiling, load_processes, NetworkPlan(rtt), rate)
+    from harness.runs.ladder import SAME_TRAFFIC_BY_DEFAULT, run_all
     if same_traffic is None:
         same_traffic = SAME_TRAFFIC_BY_DEFAULT and not quick
     if (same_traffic or same_traffic_rate) and not rate:  # an open run is already the same traffic
@@ -374,7 +385,7 @@ def run_all_command(
 def ladder_plan(stages: list[str] | None, quick: bool, users: int | None, duration: float | None,
                 warmup: float | None, backend: str, server_cpus: str | None, load_cpus: str | None,
                 cpu_quota: float | None, repeat: int, idle_threshold: float, idle_timeout: float, ceiling: bool,
-                load_processes: int, network: NetworkPlan, rate: float = 0.0) -> RunPlan:
+                load_processes: int, network: NetworkPlan, rate: float = 0.0) -> "RunPlan":
     """The options of a ladder run (run-all, rtt-sweep), validated, as a RunPlan."""
     base = QUICK_PROFILE if quick else DEFAULT_PROFILE
     profile = LoadProfile(users=users if users is not None else base.users,
@@ -390,12 +401,13 @@ def ladder_plan(stages: list[str] | None, quick: bool, users: int | None, durati
         raise UserError("--idle-threshold must be in (0, 100] and --idle-timeout not negative")
     interrupts.install()
     chosen = choose_backend(backend, selected, network)
+    from harness.runs.ladder import RunPlan
     # the ceiling is a closed-loop figure (what the framework serves flat out): not part of an open run
     return RunPlan(selected, budget, profile, chosen, repeat, IdleCheck(idle_threshold, idle_timeout),
                    ceiling and not rate, network)
 
 
-def describe_plan(plan: RunPlan) -> None:
+def describe_plan(plan: "RunPlan") -> None:
     budget, profile, network = plan.budget.as_record(), plan.profile, plan.network
     console.print(f"backend [bold]{plan.backend.name}[/]; server CPUs {budget['server_cpus']}, "
                   f"load CPUs {budget['load_cpus']}; "
@@ -462,6 +474,7 @@ def report(run: RunDir) -> None:
 
 def _redraw(run: Path) -> str:
     """Tables, charts and report of a results folder drawn again, by the run's kind; the kind."""
+    from harness.runs.ladder import finish
     kind = _run_kind(run)
     if kind == "capacity":
         from harness.runs.capacity import redraw
@@ -566,6 +579,7 @@ def sweep(
     """Stop and remove what killed runs left behind (kill -9, a crash): processes, the embedded
     PostgreSQL and its folder, cgroups, containers, networks; mark their runs killed and draw
     what they measured. Live runs are left alone."""
+    from harness.runs.ladder import finish
     from harness.runs.leftovers import sweep as sweep_leftovers
     found = sweep_leftovers(HarnessSettings().results_dir, finish, docker=docker)
     for kind, items in found.removed().items():
