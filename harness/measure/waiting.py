@@ -21,7 +21,7 @@ Sampling helpers only; the window (harness/measure/window.py) calls them, analys
 record it writes.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from harness.backends.postgres import STAGE_DB
-from harness.measure.telemetry import tree_cpu_seconds
+from harness.measure.telemetry import services_cpu_seconds
 
 LISTEN = "0A"  # TCP state of a listening socket in /proc/net/tcp
 
@@ -105,10 +105,10 @@ class DbActivity:
         self.conn.close()
 
 
-def service_cpu(pids: dict[str, int]) -> Callable[[], dict[str, float]]:
+def service_cpu(pids: Mapping[str, int]) -> Callable[[], dict[str, float]]:
     """A reader of each service's tree CPU seconds (cumulative), keyed `cpu_s:<service>`."""
     def read() -> dict[str, float]:
-        return {f"cpu_s:{name}": tree_cpu_seconds([pid]) for name, pid in pids.items()}
+        return {f"cpu_s:{name}": cpu for name, cpu in services_cpu_seconds(pids).items()}
     return read
 
 

@@ -100,7 +100,8 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     app_pids = list(services.values())
     locust = start_locust(running.base_url, profile, load_cpus, out_dir)
     activity = waiting.DbActivity(admin_url)
-    sampler = Sampler(app_pids, [locust.process.pid], database_pids, probes=_waiting_probes(running, activity))
+    sampler = Sampler(app_pids, [locust.process.pid], database_pids,
+                      probes=_waiting_probes(running, services, activity))
     watchers = calibrate.Watchers.start(server_cpus, out_dir)
     profiler = Profiler(services, profile.duration, load_cpus, out_dir / PROFILE_DIR) \
         if profiled else None
@@ -194,10 +195,10 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     return result
 
 
-def _waiting_probes(running: RunningStage, activity: waiting.DbActivity) -> list[Callable[[], dict[str, float]]]:
+def _waiting_probes(running: RunningStage, pids: dict[str, int],
+                    activity: waiting.DbActivity) -> list[Callable[[], dict[str, float]]]:
     """Per-second evidence of where the stage waits: the edge's accept queue, PostgreSQL's
-    sessions by state, each service's CPU."""
-    pids = running.service_pids()
+    sessions by state, each service's CPU (`pids`: each service's main process)."""
     edge = running.stage.edge  # it listens on its manifest's port in its own network namespace
 
     def edge_queue() -> dict[str, float]:
