@@ -37,15 +37,16 @@ lint: venv
 	$(VENV)/bin/mypy
 
 # the unit tests on every CPU (pytest-xdist): much of their time is the installed `harness`
-# command starting in a subprocess; the integration tests measure, so `make test` runs them one at a time
-check: lint
-	$(VENV)/bin/pytest -q -n auto tests/unit
+# command starting in a subprocess; the integration tests measure, so they run one at a time
+UNIT_TESTS = $(VENV)/bin/pytest -q -n auto tests/unit
 
-# everything CI runs: the integration tests one at a time (they pin the budget's CPUs and measure),
-# then the unit tests as `check` runs them, on every CPU
+check: lint
+	$(UNIT_TESTS)
+
+# everything CI runs: the integration tests, then the unit tests as `check` runs them
 test: setup lint
 	$(VENV)/bin/pytest tests/integration
-	$(VENV)/bin/pytest -q -n auto tests/unit
+	$(UNIT_TESTS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
