@@ -66,6 +66,9 @@ class StageManifest(BaseModel):
     fix: str
     removes: str
     anti_patterns: list[str] = []
+    # "case-study": a step the article took; "beyond": a rung of our own after it (the charts and
+    # the report draw the line between them). A stage's own, never inherited
+    part: Literal["case-study", "beyond"] = "case-study"
     migrations: list[str] = []
     adapters: Adapters
     server: Server
@@ -88,6 +91,10 @@ class StageManifest(BaseModel):
         if self.server.kind == "gunicorn" and not self.server.config:
             raise ValueError("a gunicorn server needs server.config")
         return self
+
+    @property
+    def beyond_case_study(self) -> bool:
+        return self.part == "beyond"
 
     @property
     def edge(self) -> ServiceSpec:

@@ -13,6 +13,8 @@ from harness.network.emulator import round_trips
 from harness.results import layers
 from harness.results.files import read_json
 
+CASE_STUDY, BEYOND = "case-study", "beyond"  # a stage's `part` (harness.ladder.manifest)
+
 GENERATOR_BOUND_PCT = 85.0
 # the budget set the throughput when the stage's processes and PostgreSQL used this much of it
 BUDGET_BOUND_PCT = 90.0
@@ -33,6 +35,7 @@ MEASUREMENT_COLUMNS = [
     "fail_rate", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "bound_by", "gen_cpu_pct", "generator_bound",
     "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "failures_before_window", "quiet_before",
     "host_speed", "speed", "rps_at_speed", *NETWORK_COLUMNS, *OPEN_COLUMNS, *WRITES_COLUMNS, *WAITING_COLUMNS, "title",
+    "part",
 ]
 # one row per stage; with repeats, rps/p50/p95/p99 and the per-request figures are medians
 SUMMARY_COLUMNS = [
@@ -41,7 +44,7 @@ SUMMARY_COLUMNS = [
     "hops_per_req", "db_sessions_per_req", "statements_per_req", "repeats", "rps_min", "rps_max", "rps_cv",
     "p95_min", "p95_max", "p95_cv", "sign_in_s", "failures_before_window", "quiet_before",
     "speed_min", "speed_max", "rps_at_speed", "rps_at_speed_cv", *NETWORK_COLUMNS, *OPEN_COLUMNS, *WRITES_COLUMNS,
-    *WAITING_COLUMNS, "title",
+    *WAITING_COLUMNS, "title", "part",
 ]
 MEDIAN_COLUMNS = ["rps", "p50_ms", "p95_ms", "p99_ms", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "gen_cpu_pct",
                   "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "rps_at_speed",
@@ -141,6 +144,7 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
     meta = read_json(stage_dir / "stage.json")
     row: dict[str, Any] = {"stage": meta["id"], "order": meta["order"], "repeat": meta.get("repeat", 1),
                            "status": meta["status"], "title": meta.get("title", ""),
+                           "part": meta.get("part", CASE_STUDY),
                            "quiet_before": meta.get("idle", {}).get("quiet", True)}
     if meta["status"] != "ok":
         return row
@@ -287,6 +291,7 @@ def summarise(run_dir: Path, per: pd.DataFrame | None = None) -> pd.DataFrame:
         ok = group[group["status"] == "ok"]
         failed = group[group["status"] != "ok"]
         row: dict[str, Any] = {"stage": stage, "order": group["order"].iloc[0], "title": group["title"].iloc[0],
+                               "part": group["part"].iloc[0] if "part" in group else CASE_STUDY,
                                "status": "ok" if failed.empty else str(failed["status"].iloc[0]),
                                "repeats": len(ok), "quiet_before": bool(group["quiet_before"].all())}
         if not ok.empty:
@@ -357,6 +362,12 @@ def read_summary(run_dir: Path) -> pd.DataFrame:
     summary = pd.read_csv(path)
     missing = [c for c in SUMMARY_COLUMNS if c not in summary.columns]
     return summary.assign(**{c: np.nan for c in missing}) if missing else summary
+
+
+def beyond_case_study(summary: pd.DataFrame) -> "pd.Series[bool]":
+    """Rows of the rungs after the case study's end (runs from before the column: none)."""
+    return summary["part"].fillna(CASE_STUDY).astype(str).eq(BEYOND) if "part" in summary else \
+        pd.Series(False, index=summary.index)
 
 
 def ladder_ceiling(summary: pd.DataFrame) -> "pd.Series[bool]":

@@ -7,8 +7,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 
-from harness.results.analysis import open_model_rows, ratios, read_summary, side_rows  # noqa: E402
+from harness.results.analysis import beyond_case_study, open_model_rows, ratios, read_summary, side_rows  # noqa: E402
 from harness.results.layers import ORDER, read_profile_tables  # noqa: E402
 
 # The case study's figures, drawn as references
@@ -20,6 +21,25 @@ ARTICLE_P95_REDUCTION = ARTICLE_P95_MS[0] / ARTICLE_P95_MS[1]
 
 def _short(stage: str) -> str:
     return stage.replace("-", "\n", 1)
+
+
+def case_study_end(data: pd.DataFrame) -> int | None:
+    """Position of the first rung beyond the case study among `data`'s rows, if the run has one
+    after a case-study stage."""
+    beyond = list(beyond_case_study(data))
+    if not any(beyond) or all(beyond):
+        return None
+    return beyond.index(True)
+
+
+def mark_case_study_end(ax: Axes, data: pd.DataFrame) -> None:
+    """A dashed divider between the case study's last stage and the first rung of our own."""
+    first = case_study_end(data)
+    if first is None:
+        return
+    ax.axvline(first - 0.5, color="#555555", linestyle=":", linewidth=1.2)
+    ax.annotate("case study ends  |  beyond →", (first - 0.5, 1.0), xycoords=("data", "axes fraction"),
+                xytext=(0, -12), textcoords="offset points", ha="center", fontsize=8, color="#555555")
 
 
 def ladder_chart(summary: pd.DataFrame, path: Path, subtitle: str = "") -> None:
@@ -43,6 +63,7 @@ def ladder_chart(summary: pd.DataFrame, path: Path, subtitle: str = "") -> None:
                      ha="center", fontsize=8, color="#E45756")
     p95.set_yscale("log")
     p95.set_ylabel("p95 latency (ms, log)", color="#E45756")
+    mark_case_study_end(ax, data)
     if subtitle:
         fig.suptitle(subtitle, fontsize=9, y=0.99)
 
@@ -55,6 +76,7 @@ def ladder_chart(summary: pd.DataFrame, path: Path, subtitle: str = "") -> None:
                      label=f"article: p95 >{ARTICLE_P95_MS[0] / 1000:.0f} s→<{ARTICLE_P95_MS[1]} ms "
                            f"({ARTICLE_P95_REDUCTION:.0f}×)")
     ax_ratio.set_xticks(steps, labels)
+    mark_case_study_end(ax_ratio, data)
     ax_ratio.set_yscale("log")
     ax_ratio.set_title("Improvement over the baseline (log)")
     ax_ratio.legend(fontsize=8, loc="upper left")
@@ -119,6 +141,7 @@ def same_traffic_chart(summary: pd.DataFrame, path: Path) -> None:
         ax.axhline(ms, color="#333333", linestyle="--", linewidth=1)
         ax.annotate(text, (len(labels) - 0.5, ms), textcoords="offset points", xytext=(0, 3), ha="right",
                     fontsize=8)
+    mark_case_study_end(ax, data.reset_index(drop=True))
     ax.set_yscale("log")
     ax.set_ylabel("p95 from the due time (ms, log)")
     rate = data["offered_rps"].iloc[0] if len(data) else float("nan")

@@ -25,6 +25,24 @@ def _moves(before: pd.Series, after: pd.Series, n: int = 3, floor_ms: float = 0.
     return removed, added
 
 
+def step_layer_moves(run_dir: Path) -> dict[tuple[str, str], str]:
+    """Per pair of neighbouring profiled stages, the layers the step removed and added (empty when
+    the run was not profiled): what the report's step-by-step text quotes."""
+    tables = read_profile_tables(run_dir)
+    if tables is None:
+        return {}
+    layers, _, profiles = tables
+    by_stage = layers.pivot_table(index="layer", columns="stage", values="cpu_ms_per_req", sort=False).fillna(0.0)
+    stages = [s for s in profiles["stage"] if s in by_stage.columns]
+    moves = {}
+    for before, after in zip(stages, stages[1:], strict=False):
+        removed, added = _moves(by_stage[before], by_stage[after])
+        moves[(before, after)] = (f"CPU per request by layer {_ms(by_stage[before].sum())} → "
+                                  f"{_ms(by_stage[after].sum())}; removed {', '.join(removed) or 'none'}"
+                                  + (f"; added {', '.join(added)}" if added else ""))
+    return moves
+
+
 def profile_lines(run_dir: Path) -> list[str]:
     tables = read_profile_tables(run_dir)
     if tables is None:

@@ -5,11 +5,20 @@ from typing import Any
 
 import pandas as pd
 
+from harness import interpreter
 from harness.load.profile import REQUEST_TIMEOUT_SECONDS
 from harness.measure.waiting import evidence
-from harness.results.analysis import ladder_ceiling, open_model_rows, ratios, read_summary, run_host_speed, stage_dirs
+from harness.results.analysis import (
+    beyond_case_study,
+    ladder_ceiling,
+    open_model_rows,
+    ratios,
+    read_summary,
+    run_host_speed,
+    stage_dirs,
+)
 from harness.results.files import load_run, read_json
-from harness.results.profile_report import profile_lines
+from harness.results.profile_report import profile_lines, step_layer_moves
 from harness.results.tails import tail_lines
 
 TABLE_COLUMNS = ["stage", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "cpu_s_per_1k",
@@ -65,6 +74,19 @@ def step_paragraph(prev: pd.Series, cur: pd.Series, meta: dict[str, Any]) -> str
     elif speed < 0.95:
         text += f" Bound by the budget ({cur.get('server_busy_pct', float('nan')):.0f} % busy)."
     return text
+
+
+def case_study_end_lines(data: pd.DataFrame) -> list[str]:
+    """Where the case study ends, and what the rungs beyond it added, as ratios within this run."""
+    beyond = beyond_case_study(data)
+    if not beyond.any() or beyond.all():
+        return []
+    end = data[~beyond].iloc[-1]
+    last = data.iloc[-1]
+    return [f"The case study ends at **{end['stage']}** (×{end['speedup_vs_baseline']:.1f} over the baseline, "
+            f"{end['rps']:,.0f} req/s); the rungs beyond it take **{last['stage']}** to {last['rps']:,.0f} req/s, "
+            f"×{last['rps'] / end['rps']:.1f} {end['stage']} at {last['cpu_s_per_1k']:.2f} CPU-s per 1,000 "
+            f"requests against {end['cpu_s_per_1k']:.2f} (the article's figure on one CPU: 1,300 req/s).", ""]
 
 
 def sign_in_lines(summary: pd.DataFrame) -> list[str]:
@@ -241,6 +263,8 @@ def render(run_dir: Path) -> str:
            if (speed := run_host_speed(run_dir)) == speed else "."),
         "",
     ]
+    if isinstance(run.get("interpreter"), dict):
+        lines += [f"Interpreter of every stage's services: {interpreter.summary(run['interpreter'])}.", ""]
     if (run_dir / "ladder.png").is_file():
         lines += ["![ladder](ladder.png)", ""]
     if run.get("not_run"):
@@ -261,17 +285,29 @@ def render(run_dir: Path) -> str:
             f"({first['rps']:,.0f} → {last['rps']:,.0f} req/s; the article: 180 → 1300, ×7.2), "
             f"p95 ÷{last['p95_reduction_vs_baseline']:.1f} ({first['p95_ms']:,.0f} → {last['p95_ms']:,.0f} ms; "
             f"the article: > 4 s → < 200 ms, over ÷20).", ""]
+        lines += case_study_end_lines(data)
         ceiling = summary[ladder_ceiling(summary) & (summary["status"] == "ok")]
         if not ceiling.empty:
             top = ceiling.iloc[0]
-            lines += [f"**Ceiling**: the same optimized stack serving static JSON (`/healthz`, no database, no "
+            lines += [f"**Ceiling**: {last['stage']}'s stack serving static JSON (`/healthz`, no database, no "
                       f"internal call) under the same budget: {top['rps']:,.0f} req/s, p95 {top['p95_ms']:,.0f} ms. "
-                      f"The optimized stage reaches {100 * last['rps'] / top['rps']:.0f} % of it.", ""]
+                      f"{last['stage']} reaches {100 * last['rps'] / top['rps']:.0f} % of it.", ""]
         lines += ["## Step by step", "",
                   "At a fixed number of users, latency follows throughput (Little's law); server CPU per "
                   "request is what each fix can lower on a fixed CPU budget.", ""]
+        beyond = beyond_case_study(data)
+        moves = step_layer_moves(run_dir)
         for i in range(1, len(data)):
-            lines += [step_paragraph(data.iloc[i - 1], data.iloc[i], metas.get(data.iloc[i]["stage"], {})), ""]
+            if beyond.iloc[i] and not beyond.iloc[i - 1]:
+                lines += ["### Beyond the case study", "",
+                          f"The case study ends at {data.iloc[i - 1]['stage']}. Each rung below is a fix of our "
+                          "own, chosen from the rung before's profile (`--profile`): the largest layer a real "
+                          "service could remove, never a cache of answers, a weaker check or a lost write.", ""]
+            prev, cur = data.iloc[i - 1], data.iloc[i]
+            text = step_paragraph(prev, cur, metas.get(cur["stage"], {}))
+            if (prev["stage"], cur["stage"]) in moves:
+                text += f" From the profile: {moves[(prev['stage'], cur['stage'])]}."
+            lines += [text, ""]
     failed = summary[summary["status"] != "ok"]
     if not failed.empty:
         lines += ["## Failed stages", ""]
