@@ -41,6 +41,13 @@ COPY stages/s4_queries/ stages/s4_queries/
 FROM s4-queries AS s5-optimized
 COPY optimized/ optimized/
 
+# beyond the case study: each rung adds its folder to the one before
+FROM s5-optimized AS s6-one-deployable
+COPY stages/s6_one_deployable/ stages/s6_one_deployable/
+
+FROM s6-one-deployable AS s7-sql
+COPY stages/s7_sql/ stages/s7_sql/
+
 # The network between the tiers (harness/network/wire.py, standard library only): a container of
 # its own on the stage's network, pinned to the load CPUs, outside the server budget.
 FROM runtime AS wire
