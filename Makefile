@@ -4,6 +4,9 @@
 # and one for every change, without root or PostgreSQL:
 #   make check   — lint, types and the unit tests, in about two minutes
 VENV ?= .venv
+# the interpreter the venv (and so every service of a local run) is built from: a statically
+# linked CPython where one is installed (scripts/pick-python.sh says why)
+PYTHON ?= $(shell scripts/pick-python.sh)
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-deps
@@ -14,7 +17,7 @@ SYSTEM_STAMP := $(VENV)/.system-deps
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
-	python3 -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)

@@ -421,6 +421,12 @@ def describe_plan(plan: "RunPlan") -> None:
                   + ("; each stage also profiled (py-spy)" if plan.profiled else "")
                   + ("; then every stage under the same arrivals (open model)" if plan.same_traffic is not None
                      else ""), highlight=False)
+    if plan.backend.name == "local":
+        from harness import interpreter
+        record = interpreter.describe()
+        note = interpreter.slower_build_note(record)
+        console.print(note or f"services run on {interpreter.summary(record)}", style="yellow" if note else "dim",
+                      highlight=False)
 
 
 @app.command("rtt-sweep")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness import interpreter
 from harness.backends.cgroups import cpu_quota_group
 from harness.backends.local import LocalStage
 from harness.backends.postgres import EmbeddedPostgres, drop_databases, fresh_stage_database, prepare_template
@@ -98,7 +99,8 @@ class LocalBackend:
             yield RunEnvironment(admin_url, new_secret(settings), budget, seed_rows,
                                  "embedded" if postgres else "external",
                                  postgres.pids if postgres else list,
-                                 details={"enforced": enforced}, placement=placement)
+                                 details={"enforced": enforced, "interpreter": interpreter.describe()},
+                                 placement=placement)
 
     def choose_load_path(self, env: RunEnvironment, profile: LoadProfile, load_cpus: frozenset[int],
                          out_dir: Path, start_timeout: float = 60.0) -> dict[str, Any]:
