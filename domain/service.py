@@ -2,15 +2,26 @@
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp
 
+from domain.body_limit import BodyLimit
 from domain.hops import HopCounter
 from domain.models import Health
+
+
+class PublicService(FastAPI):
+    """The edge: request bodies are bounded outside everything else it runs (domain.body_limit),
+    so every stage answers an oversized body the same, whatever middleware the stage adds."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return BodyLimit(super().build_middleware_stack())
 
 
 def create_service(name: str, public: bool = False) -> FastAPI:
     """A service; the edge (`public`) publishes its OpenAPI schema at /openapi.json (what
     `harness verify --fuzz` reads), internal services publish none."""
-    app = FastAPI(title=name, openapi_url="/openapi.json" if public else None, docs_url=None, redoc_url=None)
+    kind = PublicService if public else FastAPI
+    app = kind(title=name, openapi_url="/openapi.json" if public else None, docs_url=None, redoc_url=None)
     app.add_middleware(HopCounter)
 
     @app.exception_handler(Exception)

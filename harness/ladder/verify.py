@@ -16,6 +16,7 @@ import httpx
 import jwt
 
 from domain import seed, tokens
+from domain.body_limit import MAX_BODY_BYTES
 from domain.hops import HEADER as HOPS_HEADER
 from harness.measure.counters import DbCounters, settled_counters
 
@@ -43,9 +44,9 @@ class Script:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
     def step(self, name: str, expect: int, method: str, path: str, *,
-             headers: dict[str, str] | None = None, json: Any = None) -> httpx.Response:
+             headers: dict[str, str] | None = None, json: Any = None, content: Any = None) -> httpx.Response:
         assert self.transcript is not None
-        r = self.client.request(method, path, headers=headers, json=json)
+        r = self.client.request(method, path, headers=headers, json=json, content=content)
         try:
             raw = r.json() if r.content else None
         except ValueError:  # every answer of the API is JSON, errors included
@@ -101,6 +102,20 @@ class Script:
         s("export of another user's report", 404, "POST", f"/api/reports/{user2_report}/export",
           headers=self.auth(), json={"format": "csv"})
         s("export no token", 401, "POST", f"/api/reports/{user1_report}/export", json={"format": "pdf"})
+        # bodies over the edge's bound: 413 before anything reads them, token or not, declared or chunked
+        oversized = b'{"format": "pdf", "padding": "' + b"x" * MAX_BODY_BYTES + b'"}'
+        json_type = {"Content-Type": "application/json"}
+        s("export oversized body", 413, "POST", f"/api/reports/{user1_report}/export",
+          headers={**self.auth(), **json_type}, content=oversized)
+        s("export oversized chunked body", 413, "POST", f"/api/reports/{user1_report}/export",
+          headers={**self.auth(), **json_type}, content=iter([oversized[:1000], oversized[1000:]]))
+        s("export oversized body no token", 413, "POST", f"/api/reports/{user1_report}/export",
+          headers=json_type, content=oversized)
+        s("login oversized body", 413, "POST", "/api/login", headers=json_type, content=oversized)
+        at_bound = (f'{{"email": "{seed.email_for(MAIN_USER)}", "password": "{seed.password_for(MAIN_USER)}", '
+                    '"padding": "').encode()
+        at_bound += b"x" * (MAX_BODY_BYTES - len(at_bound) - 2) + b'"}'
+        s("login body at the bound", 200, "POST", "/api/login", headers=json_type, content=at_bound)
         if self.created_export is not None:
             s("export read", 200, "GET", f"/api/exports/{self.created_export}", headers=self.auth())
             s("export read by another user", 404, "GET", f"/api/exports/{self.created_export}",
