@@ -9,11 +9,11 @@ from harness.results.files import SCHEMA_VERSION, write_json
 def write_stage(run_dir: Path, stage: str, order: int, times_ms: list[float], failures: int,
                 window: float, cpu_s: float, sessions: int, statements: int | None, hops: int,
                 status: str = "ok", repeat: int = 1, host_speed: float | None = None,
-                db_cpu_s: float | None = None) -> None:
+                db_cpu_s: float | None = None, part: str | None = None) -> None:
     out = run_dir / "stages" / (stage if repeat == 1 else f"{stage}.r{repeat}")
     out.mkdir(parents=True)
     meta = {"id": stage, "order": order, "repeat": repeat, "title": stage, "fix": f"fix of {stage}",
-            "removes": f"what {stage} removes", "status": status}
+            "removes": f"what {stage} removes", "status": status, **({"part": part} if part else {})}
     if status != "ok":
         meta["error"] = f"{stage}: service core-api exited at start (code 1)"
     write_json(out / "stage.json", meta)

@@ -1,7 +1,7 @@
 """Stage manifests: discovered from the tree, validated, nothing hard-coded.
 
 A stage holds only its change: `extends = "<stage id>"` takes everything that does not describe
-the stage itself (adapters, server, env, migrations, services, expectations) from that stage, and
+the stage itself (part, adapters, server, env, migrations, services, expectations) from that stage, and
 the manifest says what differs — an adapter, an env value, a migration, the server, a mechanism
 `harness verify` must now see. [adapters], [server], [env] and [expect] merge key by key,
 migrations add up, [[services]] replaces the list when given. Expectations accumulate because
@@ -67,7 +67,7 @@ class StageManifest(BaseModel):
     removes: str
     anti_patterns: list[str] = []
     # "case-study": a step the article took; "beyond": a rung of our own after it (the charts and
-    # the report draw the line between them). A stage's own, never inherited
+    # the report draw the line between them). Inherited: a variant of a rung beyond is beyond too
     part: Literal["case-study", "beyond"] = "case-study"
     migrations: list[str] = []
     adapters: Adapters
@@ -112,7 +112,7 @@ class StageManifest(BaseModel):
 
 
 # what a stage takes from the one it extends; id, order, title, fix and removes are its own
-INHERITED = ("adapters", "server", "env", "expect", "migrations", "services")
+INHERITED = ("part", "adapters", "server", "env", "expect", "migrations", "services")
 MERGED_TABLES = ("adapters", "server", "env", "expect")
 
 

@@ -26,9 +26,10 @@ def _blocked(output: str, stage: str) -> float:
 def test_verify_passes_for_the_whole_ladder_with_the_expected_mechanisms() -> None:
     done = run_harness("verify", "--fuzz", "5", timeout=1200)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "6 stage(s) behave identically" in done.stdout
+    assert "8 stage(s) behave identically" in done.stdout
     # every stage held under the fuzzer: no 5xx, every answer as its schema declares
-    for stage in ("s0-baseline", "s1-consolidated", "s2-async", "s3-pooled", "s4-queries", "s5-optimized"):
+    for stage in ("s0-baseline", "s1-consolidated", "s2-async", "s3-pooled", "s4-queries", "s5-optimized",
+                  "s6-one-deployable", "s7-sql"):
         line = next(line for line in done.stdout.splitlines() if line.startswith(f"{stage}:"))
         assert re.search(r"ok \(fuzz: (\d+) generated, \1 passed\)", line), line
     # s2's claim: the edge's event loop no longer blocks while it waits (s1's still does)
@@ -40,3 +41,14 @@ def test_verify_passes_for_the_whole_ladder_with_the_expected_mechanisms() -> No
     s3_statements = _counter(done.stdout, "s3-pooled", "dashboard")[2]
     s4_statements = _counter(done.stdout, "s4-queries", "dashboard")[2]
     assert s3_statements >= 11 and s4_statements <= 3
+    # s6's fix: no internal HTTP request on any endpoint (were s6's edge to call a service again, its
+    # hop header would count it); s5 still makes one per API call
+    endpoints = ("login", "me", "dashboard", "report", "export create", "export status")
+    assert all(_counter(done.stdout, "s5-optimized", e)[0] == 1 for e in endpoints)
+    assert all(_counter(done.stdout, "s6-one-deployable", e)[0] == 0 for e in endpoints)
+    # s7's fix: SQL instead of the ORM — the report with its items in one statement (the ORM's eager
+    # load takes two) and the export in a handful (the ORM's unit of work in s6: 14), the token's one included
+    assert _counter(done.stdout, "s6-one-deployable", "report")[2] == 3
+    assert _counter(done.stdout, "s7-sql", "report")[2] == 2
+    assert _counter(done.stdout, "s6-one-deployable", "export create")[2] >= 2 * _counter(
+        done.stdout, "s7-sql", "export create")[2]

@@ -10,14 +10,16 @@ runner = CliRunner()
 def test_list_prints_the_ladder() -> None:
     result = runner.invoke(app, ["list"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for stage in ("s0-baseline", "s1-consolidated", "s2-async", "s3-pooled", "s4-queries", "s5-optimized"):
+    for stage in ("s0-baseline", "s1-consolidated", "s2-async", "s3-pooled", "s4-queries", "s5-optimized",
+                  "s6-one-deployable", "s7-sql"):
         assert stage in result.output
     # the services column: 14 for the baseline, 4 for every later stage (the title also says 14,
     # so the count is read from the row's last cell, not searched for anywhere in it)
     rows = [[cell.strip() for cell in line.split("│")] for line in result.output.splitlines()]
     counts = {row[2]: row[-2] for row in rows
-              if len(row) > 4 and row[2] in ("s0-baseline", "s1-consolidated", "s5-optimized")}
-    assert counts == {"s0-baseline": "14", "s1-consolidated": "4", "s5-optimized": "4"}, result.output
+              if len(row) > 4 and row[2] in ("s0-baseline", "s1-consolidated", "s5-optimized", "s6-one-deployable")}
+    assert counts == {"s0-baseline": "14", "s1-consolidated": "4", "s5-optimized": "4", "s6-one-deployable": "1"}, \
+        result.output
 
 
 def test_diff_shows_the_fix_and_only_the_fix() -> None:
@@ -89,6 +91,11 @@ def test_every_neighbouring_diff_shows_only_that_steps_fix() -> None:
     assert files("s3-pooled", "s4-queries") == ["stages/s4_queries/manifest.toml", "stages/s4_queries/queries.py",
                                                 "stages/s4_queries/indexes.sql"]
     assert files("s4-queries", "s5-optimized") == ["optimized/manifest.toml", "optimized/gunicorn.conf.py"]
+    # beyond the case study: the edge that serves in-process, then the SQL that replaces the ORM
+    assert files("s5-optimized", "s6-one-deployable") == ["stages/s6_one_deployable/manifest.toml",
+                                                          "stages/s6_one_deployable/services/core_api.py"]
+    assert files("s6-one-deployable", "s7-sql") == ["stages/s7_sql/manifest.toml", "stages/s7_sql/db.py",
+                                                    "stages/s7_sql/queries.py"]
 
 
 def test_neighbouring_manifests_differ_only_in_what_the_step_changes() -> None:
@@ -106,3 +113,9 @@ def test_neighbouring_manifests_differ_only_in_what_the_step_changes() -> None:
     assert changed("s3-pooled", "s4-queries") == own | {"migrations", "adapters.queries",
                                                          'expect."dashboard.statements"'}
     assert changed("s4-queries", "s5-optimized") == own | {"server.kind", "server.config", "server.workers_per_cpu"}
+    hops = {f'expect."{e}.hops"' for e in ("dashboard", "me", "login", "export create")}
+    internal = {f"services.{s}.{k}" for s in ("identity", "user", "jobs") for k in ("app", "port", "edge")}
+    assert changed("s5-optimized", "s6-one-deployable") == own | {"part", "services.core-api.app"} | hops | internal
+    assert changed("s6-one-deployable", "s7-sql") == own | {"adapters.db", "adapters.queries",
+                                                            'expect."report.statements"',
+                                                            'expect."export create.statements"'}

@@ -6,13 +6,14 @@ from harness.errors import UserError
 from harness.ladder.manifest import discover, load_manifest, select
 from harness.paths import REPO_ROOT
 
-LADDER = ["s0-baseline", "s1-consolidated", "s2-async", "s3-pooled", "s4-queries", "s5-optimized"]
+LADDER = ["s0-baseline", "s1-consolidated", "s2-async", "s3-pooled", "s4-queries", "s5-optimized",
+          "s6-one-deployable", "s7-sql"]
 
 
 def test_discovers_the_ladder_in_order() -> None:
     stages = discover()
     assert [s.id for s in stages] == LADDER
-    assert [len(s.services) for s in stages] == [14, 4, 4, 4, 4, 4]
+    assert [len(s.services) for s in stages] == [14, 4, 4, 4, 4, 4, 1, 1]
     assert all(s.edge.name == "core-api" for s in stages)
 
 
@@ -110,6 +111,28 @@ def test_expectations_accumulate_as_the_fixes_do() -> None:
     assert s3.expect["dashboard.db_sessions"] == "<= 0.2"
     assert s5.expect == s4.expect
     assert "blocked" not in str(s1.expect)  # s1's loop still blocks: the claim is s2's own
+
+
+def test_the_rungs_beyond_the_case_study_say_so_and_their_variants_inherit_it(tmp_path: Path) -> None:
+    by_id = {s.id: s for s in discover()}
+    assert [s.id for s in discover() if s.beyond_case_study] == ["s6-one-deployable", "s7-sql"]
+    assert by_id["s5-optimized"].part == "case-study"
+    # s7's file does not say it: it is beyond because s6 is (a forgotten `part` cannot put it back)
+    assert "part" not in (by_id["s7-sql"].folder / "manifest.toml").read_text()
+    mine = _variant(tmp_path / "mine", 'id = "s9-mine"\norder = 9\nextends = "s7-sql"\ntitle = "t"\n'
+                    'fix = "f"\nremoves = "r"\n')
+    assert select(discover(extra=[mine.parent]), ["s9-mine"])[0].beyond_case_study
+
+
+def test_the_rungs_beyond_accumulate_their_mechanisms() -> None:
+    by_id = {s.id: s for s in discover()}
+    s6, s7 = by_id["s6-one-deployable"], by_id["s7-sql"]
+    # no internal hop at all (s1-s5: at most one), and s7 keeps it
+    assert {k: v for k, v in s6.expect.items() if k.endswith(".hops")} == {
+        "dashboard.hops": "== 0", "me.hops": "== 0", "login.hops": "== 0", "export create.hops": "== 0"}
+    assert all(s7.expect[k] == v for k, v in s6.expect.items() if k not in ("report.statements",))
+    assert s7.expect["report.statements"] == "<= 2" and s7.expect["export create.statements"] == "<= 6"
+    assert s7.adapters.db == "stages.s7_sql.db" and s7.services == s6.services
 
 
 def test_your_own_variant_can_extend_any_stage(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from harness.results import plots, report
-from harness.results.analysis import write_tables
+from harness.results.analysis import read_summary, write_tables
 from tests.conftest import run_harness
 from tests.results_fixture import make_header, make_run, write_stage
 
@@ -67,3 +67,26 @@ def test_a_p95_at_locusts_timeout_is_called_a_floor(tmp_path: Path) -> None:
     write_tables(timed_out)
     text = report.render(timed_out)
     assert "**Timeout-bound p95**: s0-slow —" in text and "s1-fast —" not in text
+
+
+def test_the_report_and_chart_mark_where_the_case_study_ends(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run")
+    write_stage(run, "s3-beyond", 3, [2.0] * 1200, 0, 10.0, 1.2, 0, None, 0, part="beyond")
+    write_tables(run)
+    summary = read_summary(run)
+    assert list(summary.set_index("stage")["part"]) == ["case-study", "case-study", "case-study", "beyond"]
+    data = summary[summary["status"] == "ok"].reset_index(drop=True)
+    # the divider sits between s1-fast (the case study's last measured) and s3-beyond
+    assert plots.case_study_end(data) == 2
+    text = report.write_report(run).read_text()
+    steps = text.split("## Step by step")[1]
+    # fails if the heading went before the wrong step (or not at all)
+    assert steps.index("**s1-fast**") < steps.index("### Beyond the case study") < steps.index("**s3-beyond**")
+    assert "The case study ends at **s1-fast**" in text and "×3.0 s1-fast" in text
+
+
+def test_a_run_without_rungs_beyond_has_no_divider(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run")
+    write_tables(run)
+    assert plots.case_study_end(read_summary(run)) is None
+    assert "Beyond the case study" not in report.write_report(run).read_text()

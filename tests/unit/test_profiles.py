@@ -18,3 +18,12 @@ def test_the_ceiling_keeps_users_and_warmup_but_caps_its_window() -> None:
 def test_a_window_shorter_than_the_cap_is_kept() -> None:
     assert measured_profile(QUICK_PROFILE, ceiling=True).duration == QUICK_PROFILE.duration
     assert measured_profile(LoadProfile(duration=CEILING_WINDOW_S), ceiling=True).duration == CEILING_WINDOW_S
+
+
+def test_the_same_traffic_pass_keeps_the_runs_load_at_its_rate_in_a_capped_window() -> None:
+    from harness.runs.ladder import SAME_TRAFFIC_WINDOW_S
+    opened = measured_profile(DEFAULT_PROFILE, ceiling=False, open_rate=95.0)
+    assert DEFAULT_PROFILE.duration > SAME_TRAFFIC_WINDOW_S
+    assert (opened.rate, opened.duration, opened.mix) == (95.0, SAME_TRAFFIC_WINDOW_S, DEFAULT_PROFILE.mix)
+    assert (opened.users, opened.warmup) == (DEFAULT_PROFILE.users, DEFAULT_PROFILE.warmup)
+    assert measured_profile(QUICK_PROFILE, ceiling=False, open_rate=5.0).duration == QUICK_PROFILE.duration
