@@ -8,6 +8,7 @@ import pandas as pd
 
 from harness.results.layers import ORDER, POSTGRES, read_profile_tables
 from harness.results.layers import PY_SPY_NOTE as METHOD
+from harness.results.tables import markdown
 
 OFF_ABOVE_PCT = 3.0  # a profiler that costs more stays off by default (issue 17)
 
@@ -57,7 +58,7 @@ def profile_lines(run_dir: Path) -> list[str]:
     lines += [METHOD, ""]
     table = by_stage.copy()
     table.loc["**total**"] = by_stage.sum()
-    lines += ["CPU per request (ms) by layer:", "", table.reset_index().to_markdown(index=False, floatfmt=".2f"), ""]
+    lines += ["CPU per request (ms) by layer:", "", markdown(table.reset_index()), ""]
     cost = profiles[["stage", "layers_ms_per_req", "window_ms_per_req", "sample_ratio", "profiler_cpu_pct", "rps",
                      "rps_profiled", "overhead_pct", "overhead_pairs"]].rename(columns={
                          "layers_ms_per_req": "layers' sum ms/req", "window_ms_per_req": "window's CPU ms/req",
@@ -70,7 +71,7 @@ def profile_lines(run_dir: Path) -> list[str]:
               f"profiled window measured (apart by at most {gap:.1f} %; the shares are applied to the window's own "
               "reading of each service's CPU, and with repeats each is a median), and the same stage measured "
               "without and with py-spy, one after the other (positive overhead: slower with it).", "",
-              cost.to_markdown(index=False, floatfmt=".3g"), ""]
+              markdown(cost), ""]
     overhead = profiles["overhead_pct"].dropna()
     if not overhead.empty:
         measured = (f"**Profiler overhead**: median {overhead.median():+.1f} % throughput over {len(overhead)} "

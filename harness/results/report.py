@@ -19,6 +19,7 @@ from harness.results.analysis import (
 )
 from harness.results.files import load_run, read_json
 from harness.results.profile_report import profile_lines, step_layer_moves
+from harness.results.tables import markdown
 from harness.results.tails import tail_lines
 
 TABLE_COLUMNS = ["stage", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "cpu_s_per_1k",
@@ -131,7 +132,7 @@ def host_speed_lines(summary: pd.DataFrame) -> list[str]:
         lines += ["Throughput as measured (`rps`) and scaled to the median host speed (`rps_at_speed`), "
                   "with their spread over the repeats: what is left in `rps_at_speed_cv` is the stage's own "
                   "variation, not the host's. The headline figures stay the measured ones.", "",
-                  table.to_markdown(index=False, floatfmt=".3g"), ""]
+                  markdown(table), ""]
     return lines
 
 
@@ -178,7 +179,7 @@ def same_traffic_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
              "A stage that was not sent the rate (`rate_held` false) was not offered it: its figures are a "
              "floor, not the stage's latency at that rate.", "",
              "![same traffic](same_traffic.png)", "",
-             rows[SAME_TRAFFIC_TABLE].to_markdown(index=False, floatfmt=".4g"), ""]
+             markdown(rows[SAME_TRAFFIC_TABLE]), ""]
     if len(rows) >= 2:
         first, last = rows.iloc[0], rows.iloc[-1]
         ratio = first["p95_ms"] / last["p95_ms"]
@@ -208,7 +209,7 @@ def writes_lines(summary: pd.DataFrame) -> list[str]:
             "(in flight when it stopped, or timed out). `side_effects_lost`: exports found without their audit, "
             "notification or usage row — where a stage writes them in separate services, a failed call after "
             "the export's commit leaves it without them.", "",
-            table.to_markdown(index=False), "",
+            markdown(table), "",
             (f"**Lost writes**: {', '.join(lost['stage'])} — acknowledged and not in the database."
              if not lost.empty else "No acknowledged write was lost."), ""]
 
@@ -236,7 +237,7 @@ def network_table_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]
               "and into other services (connections + exchanges), the wait that adds up to, and how busy the "
               "budget was. A stage whose wire was off by more than "
               f"{record.get('tolerance_ms', 0.2):g} ms or saturated is not held, and never compared.", "",
-              rows[NETWORK_TABLE].to_markdown(index=False, floatfmt=".3g"), ""]
+              markdown(rows[NETWORK_TABLE]), ""]
     unheld = rows[~rows["net_held"].fillna(True).astype(bool)]
     if not unheld.empty:
         lines += [f"**Network not held**: {', '.join(unheld['stage'])} — the emulator, not the stack, set "
@@ -272,7 +273,7 @@ def render(run_dir: Path) -> str:
     lines += network_lines(run, summary)
     lines += load_path_lines(run.get("load_path"))
     table = summary[TABLE_COLUMNS].copy() if not summary.empty else summary
-    lines += ["## Summary", "", table.to_markdown(index=False, floatfmt=".3g"), ""]
+    lines += ["## Summary", "", markdown(table), ""]
     lines += same_traffic_lines(run, summary)
     lines += network_table_lines(run, summary)
     lines += sign_in_lines(summary)
@@ -320,7 +321,7 @@ def render(run_dir: Path) -> str:
                           "p95_max", "p95_cv"]]
         lines += ["## Spread over repeats", "",
                   "Medians of the repeats (stages interleaved between repeats); cv = standard deviation / mean.",
-                  "", spread.to_markdown(index=False, floatfmt=".3g"), ""]
+                  "", markdown(spread), ""]
     lines += tail_lines(run_dir, summary)
     lines += profile_lines(run_dir)
     lines += writes_lines(summary)

@@ -1,0 +1,31 @@
+"""Tables in a report as people read them: 12,050 not 1.2e+04, 0.25 not 2.5e-01, empty not nan."""
+
+import math
+from numbers import Number
+from typing import Any
+
+import pandas as pd
+
+
+def human(value: Any) -> str:
+    """One cell: thousands separated from 100 up, three significant digits below."""
+    if isinstance(value, bool) or not isinstance(value, Number):
+        return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    v = float(value)  # type: ignore[arg-type]
+    if math.isnan(v):
+        return ""
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    if v == 0:
+        return "0"
+    if abs(v) >= 100 or v.is_integer():
+        return f"{v:,.0f}"
+    if abs(v) >= 0.001:
+        return f"{v:.3g}"
+    return f"{v:.1e}"
+
+
+def markdown(table: pd.DataFrame, index: bool = False) -> str:
+    """`table` as a Markdown table with every number formatted by `human`."""
+    shown = table.reset_index() if index else table
+    return shown.map(human).to_markdown(index=False, disable_numparse=True)
