@@ -9,6 +9,7 @@ third of its usual speed, `import harness.cli` took 2.9 s and a line of bad inpu
 0.76 s and 1.0 s).
 """
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -48,8 +49,18 @@ if TYPE_CHECKING:
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Reproduce 'Scaling FastAPI from 180 to 1300 req/s' one fix at a time.")
-console = Console()
-err = Console(stderr=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    """Rich's console; piped or logged (tee, CI, nohup) there is no terminal to fit, so lines and
+    tables are not cut to 80 columns (an explicit COLUMNS still wins)."""
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=1000 if wide else None)
+
+
+console = _console()
+err = _console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 ServerCpus = Annotated[str | None, typer.Option(
@@ -424,7 +435,7 @@ def describe_plan(plan: "RunPlan") -> None:
     if plan.backend.name == "local":
         from harness import interpreter
         record = interpreter.describe()
-        note = interpreter.slower_build_note(record)
+        note = interpreter.different_build_note(record)
         console.print(note or f"services run on {interpreter.summary(record)}", style="yellow" if note else "dim",
                       highlight=False)
 
