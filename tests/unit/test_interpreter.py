@@ -18,8 +18,8 @@ def test_this_interpreter_is_described_as_the_kernel_maps_it() -> None:
 
 def test_only_a_shared_build_gets_the_one_line_note() -> None:
     base = {"real_path": "/usr/bin/python3.11", "version": "3.11.2"}
-    assert interpreter.slower_build_note({**base, "libpython": "static"}) is None
-    note = interpreter.slower_build_note({**base, "libpython": "shared"})
+    assert interpreter.different_build_note({**base, "libpython": "static"}) is None
+    note = interpreter.different_build_note({**base, "libpython": "shared"})
     assert note is not None and "\n" not in note and "/usr/bin/python3.11" in note
 
 
