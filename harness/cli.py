@@ -259,14 +259,11 @@ def rtt_cell(r: "pd.Series") -> str:
     return f"{rtt:g}→{measured:.2f}" + ("" if bool(r.get("net_held", True)) else " !")
 
 
-# Why `auto` takes the local backend wherever it can: it starts in seconds and builds no images,
-# and it measures the code with nothing of the engine's beside the budget. The docker backend was
-# 0.64-0.78x of it at s4/s5 on the reference machine (2 cores, fuse-overlayfs, cgroups v1) until
-# sniffio became a dependency: httpcore's failed import on every lock had each request stat
-# sys.path through fuse-overlayfs (10-13 % of a CPU outside the budget). Since, it measured
-# 1.07x/1.17x (docs/runs.md: reference-docker-s4s5 beside reference-local-s4s5).
-AUTO_RULE = ("local backend: PostgreSQL is installed here (no images to build; the docker backend measured "
-             "1.07-1.17x of it at s4/s5 on the reference machine: --backend docker to use it)")
+# Why `auto` takes the local backend wherever it can: it starts in seconds, builds no images, and
+# measures the code with nothing of the engine's beside the budget (docs/runs.md: how close the
+# docker backend comes, and why it once did not)
+AUTO_RULE = ("local backend: PostgreSQL is installed here, so no images to build "
+             "(--backend docker runs the same stages in containers)")
 
 
 def choose_backend(name: str, stages: list[manifest.StageManifest], network: NetworkPlan = LOOPBACK) -> "Backend":
