@@ -23,6 +23,12 @@ def _short(stage: str) -> str:
     return stage.replace("-", "\n", 1)
 
 
+def _ticks(stages: "pd.Series[str] | pd.Index[str]", room: int = 6) -> list[str]:
+    """Tick labels under narrow bars: the names while `room` of them fit, else the ids (s0, s1, …)."""
+    names = [str(s) for s in stages]
+    return [_short(s) for s in names] if len(names) <= room else [s.split("-", 1)[0] for s in names]
+
+
 def case_study_end(data: pd.DataFrame) -> int | None:
     """Position of the first rung beyond the case study among `data`'s rows, if the run has one
     after a case-study stage."""
@@ -113,7 +119,7 @@ def mechanisms_chart(summary: pd.DataFrame, path: Path) -> None:
         # the network's side: round trips crossed × RTT (harness.network)
         panels += (("wait_ms_per_req", "network wait ms / request"),)
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4.2))
-    labels = [_short(s) for s in data["stage"]]
+    labels = _ticks(data["stage"])
     for ax, (col, title) in zip(axes, panels, strict=True):
         bars = ax.bar(labels, data[col], color="#54A24B")
         ax.bar_label(bars, labels=[f"{v:.2g}" for v in data[col]], fontsize=8)
@@ -185,7 +191,7 @@ def layers_chart(layers: pd.DataFrame, path: Path) -> None:
     table = table[[c for c in ORDER if c in table.columns]]
     shares = table.div(table.sum(axis=1).where(lambda t: t > 0), axis=0).fillna(0.0) * 100
     fig, (ax, ax_share) = plt.subplots(1, 2, figsize=(13, 5.5))
-    labels = [_short(s) for s in table.index]
+    labels = _ticks(table.index)
     for axis, data in ((ax, table), (ax_share, shares)):
         bottom = pd.Series(0.0, index=data.index)
         for colour, layer in zip(LAYER_COLOURS, data.columns, strict=False):
