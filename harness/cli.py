@@ -267,8 +267,8 @@ AUTO_RULE = ("local backend: PostgreSQL is installed here, so no images to build
 
 
 def choose_backend(name: str, stages: list[manifest.StageManifest], network: NetworkPlan = LOOPBACK) -> "Backend":
-    if name not in ("auto", "local", "docker"):
-        raise UserError(f"unknown backend {name!r}: use auto, local or docker")
+    if name not in ("auto", "local", "docker", "swarm"):
+        raise UserError(f"unknown backend {name!r}: use auto, local, docker or swarm")
     from harness.backends.base import LocalBackend
     from harness.backends.images import docker_reachable
     if name == "local":
@@ -286,8 +286,12 @@ def choose_backend(name: str, stages: list[manifest.StageManifest], network: Net
     elif outside:
         raise UserError(f"the docker backend builds only this repository's stages (its Dockerfile's targets); "
                         f"{', '.join(outside)} live outside it: use --backend local")
+    say = lambda text: console.print(f"images: {text}", highlight=False)  # noqa: E731
+    if name == "swarm":
+        from harness.backends.swarm import SwarmBackend
+        return SwarmBackend(stages, say=say)
     from harness.backends.docker_backend import DockerBackend
-    return DockerBackend(stages, say=lambda text: console.print(f"images: {text}", highlight=False))
+    return DockerBackend(stages, say=say)
 
 
 def _postgres_installed() -> bool:
@@ -340,7 +344,8 @@ def run_all_command(
     duration: Annotated[float | None, typer.Option(help="Measured seconds per stage.")] = None,
     warmup: Annotated[float | None, typer.Option(help="Warm-up seconds per stage, excluded from the stats.")] = None,
     backend: Annotated[str, typer.Option(
-        help="auto (Docker when an engine is reachable, else local), local or docker.")] = "auto",
+        help="auto (local where PostgreSQL is installed, else Docker), local, docker, or swarm "
+             "(the stage's tiers as Docker Swarm services; the engine must be a swarm manager).")] = "auto",
     server_cpus: ServerCpus = None,
     load_cpus: LoadCpus = None,
     cpu_quota: CpuQuota = None,
@@ -590,10 +595,11 @@ def capacity(
 @app.command()
 @user_errors
 def sweep(
-    docker: Annotated[bool, typer.Option(help="Also remove leftover containers and networks.")] = True,
+    docker: Annotated[bool, typer.Option(
+        help="Also remove leftover containers, swarm services, networks and volumes.")] = True,
 ) -> None:
     """Stop and remove what killed runs left behind (kill -9, a crash): processes, the embedded
-    PostgreSQL and its folder, cgroups, containers, networks; mark their runs killed and draw
+    PostgreSQL and its folder, cgroups, containers, swarm services, networks, volumes; mark their runs killed and draw
     what they measured. Live runs are left alone."""
     from harness.runs.ladder import finish
     from harness.runs.leftovers import sweep as sweep_leftovers

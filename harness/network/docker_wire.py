@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker.errors
 from docker import DockerClient
+from docker.models.containers import Container
 
 from harness.backends.containers import address, host_pid
 from harness.cpu import format_cpus
@@ -42,7 +43,10 @@ def planned_ports(routes: list[str]) -> dict[str, int]:
 @contextlib.contextmanager
 def docker_wire(engine: DockerClient, network: str, name: str, image: str, rtt_ms: float,
                 targets: dict[str, tuple[str, int]], ports: dict[str, int], cpus: frozenset[int], out_dir: Path,
-                labels: dict[str, str], max_seconds: float = 6 * 3600) -> Iterator[RunningWire]:
+                labels: dict[str, str], max_seconds: float = 6 * 3600,
+                reach: Callable[[Container], str] | None = None) -> Iterator[RunningWire]:
+    """The wire on `network`; the probe on this host reaches it at `reach(container)` (default: its
+    address on `network` — a bridge is routable from its host, an overlay is not)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(out_dir, 0o777)  # the image's unprivileged user writes the stats here
     stats_path = out_dir / "wire.json"
@@ -67,7 +71,8 @@ def docker_wire(engine: DockerClient, network: str, name: str, image: str, rtt_m
         wait_for_ports(stats_path, alive, log)
         container.reload()  # its pid on this host: the attributes run() returned may predate the start
         raise_priority(host_pid(container))  # from the host: the container needs no capability for it
-        probe = start_probe(address(container, network), ports, cpus, out_dir, max_seconds)
+        probe = start_probe(reach(container) if reach else address(container, network), ports, cpus, out_dir,
+                            max_seconds)
         yield RunningWire(rtt_ms, host_pid(container), stats_path, out_dir / "probe.csv", ports, name, alive, probe)
     finally:
         if probe is not None:

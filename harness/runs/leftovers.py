@@ -34,8 +34,10 @@ class Sweep:
     processes: list[str] = field(default_factory=list)
     database_folders: list[str] = field(default_factory=list)
     cgroups: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     live_owners: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
@@ -49,7 +51,8 @@ class Sweep:
 
     def removed(self) -> dict[str, list[str]]:
         return {"processes": self.processes, "PostgreSQL folders": self.database_folders,
-                "cgroups": self.cgroups, "containers": self.containers, "networks": self.networks,
+                "cgroups": self.cgroups, "services": self.services, "containers": self.containers,
+                "networks": self.networks, "volumes": self.volumes,
                 "runs marked killed": self.runs}
 
 
@@ -125,6 +128,16 @@ def _docker(sweep: Sweep) -> None:
             return False  # a run on another machine sharing this engine: its pid means nothing here
         return sweep.gone(labels.get(OWNER_LABEL))
 
+    # swarm services first: removing one removes its task containers (a killed swarm run's tiers)
+    with contextlib.suppress(docker.errors.APIError):  # not a swarm manager: no services to list
+        for service in engine.services.list(filters=selector):
+            if orphaned(service.attrs["Spec"].get("Labels") or {}):
+                with contextlib.suppress(docker.errors.NotFound):
+                    service.remove()
+                    sweep.services.append(service.name)
+    if sweep.services:
+        from harness.backends.swarm import wait_for_tasks_gone
+        wait_for_tasks_gone(engine, selector)
     for container in engine.containers.list(all=True, filters=selector):
         if orphaned(container.labels):
             with contextlib.suppress(docker.errors.NotFound):
@@ -135,6 +148,11 @@ def _docker(sweep: Sweep) -> None:
             with contextlib.suppress(docker.errors.NotFound):
                 network.remove()
                 sweep.networks.append(network.name)
+    for volume in engine.volumes.list(filters=selector):  # a swarm run's PostgreSQL data
+        if orphaned(volume.attrs.get("Labels") or {}):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                volume.remove(force=True)
+                sweep.volumes.append(volume.name)
 
 
 def _runs(sweep: Sweep, results_dir: Path, finish: Callable[[Path], None]) -> None:

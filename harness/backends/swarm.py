@@ -1,0 +1,340 @@
+"""Swarm backend: each tier of a stage a Docker Swarm service, placed by node label, on an overlay
+network of the run's own.
+
+Why Swarm: it is part of the Docker engine the project already drives (the docker SDK's `swarm`,
+`nodes`, `services`, `networks`), needs no other software, and runs on one node, so the same
+ladder moves from one machine to a few without a home-made orchestrator.
+
+How a stage runs:
+- one attachable overlay network per run; every service in DNS round-robin endpoint mode
+  (`dnsrr`): the default virtual-IP mode resolves a name but does not route on some kernels;
+- placement by the node label `ladder.tier`: `db` for PostgreSQL, `app` for the stage's
+  services; a tier no node is labelled for goes on any node (on one node: all on it);
+- the budget as a CPU limit per service (`nano_cpus`; Swarm has no cpuset). On the node the
+  harness runs on, each task's container is also pinned to the budget's CPUs, as the docker
+  backend pins its containers, so the load generator's CPUs stay its own;
+- the wire (`--rtt`) a container of its own on the overlay, as in the docker backend.
+
+What the harness reads: with every task on this host, the window reads their processes as the
+docker backend does, and reaches the edge, PostgreSQL and the wire at their addresses on
+`docker_gwbridge`, the bridge every swarm task has to its own host. Tasks on other nodes need
+readings taken on those nodes, which this backend does not take yet: a swarm of more than one
+node is refused in one line rather than measured with half its CPU unseen.
+
+The engine must already be a swarm manager: the harness never initialises or leaves a swarm.
+Everything it creates carries the run's and the owner's labels; `harness sweep` removes what a
+killed run left.
+"""
+
+import contextlib
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.models.networks import Network
+from docker.models.services import Service
+from docker.types import EndpointSpec, Mount, Resources, RestartPolicy
+
+from harness import interpreter, interrupts
+from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
+from harness.backends.containers import address, host_pid
+from harness.backends.health import wait_for_postgres, wait_until_healthy
+from harness.backends.images import ImageSet, build_stage_images, client
+from harness.backends.local import service_env
+from harness.backends.postgres import ADMIN_USER, prepare_template, server_command
+from harness.cpu import CpuBudget, format_cpus
+from harness.errors import StageFailed, UserError
+from harness.ladder.manifest import StageManifest
+from harness.load.profile import LoadProfile
+from harness.network.docker_wire import docker_wire, planned_ports
+from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, rerouted
+from harness.ownership import RUN_LABEL, owner_labels
+from harness.settings import HarnessSettings
+
+MAKE_MANAGER = "docker swarm init --advertise-addr 127.0.0.1"
+TIER_LABEL = "ladder.tier"
+STAGE_LABEL = "ladder.stage"
+GWBRIDGE = "docker_gwbridge"  # each swarm task's bridge to its own host
+PG_PORT = 5432
+PG_DATA = "/var/lib/postgresql/data"
+APP_UID = "10001:10001"
+ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
+
+
+def swarm_engine() -> docker.DockerClient:
+    """The engine, if it is the manager of a swarm this backend can measure; else one line saying why."""
+    engine = client()
+    swarm = engine.info().get("Swarm") or {}
+    if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+        raise UserError(f"the swarm backend needs this Docker engine to be a swarm manager: `{MAKE_MANAGER}` "
+                        "makes it one (a single node; `docker swarm leave --force` undoes it)")
+    nodes = engine.nodes.list()
+    if len(nodes) > 1:
+        raise UserError(f"the swarm has {len(nodes)} nodes; this backend reads CPU on the manager's node only, "
+                        "so it measures a single-node swarm (tiers on other nodes would go unread)")
+    return engine
+
+
+def constraints(engine: docker.DockerClient, tier: str) -> list[str]:
+    """Place `tier` on the nodes labelled for it, or anywhere when none is."""
+    labelled = [n for n in engine.nodes.list() if (n.attrs["Spec"].get("Labels") or {}).get(TIER_LABEL) == tier]
+    return [f"node.labels.{TIER_LABEL}=={tier}"] if labelled else []
+
+
+def running_container(engine: docker.DockerClient, service: Service, timeout: float,
+                      logs: Any = None) -> Container:
+    """The container of the service's one task once it runs; a task that ended is a failed stage."""
+    deadline = time.monotonic() + timeout
+    while True:
+        interrupts.check()
+        with contextlib.suppress(docker.errors.NotFound):
+            for task in service.tasks():
+                status = task.get("Status") or {}
+                if status.get("State") == "running":
+                    container_id = (status.get("ContainerStatus") or {}).get("ContainerID")
+                    if container_id:
+                        return engine.containers.get(container_id)
+                if status.get("State") in ENDED:
+                    raise StageFailed(f"service {service.name} ended at start: {status.get('State')} "
+                                      f"{status.get('Err', '')}".strip(), logs() if logs else {})
+        if time.monotonic() > deadline:
+            raise StageFailed(f"service {service.name} not running after {timeout:.0f}s", logs() if logs else {})
+        time.sleep(0.3)
+
+
+def gateway_address(engine: docker.DockerClient, container: Container) -> str:
+    """The container's address on docker_gwbridge, which its host can route to (an overlay's it cannot).
+    Swarm keeps that endpoint out of the container's own network settings: the bridge lists it."""
+    container.reload()
+    listed = (container.attrs["NetworkSettings"]["Networks"] or {}).get(GWBRIDGE)
+    if listed and listed.get("IPAddress"):
+        return str(listed["IPAddress"])
+    endpoints = engine.networks.get(GWBRIDGE).attrs.get("Containers") or {}
+    endpoint = endpoints.get(container.id)
+    if not endpoint:
+        raise StageFailed(f"{container.name} has no address on {GWBRIDGE}: this host cannot reach it")
+    return str(endpoint["IPv4Address"]).split("/")[0]
+
+
+def remove_labelled(engine: docker.DockerClient, run_id: str) -> None:
+    """Every service, container, network and volume of a run (also after a crash)."""
+    selector = {"label": f"{RUN_LABEL}={run_id}"}
+    with interrupts.deferred():
+        for service in engine.services.list(filters=selector):
+            with contextlib.suppress(docker.errors.NotFound):
+                service.remove()
+        wait_for_tasks_gone(engine, selector)
+        for container in engine.containers.list(all=True, filters=selector):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)
+        for network in engine.networks.list(filters=selector):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                network.remove()
+        for volume in engine.volumes.list(filters=selector):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                volume.remove(force=True)
+
+
+def wait_for_tasks_gone(engine: docker.DockerClient, selector: dict[str, str], timeout: float = 30.0) -> None:
+    """A removed service's task containers go asynchronously; its network and volume only after them."""
+    deadline = time.monotonic() + timeout
+    while engine.containers.list(all=True, filters=selector) and time.monotonic() < deadline:
+        time.sleep(0.3)
+
+
+def _service(engine: docker.DockerClient, image: str, name: str, network: Network, labels: dict[str, str],
+             budget: CpuBudget, tier: str, **spec: Any) -> Service:
+    nano_cpus = int((budget.quota if budget.quota is not None else len(budget.server)) * 1e9)
+    return engine.services.create(
+        image, name=name, networks=[network.id], labels=labels, container_labels=labels,
+        endpoint_spec=EndpointSpec(mode="dnsrr"), resources=Resources(cpu_limit=nano_cpus),
+        # a task that dies stays dead: the stage fails with its logs instead of restarting unseen
+        restart_policy=RestartPolicy(condition="none"), constraints=constraints(engine, tier), **spec)
+
+
+def _pin(container: Container, budget: CpuBudget) -> None:
+    """On this host, the budget's CPUs as the task's cpuset (the quota alone would let it run on the load's)."""
+    container.update(cpuset_cpus=format_cpus(budget.server))
+
+
+@dataclass
+class SwarmStage:
+    stage: StageManifest
+    engine: docker.DockerClient
+    network: Network
+    images: ImageSet
+    budget: CpuBudget
+    run_id: str
+    log_dir: Path
+    database_service: str
+    network_plan: NetworkPlan = LOOPBACK
+    services: dict[str, Service] = field(default_factory=dict)
+    containers: dict[str, Container] = field(default_factory=dict)
+    edge_url: str = ""
+    wire: RunningWire | None = None
+    _wire_stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    @property
+    def base_url(self) -> str:
+        return self.edge_url
+
+    def _name(self, service: str) -> str:
+        return f"ladder-{self.run_id}-{self.stage.order}-{service}"
+
+    def _labels(self) -> dict[str, str]:
+        return {RUN_LABEL: self.run_id, STAGE_LABEL: self.stage.id, **owner_labels()}
+
+    def start(self, database_url: str, token_secret: str, timeout: float) -> None:
+        # the services reach PostgreSQL by its service name on the overlay
+        database_url = rerouted(database_url, self.database_service, PG_PORT)
+        urls = {s.name: f"http://{self._name(s.name)}:{s.port}" for s in self.stage.services}
+        direct_db = database_url
+        if self.network_plan.on:
+            wire_ports = planned_ports([*urls, DATABASE_ROUTE])
+            urls = {name: rerouted(url, self._name("wire"), wire_ports[name]) for name, url in urls.items()}
+            database_url = rerouted(database_url, self._name("wire"), wire_ports[DATABASE_ROUTE])
+        env = service_env(self.stage, database_url, token_secret, urls)
+        image = self.images.stage(self.stage)
+        for spec in self.stage.services:
+            command = self.stage.command(spec, "0.0.0.0", len(self.budget.server), python="python")
+            self.services[spec.name] = _service(
+                self.engine, image, self._name(spec.name), self.network, self._labels(), self.budget, "app",
+                command=command, hostname=spec.name, env=[f"{k}={v}" for k, v in env.items()], user=APP_UID)
+        for name, service in self.services.items():
+            self.containers[name] = running_container(self.engine, service, timeout, self.logs)
+            _pin(self.containers[name], self.budget)
+        if self.network_plan.on:
+            of_database = {"label": f"com.docker.swarm.service.name={self.database_service}"}
+            database = self.engine.containers.list(filters=of_database)
+            targets = {s.name: (address(self.containers[s.name], self.network.name), s.port)
+                       for s in self.stage.services}
+            targets[DATABASE_ROUTE] = (address(database[0], self.network.name), address_of(direct_db)[1])
+            self.wire = self._wire_stack.enter_context(docker_wire(
+                self.engine, self.network.name, self._name("wire"), self.images.wire, self.network_plan.rtt_ms,
+                targets, planned_ports([*targets]), self.budget.load, self.log_dir.parent / "network",
+                self._labels(), reach=lambda wire: gateway_address(self.engine, wire)))
+        reach = {s.name: f"http://{gateway_address(self.engine, self.containers[s.name])}:{s.port}"
+                 for s in self.stage.services}
+        self.edge_url = reach[self.stage.edge.name]
+        wait_until_healthy(self.stage.id, {name: f"{url}/healthz" for name, url in reach.items()}, timeout,
+                           lambda name: "" if name in self.dead_services() else None, self.logs, interval=0.3)
+
+    def pids(self) -> list[int]:
+        return [pid for pid in self.service_pids().values()]
+
+    def service_pids(self) -> dict[str, int]:
+        return {name: pid for name, c in self.containers.items() if (pid := host_pid(c)) > 0}
+
+    def dead_services(self) -> list[str]:
+        dead = []
+        for name, container in self.containers.items():
+            with contextlib.suppress(docker.errors.NotFound):
+                container.reload()
+            if container.status not in ("created", "running"):
+                dead.append(name)
+        if self.wire is not None and self.wire.dead():
+            dead.append("network emulator")
+        return dead
+
+    def logs(self) -> dict[str, str]:
+        out = {}
+        for name, service in self.services.items():
+            with contextlib.suppress(docker.errors.DockerException):
+                out[name] = b"".join(service.logs(stdout=True, stderr=True, tail=20)).decode(errors="replace")
+        return out
+
+    def stop(self) -> None:
+        with interrupts.deferred():
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            for name, container in self.containers.items():
+                with contextlib.suppress(docker.errors.DockerException):
+                    (self.log_dir / f"{name}.log").write_bytes(container.logs())
+            for service in self.services.values():
+                with contextlib.suppress(docker.errors.NotFound):
+                    service.remove()
+            self._wire_stack.close()  # the wire last: the services' connections ran through it
+            wait_for_tasks_gone(self.engine, {"label": f"{STAGE_LABEL}={self.stage.id}"})
+
+
+class SwarmBackend:
+    name = "swarm"
+
+    def __init__(self, stages: list[StageManifest], say: Any = print, offline: bool | None = None) -> None:
+        self.engine = swarm_engine()  # fails fast, in one line, when this engine cannot run the ladder
+        self.stages, self.say, self.offline = stages, say, offline
+        self.images = ImageSet("", "", offline=False)
+        self.run_id = secrets.token_hex(4)
+        self.network: Network | None = None
+        self.database_service = f"ladder-{self.run_id}-db"
+
+    @contextlib.contextmanager
+    def environment(self, budget: CpuBudget, settings: HarnessSettings) -> Iterator[RunEnvironment]:
+        if settings.database_url:
+            raise UserError("the swarm backend starts its own PostgreSQL; unset LADDER_DATABASE_URL")
+        labels = {RUN_LABEL: self.run_id, **owner_labels()}
+        self.images = build_stage_images(self.stages, self.say, self.offline)
+        try:
+            self.network = self.engine.networks.create(f"ladder-{self.run_id}", driver="overlay", attachable=True,
+                                                       labels=labels)
+            password = secrets.token_urlsafe(18)
+            # the data on a volume of the run's (not the container's layer), as in the docker backend
+            data = Mount(PG_DATA, f"ladder-{self.run_id}-pgdata", type="volume", labels=labels)
+            db = _service(self.engine, self.images.postgres, self.database_service, self.network, labels, budget,
+                          "db", args=server_command(), hostname="db", mounts=[data],
+                          env=[f"POSTGRES_USER={ADMIN_USER}", f"POSTGRES_PASSWORD={password}", "POSTGRES_DB=postgres"])
+            container = running_container(self.engine, db, 120.0)
+            _pin(container, budget)
+            admin_url = (f"postgresql://{ADMIN_USER}:{password}@{gateway_address(self.engine, container)}:{PG_PORT}"
+                         "/postgres")
+            def ended() -> bool:
+                with contextlib.suppress(docker.errors.NotFound):
+                    container.reload()
+                return bool(container.status == "exited")
+            wait_for_postgres(admin_url, 90.0, ended,
+                              lambda: container.logs(tail=5).decode(errors="replace")[-300:],
+                              what="PostgreSQL service", interval=0.5)
+            seed_rows = prepare_template(admin_url)
+            yield RunEnvironment(
+                admin_url, new_secret(settings), budget, seed_rows, "swarm service",
+                lambda: [host_pid(container)],
+                details={"enforced": "nano_cpus quota per service + cpuset on this node",
+                         "swarm": {"nodes": len(self.engine.nodes.list()), "endpoint_mode": "dnsrr",
+                                   "placement": f"node label {TIER_LABEL} (db, app) where set"},
+                         "images": {"base": self.images.base, "postgres": self.images.postgres,
+                                    "offline_base": self.images.offline},
+                         "interpreter": self._interpreter(labels)},
+            )
+        finally:
+            remove_labelled(self.engine, self.run_id)
+
+    def _interpreter(self, labels: dict[str, str]) -> dict[str, Any]:
+        image = self.images.stage(self.stages[0])
+        try:
+            out = self.engine.containers.run(image, ["python", "-c", interpreter.PROBE], remove=True,
+                                             network_disabled=True, labels=labels)
+        except docker.errors.DockerException as exc:
+            return {"executable": f"python in {image}", "error": str(exc)[:200]}
+        return interpreter.parse(out.decode(errors="replace"), f"python in {image}")
+
+    @contextlib.contextmanager
+    def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path, start_timeout: float = 60.0,
+              network: NetworkPlan = LOOPBACK) -> Iterator[RunningStage]:
+        assert self.network is not None
+        running = SwarmStage(stage, self.engine, self.network, self.images, env.budget, self.run_id, log_dir,
+                             self.database_service, network_plan=network)
+        try:
+            running.start(stage_database(env, stage), env.token_secret, start_timeout)
+            yield running
+        finally:
+            running.stop()
+
+    def choose_load_path(self, env: RunEnvironment, profile: LoadProfile, load_cpus: frozenset[int],
+                         out_dir: Path, start_timeout: float = 60.0) -> dict[str, Any]:
+        return {"chosen": GWBRIDGE, "why": "every task runs on this host: the load reaches the edge's task on the "
+                                           "bridge swarm gives each task to its host, with no proxy in between"}

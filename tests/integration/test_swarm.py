@@ -1,0 +1,92 @@
+"""The swarm backend for real, on a single-node swarm of this machine's engine.
+
+The engine is made a swarm manager only when it is in no swarm, and left as it was found; a worker
+node or a missing engine is a failure, not a skip (CI runs on a machine with an engine)."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pandas as pd
+import pytest
+
+from tests.conftest import HARNESS, REPO, run_harness
+
+OWNED = {"label": "ladder.run"}
+
+
+def _left(engine: docker.DockerClient) -> dict[str, list[str]]:
+    return {"services": [s.name for s in engine.services.list(filters=OWNED)],
+            "containers": [c.name for c in engine.containers.list(all=True, filters=OWNED)],
+            "networks": [n.name for n in engine.networks.list(filters=OWNED)],
+            "volumes": [v.name for v in engine.volumes.list(filters=OWNED)]}
+
+
+@pytest.fixture(scope="module")
+def manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[docker.DockerClient]:
+    engine = docker.from_env()
+    swarm = engine.info()["Swarm"]
+    made = swarm["LocalNodeState"] == "inactive"
+    # `swarm init` also creates the bridge from tasks to their host, and `leave` keeps it
+    had_gateway_bridge = bool(engine.networks.list(names=["docker_gwbridge"]))
+    if made:
+        # before: the harness refuses in one line, and says how to make a manager
+        refused = run_harness("run-all", "--backend", "swarm", "--quick", "--stages", "s4-queries",
+                              env={"LADDER_RESULTS_DIR": str(tmp_path_factory.mktemp("refused"))}, timeout=120)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert "docker swarm init --advertise-addr 127.0.0.1" in refused.stderr
+        engine.swarm.init(advertise_addr="127.0.0.1")
+    else:
+        assert swarm.get("ControlAvailable"), "this engine is a swarm worker: the swarm tests need a manager"
+    try:
+        yield engine
+    finally:
+        if made:
+            engine.swarm.leave(force=True)
+            assert engine.info()["Swarm"]["LocalNodeState"] == "inactive"
+            if not had_gateway_bridge:
+                for bridge in engine.networks.list(names=["docker_gwbridge"]):
+                    bridge.remove()
+
+
+def test_quick_ladder_on_a_single_node_swarm(manager: docker.DockerClient, results_dir: Path) -> None:
+    done = run_harness("run-all", "--backend", "swarm", "--quick", "--no-ceiling",
+                       "--stages", "s4-queries,s7-sql", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=1800)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = list(results_dir.iterdir())
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["backend"] == "swarm" and meta["swarm"]["nodes"] == 1 and meta["swarm"]["endpoint_mode"] == "dnsrr"
+    assert meta["interpreter"]["real_path"].startswith("/usr/bin/python3")
+    summary = pd.read_csv(run / "summary.csv").set_index("stage")
+    assert list(summary.index) == ["s4-queries", "s7-sql"] and (summary["status"] == "ok").all()
+    # verdicts from the tasks' own CPU, the wire held between the tiers, no acknowledged write lost
+    assert summary["bound_by"].isin(["budget", "waiting", "generator"]).all(), summary["bound_by"]
+    assert summary["server_busy_pct"].gt(0).all() and summary["net_held"].astype(bool).all()
+    assert (summary["rtt_ms"] == 1).all() and summary["net_added_ms"].between(0.8, 1.3).all()
+    assert (summary["writes_lost"] == 0).all() and (summary["writes_acknowledged"] > 0).all()
+    # the mechanisms travel: s7 serves in one process, s4 calls a service per request
+    assert summary.loc["s7-sql", "hops_per_req"] == 0 < summary.loc["s4-queries", "hops_per_req"]
+    assert _left(manager) == {"services": [], "containers": [], "networks": [], "volumes": []}
+
+
+def test_sweep_removes_what_a_killed_swarm_run_left(manager: docker.DockerClient, results_dir: Path) -> None:
+    proc = subprocess.Popen([*HARNESS, "run-all", "--backend", "swarm", "--quick", "--no-ceiling",
+                             "--stages", "s4-queries"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir)})
+    deadline = time.monotonic() + 900
+    while len(_left(manager)["services"]) < 5:  # the database and the stage's four services
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, _left(manager)
+        time.sleep(1)
+    proc.send_signal(signal.SIGKILL)  # the harness removes nothing
+    proc.communicate(timeout=30)
+    assert len(_left(manager)["services"]) >= 5
+    swept = run_harness("sweep", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=300)
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    assert "services: " in swept.stdout, swept.stdout
+    assert _left(manager) == {"services": [], "containers": [], "networks": [], "volumes": []}
