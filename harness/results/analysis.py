@@ -366,8 +366,7 @@ def read_summary(run_dir: Path) -> pd.DataFrame:
 
 def beyond_case_study(summary: pd.DataFrame) -> "pd.Series[bool]":
     """Rows of the rungs after the case study's end (runs from before the column: none)."""
-    return summary["part"].fillna(CASE_STUDY).astype(str).eq(BEYOND) if "part" in summary else \
-        pd.Series(False, index=summary.index)
+    return summary["part"].eq(BEYOND) if "part" in summary else pd.Series(False, index=summary.index)
 
 
 def ladder_ceiling(summary: pd.DataFrame) -> "pd.Series[bool]":

@@ -91,9 +91,14 @@ def test_every_neighbouring_diff_shows_only_that_steps_fix() -> None:
     assert files("s3-pooled", "s4-queries") == ["stages/s4_queries/manifest.toml", "stages/s4_queries/queries.py",
                                                 "stages/s4_queries/indexes.sql"]
     assert files("s4-queries", "s5-optimized") == ["optimized/manifest.toml", "optimized/gunicorn.conf.py"]
-    # beyond the case study: the edge that serves in-process, then the SQL that replaces the ORM
+    # beyond the case study: the edge that serves in-process and the three services it no longer
+    # calls, then the SQL that replaces the ORM
     assert files("s5-optimized", "s6-one-deployable") == ["stages/s6_one_deployable/manifest.toml",
-                                                          "stages/s6_one_deployable/services/core_api.py"]
+                                                          "stages/s6_one_deployable/services/core_api.py",
+                                                          "/dev/null", "/dev/null", "/dev/null"]
+    s5_s6 = runner.invoke(app, ["diff", "s5-optimized", "s6-one-deployable"]).output
+    for gone in ("identity", "user", "jobs"):
+        assert f"--- stages/s1_consolidated/services/{gone}.py\n+++ /dev/null" in s5_s6
     assert files("s6-one-deployable", "s7-sql") == ["stages/s7_sql/manifest.toml", "stages/s7_sql/db.py",
                                                     "stages/s7_sql/queries.py"]
 
