@@ -19,11 +19,11 @@ import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
 
-from harness import interpreter, interrupts
+from harness import interrupts
 from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
 from harness.backends.containers import address, host_pid
 from harness.backends.health import wait_for_postgres, wait_until_healthy
-from harness.backends.images import ImageSet, build_stage_images, client
+from harness.backends.images import ImageSet, build_stage_images, client, image_interpreter
 from harness.backends.load_path import BRIDGE, PUBLISHED, choose, probe, probe_profile
 from harness.backends.local import service_env
 from harness.backends.postgres import ADMIN_USER, prepare_template, server_command
@@ -199,20 +199,10 @@ class DockerBackend:
                 details={"enforced": "cpuset_cpus" + (" + nano_cpus quota" if budget.quota else ""),
                          "images": {"base": self.images.base, "postgres": self.images.postgres,
                                     "offline_base": self.images.offline},
-                         "interpreter": self._interpreter(labels)},
+                         "interpreter": image_interpreter(self.engine, self.images.stage(self.stages[0]), labels)},
             )
         finally:
             remove_labelled(self.engine, self.run_id)
-
-    def _interpreter(self, labels: dict[str, str]) -> dict[str, Any]:
-        """The Python of the stage images (one runtime layer for every stage), described from inside one."""
-        image = self.images.stage(self.stages[0])
-        try:
-            out = self.engine.containers.run(image, ["python", "-c", interpreter.PROBE], remove=True,
-                                             network_disabled=True, labels=labels)
-        except docker.errors.DockerException as exc:
-            return {"executable": f"python in {image}", "error": str(exc)[:200]}
-        return interpreter.parse(out.decode(errors="replace"), f"python in {image}")
 
     @contextlib.contextmanager
     def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path, start_timeout: float = 60.0,

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -50,6 +51,17 @@ class ImageSet:
     def wire(self) -> str:
         """The network emulator's image (Dockerfile target `wire`)."""
         return "ladder-wire:latest"
+
+
+def image_interpreter(engine: docker.DockerClient, image: str, labels: dict[str, str]) -> dict[str, Any]:
+    """The Python of a stage image (one runtime layer for every stage), described from inside it."""
+    from harness import interpreter
+    try:
+        out = engine.containers.run(image, ["python", "-c", interpreter.PROBE], remove=True, network_disabled=True,
+                                    labels=labels)
+    except docker.errors.DockerException as exc:
+        return {"executable": f"python in {image}", "error": str(exc)[:200]}
+    return interpreter.parse(out.decode(errors="replace"), f"python in {image}")
 
 
 def client() -> docker.DockerClient:
