@@ -40,7 +40,14 @@ def test_summary_schema_is_stable(run: Path) -> None:
     assert list(summary.columns) == SUMMARY_COLUMNS
     header = (run / "summary.csv").read_text().splitlines()[0]
     assert header.split(",") == SUMMARY_COLUMNS
-    assert (run / "endpoints.csv").is_file()
+    # per endpoint: the fixture alternates /api/me and /api/dashboard, its first 5 requests failing
+    # (3 of them /api/me); fails if requests or failures land on the wrong endpoint or stage
+    import pandas as pd
+    endpoints = pd.read_csv(run / "endpoints.csv").set_index(["stage", "endpoint"])
+    assert endpoints.loc[("s0-slow", "/api/me"), ["requests", "failures"]].tolist() == [50, 3]
+    assert endpoints.loc[("s0-slow", "/api/dashboard"), ["requests", "failures"]].tolist() == [50, 2]
+    assert endpoints.loc[("s1-fast", "/api/me"), ["requests", "failures"]].tolist() == [200, 0]
+    assert "s2-broken" not in endpoints.index.get_level_values("stage")
 
 
 def test_ratios_against_baseline(run: Path) -> None:

@@ -33,7 +33,11 @@ def test_a_watcher_per_cpu_writes_pinned_bursts_until_stopped(tmp_path: Path) ->
     times = [float(line.split(",")[0]) for line in lines[1:]]
     start, end = times[1], times[-2]
     inside = window_speed(tmp_path, (start, end))
-    assert inside["samples"] == len(times) - 2 and inside["min"] <= inside["mean"] <= inside["max"]
+    values = [float(line.split(",")[1]) for line in lines[2:-1]]  # the bursts inside the window
+    # fails if the window's bounds or its mean take the wrong bursts (the first or last, outside it)
+    assert inside["samples"] == len(values) == len(times) - 2
+    assert inside["mean"] == round(sum(values) / len(values), 1)
+    assert (inside["min"], inside["max"]) == (round(min(values), 1), round(max(values), 1))
     assert window_speed(tmp_path, (0, 1)) == {"samples": 0}
 
 

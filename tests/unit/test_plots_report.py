@@ -26,7 +26,11 @@ def test_plot_command_redraws_without_rerunning(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
     done = run_harness("plot", str(run))
     assert done.returncode == 0, done.stderr
-    assert (run / "ladder.png").is_file() and (run / "summary.csv").is_file()
+    # the tables come from the folder's samples and the chart is drawn: fails if plot skipped the
+    # analysis (no summary), wrote someone else's figures, or left the chart unwritten
+    summary = read_summary(run).set_index("stage")
+    assert summary.loc["s1-fast", "rps"] == 40.0 and summary.loc["s0-slow", "requests"] == 100
+    assert (run / "ladder.png").read_bytes().startswith(PNG) and "ladder.png" in done.stdout
 
 
 def test_plot_of_a_folder_that_is_not_a_run_fails_in_one_line(tmp_path: Path) -> None:

@@ -9,10 +9,11 @@ def test_a_ladder_stage_is_measured_with_the_runs_profile_unchanged() -> None:
 
 
 def test_the_ceiling_keeps_users_and_warmup_but_caps_its_window() -> None:
-    ceiling = measured_profile(DEFAULT_PROFILE, ceiling=True)
-    assert DEFAULT_PROFILE.duration > CEILING_WINDOW_S  # the default window is longer than the cap
+    # a window twice the cap is cut to the cap: fails if the ceiling kept the run's window
+    long = LoadProfile(users=77, warmup=3.0, duration=2 * CEILING_WINDOW_S)
+    ceiling = measured_profile(long, ceiling=True)
     assert (ceiling.mix, ceiling.duration) == ("ceiling", CEILING_WINDOW_S)
-    assert (ceiling.users, ceiling.warmup) == (DEFAULT_PROFILE.users, DEFAULT_PROFILE.warmup)
+    assert (ceiling.users, ceiling.warmup, ceiling.rate) == (77, 3.0, 0.0)
 
 
 def test_a_window_shorter_than_the_cap_is_kept() -> None:
