@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.results.layers import ORDER, POSTGRES, read_profile_tables
+from harness.results.layers import ORDER, POSTGRES
 from harness.results.layers import PY_SPY_NOTE as METHOD
 from harness.results.tables import markdown
 
@@ -26,15 +26,23 @@ def _moves(before: pd.Series, after: pd.Series, n: int = 3, floor_ms: float = 0.
     return removed, added
 
 
-def step_layer_moves(run_dir: Path) -> dict[tuple[str, str], str]:
-    """Per pair of neighbouring profiled stages, the layers the step removed and added (empty when
-    the run was not profiled): what the report's step-by-step text quotes."""
-    tables = read_profile_tables(run_dir)
-    if tables is None:
-        return {}
+ProfileTables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]  # layers, functions, profiles
+
+
+def _by_stage(tables: ProfileTables) -> tuple[pd.DataFrame, list[str]]:
+    """CPU ms per request, layer × stage in the profiled stages' order, and that order."""
     layers, _, profiles = tables
     by_stage = layers.pivot_table(index="layer", columns="stage", values="cpu_ms_per_req", sort=False).fillna(0.0)
     stages = [s for s in profiles["stage"] if s in by_stage.columns]
+    return by_stage.reindex([lay for lay in ORDER if lay in by_stage.index])[stages], stages
+
+
+def step_layer_moves(tables: ProfileTables | None) -> dict[tuple[str, str], str]:
+    """Per pair of neighbouring profiled stages, the layers the step removed and added (empty when
+    the run was not profiled): what the report's step-by-step text quotes."""
+    if tables is None:
+        return {}
+    by_stage, stages = _by_stage(tables)
     moves = {}
     for before, after in zip(stages, stages[1:], strict=False):
         removed, added = _moves(by_stage[before], by_stage[after])
@@ -44,14 +52,12 @@ def step_layer_moves(run_dir: Path) -> dict[tuple[str, str], str]:
     return moves
 
 
-def profile_lines(run_dir: Path) -> list[str]:
-    tables = read_profile_tables(run_dir)
+def profile_lines(run_dir: Path, tables: ProfileTables | None) -> list[str]:
+    """The report's section on the profile (`tables`: the run's, read by read_profile_tables)."""
     if tables is None:
         return []
-    layers, functions, profiles = tables
-    by_stage = layers.pivot_table(index="layer", columns="stage", values="cpu_ms_per_req", sort=False).fillna(0.0)
-    stages = [s for s in profiles["stage"] if s in by_stage.columns]
-    by_stage = by_stage.reindex([lay for lay in ORDER if lay in by_stage.index])[stages]
+    _, functions, profiles = tables
+    by_stage, stages = _by_stage(tables)
     lines = ["## Where the time goes (profiled)", ""]
     if (run_dir / "layers.png").is_file():
         lines += ["![CPU per request by layer](layers.png)", ""]

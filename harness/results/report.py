@@ -18,6 +18,7 @@ from harness.results.analysis import (
     stage_dirs,
 )
 from harness.results.files import load_run, read_json
+from harness.results.layers import read_profile_tables
 from harness.results.profile_report import profile_lines, step_layer_moves
 from harness.results.tables import markdown
 from harness.results.tails import tail_lines
@@ -248,6 +249,7 @@ def network_table_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]
 def render(run_dir: Path) -> str:
     run = load_run(run_dir)
     summary = read_summary(run_dir)
+    profiled = read_profile_tables(run_dir)  # read once: the steps and the profile section both quote it
     metas = {d.name: read_json(d / "stage.json") for d in stage_dirs(run_dir)}
     budget, profile = run.get("budget", {}), run.get("load", {})
     lines = [
@@ -297,7 +299,7 @@ def render(run_dir: Path) -> str:
                   "At a fixed number of users, latency follows throughput (Little's law); server CPU per "
                   "request is what each fix can lower on a fixed CPU budget.", ""]
         beyond = beyond_case_study(data)
-        moves = step_layer_moves(run_dir)
+        moves = step_layer_moves(profiled)
         for i in range(1, len(data)):
             if beyond.iloc[i] and not beyond.iloc[i - 1]:
                 lines += ["### Beyond the case study", "",
@@ -323,7 +325,7 @@ def render(run_dir: Path) -> str:
                   "Medians of the repeats (stages interleaved between repeats); cv = standard deviation / mean.",
                   "", markdown(spread), ""]
     lines += tail_lines(run_dir, summary)
-    lines += profile_lines(run_dir)
+    lines += profile_lines(run_dir, profiled)
     lines += writes_lines(summary)
     lines += host_speed_lines(summary)
     if "quiet_before" in summary and not summary["quiet_before"].fillna(True).all():
