@@ -436,7 +436,7 @@ def describe_plan(plan: "RunPlan") -> None:
                      else ""), highlight=False)
     if plan.backend.name == "local":
         from harness import interpreter
-        record = interpreter.describe()
+        record = interpreter.this_interpreter()
         note = interpreter.different_build_note(record)
         console.print(note or f"services run on {interpreter.summary(record)}", style="yellow" if note else "dim",
                       highlight=False)

@@ -11,6 +11,7 @@ Every stage of a run uses one interpreter; `make setup` builds the venv from a s
 one is installed (scripts/pick-python.sh), the same build as the Docker images.
 """
 
+import functools
 import json
 import subprocess
 import sys
@@ -39,6 +40,13 @@ def describe(argv: list[str] | None = None) -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError) as exc:
         return {"executable": " ".join(argv), "error": str(exc)[:200]}
     return parse(done.stdout, " ".join(argv))
+
+
+@functools.cache
+def this_interpreter() -> dict[str, Any]:
+    """This process's interpreter (the local backend's services run on it), described once: run-all's
+    opening line and the run's record both ask."""
+    return describe()
 
 
 def parse(output: str, where: str) -> dict[str, Any]:

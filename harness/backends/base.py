@@ -99,7 +99,7 @@ class LocalBackend:
             yield RunEnvironment(admin_url, new_secret(settings), budget, seed_rows,
                                  "embedded" if postgres else "external",
                                  postgres.pids if postgres else list,
-                                 details={"enforced": enforced, "interpreter": interpreter.describe()},
+                                 details={"enforced": enforced, "interpreter": interpreter.this_interpreter()},
                                  placement=placement)
 
     def choose_load_path(self, env: RunEnvironment, profile: LoadProfile, load_cpus: frozenset[int],
