@@ -21,7 +21,7 @@ from docker.models.networks import Network
 
 from harness import interrupts
 from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
-from harness.backends.containers import address, host_pid
+from harness.backends.containers import address, host_pid, stopped
 from harness.backends.health import wait_for_postgres, wait_until_healthy
 from harness.backends.images import ImageSet, build_stage_images, client, image_interpreter
 from harness.backends.load_path import BRIDGE, PUBLISHED, choose, probe, probe_profile
@@ -136,12 +136,7 @@ class DockerStage:
         return {name: pid for name, c in self.containers.items() if (pid := host_pid(c)) > 0}
 
     def dead_services(self) -> list[str]:
-        dead = []
-        for name, container in self.containers.items():
-            with contextlib.suppress(docker.errors.NotFound):
-                container.reload()
-            if container.status not in ("created", "running"):
-                dead.append(name)
+        dead = stopped(self.containers)
         if self.wire is not None and self.wire.dead():
             dead.append("network emulator")
         return dead

@@ -43,7 +43,7 @@ from docker.types import EndpointSpec, Mount, Resources, RestartPolicy
 
 from harness import interrupts
 from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
-from harness.backends.containers import address, host_pid
+from harness.backends.containers import address, host_pid, stopped
 from harness.backends.health import wait_for_postgres, wait_until_healthy
 from harness.backends.images import ImageSet, build_stage_images, client, image_interpreter
 from harness.backends.local import service_env
@@ -226,18 +226,13 @@ class SwarmStage:
                            lambda name: "" if name in self.dead_services() else None, self.logs, interval=0.3)
 
     def pids(self) -> list[int]:
-        return [pid for pid in self.service_pids().values()]
+        return list(self.service_pids().values())
 
     def service_pids(self) -> dict[str, int]:
         return {name: pid for name, c in self.containers.items() if (pid := host_pid(c)) > 0}
 
     def dead_services(self) -> list[str]:
-        dead = []
-        for name, container in self.containers.items():
-            with contextlib.suppress(docker.errors.NotFound):
-                container.reload()
-            if container.status not in ("created", "running"):
-                dead.append(name)
+        dead = stopped(self.containers)
         if self.wire is not None and self.wire.dead():
             dead.append("network emulator")
         return dead
