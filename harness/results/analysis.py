@@ -291,7 +291,7 @@ def summarise(run_dir: Path, per: pd.DataFrame | None = None) -> pd.DataFrame:
         ok = group[group["status"] == "ok"]
         failed = group[group["status"] != "ok"]
         row: dict[str, Any] = {"stage": stage, "order": group["order"].iloc[0], "title": group["title"].iloc[0],
-                               "part": group["part"].iloc[0] if "part" in group else CASE_STUDY,
+                               "part": group["part"].iloc[0],
                                "status": "ok" if failed.empty else str(failed["status"].iloc[0]),
                                "repeats": len(ok), "quiet_before": bool(group["quiet_before"].all())}
         if not ok.empty:

@@ -10,7 +10,7 @@ import pandas as pd
 def human(value: Any) -> str:
     """One cell: thousands separated from 100 up, three significant digits below."""
     if isinstance(value, bool) or not isinstance(value, Number):
-        return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+        return "" if value is None else str(value)
     v = float(value)  # type: ignore[arg-type]
     if math.isnan(v):
         return ""
@@ -25,7 +25,6 @@ def human(value: Any) -> str:
     return f"{v:.1e}"
 
 
-def markdown(table: pd.DataFrame, index: bool = False) -> str:
+def markdown(table: pd.DataFrame) -> str:
     """`table` as a Markdown table with every number formatted by `human`."""
-    shown = table.reset_index() if index else table
-    return shown.map(human).to_markdown(index=False, disable_numparse=True)
+    return table.map(human).to_markdown(index=False, disable_numparse=True)
