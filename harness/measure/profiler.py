@@ -12,7 +12,7 @@ applies the shares to the CPU the kernel counted per service in the window (`mea
 which the window reads beside its own readings and hands to `stop`: the profiler reads no CPU
 of the services itself (py-spy starts after the window opens and outlives it while the load goes
 on, so its own span is not the window's: read when `stop` returned, the layers came out 11 %
-above the window's CPU per request on a 6 s window; CI, 1 Dec 2026).
+above the window's CPU per request on a 6 s window).
 
 Both backends: on the Docker path the services' pids are the containers' processes as the host
 sees them, which py-spy reads through /proc (root on the host).

@@ -172,8 +172,8 @@ def measurement_layers(stage_dir: Path, requests: int) -> StageProfile | None:
 
     py-spy counts a thread as active when the kernel says it is runnable, and a runnable thread on
     a saturated budget is often waiting for the CPU, not on it: the raw sample time came out 1.1x
-    the measured CPU on s5 and 2.5x on s2 (five busy processes on one CPU; a quick run of 1 Dec
-    2026). Preemption does not pick a layer, so each service's samples give the *shares* of its
+    the measured CPU on s5 and 2.5x on s2 (five busy processes on one CPU, in a quick run).
+    Preemption does not pick a layer, so each service's samples give the *shares* of its
     CPU, and those shares are applied to the CPU the kernel counted for that service in the window.
     The layers then add up to the measured CPU per request; the raw ratio is kept (`sample_ratio`)."""
     measurement_path = stage_dir / "measurement.json"
