@@ -48,6 +48,9 @@ COPY stages/s6_one_deployable/ stages/s6_one_deployable/
 FROM s6-one-deployable AS s7-sql
 COPY stages/s7_sql/ stages/s7_sql/
 
+FROM s7-sql AS s8-one-round-trip
+COPY stages/s8_one_round_trip/ stages/s8_one_round_trip/
+
 # The network between the tiers (harness/network/wire.py, standard library only): a container of
 # its own on the stage's network, pinned to the load CPUs, outside the server budget.
 FROM runtime AS wire

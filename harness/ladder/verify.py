@@ -74,8 +74,20 @@ class Script:
             r = s(f"login user {user}", 200, "POST", "/api/login",
                   json={"email": seed.email_for(user), "password": seed.password_for(user)})
             self.tokens[user] = r.json()["access_token"]
-        for name, header in self._bad_authorizations().items():
+        bad = self._bad_authorizations()
+        for name, header in bad.items():
             s(f"me {name}", 401, "GET", "/api/me", headers=header)
+        # a token that verifies but names no live session, on every route and on requests that end
+        # before a route reads (a bad id, a bad body): 401 wherever a stage checks the session
+        dead = bad["unknown session"]
+        s("dashboard unknown session", 401, "GET", "/api/dashboard", headers=dead)
+        s("report unknown session", 401, "GET", f"/api/reports/{user1_report}", headers=dead)
+        s("report invalid id unknown session", 401, "GET", "/api/reports/abc", headers=dead)
+        s("export unknown session", 401, "POST", f"/api/reports/{user1_report}/export", headers=dead,
+          json={"format": "pdf"})
+        s("export invalid format unknown session", 401, "POST", f"/api/reports/{user1_report}/export",
+          headers=dead, json={"format": "docx"})
+        s("export read unknown session", 401, "GET", "/api/exports/1", headers=dead)
         s("me", 200, "GET", "/api/me", headers=self.auth())
         s("me other user", 200, "GET", "/api/me", headers=self.auth(OTHER_USER))
         s("dashboard", 200, "GET", "/api/dashboard", headers=self.auth())

@@ -14,6 +14,12 @@ from domain.wiring import db, queries
 PUBLIC = frozenset({"/api/login", "/healthz", "/openapi.json"})  # the schema is public, as in the baseline
 
 
+async def deny(scope: Scope, receive: Receive, send: Send) -> None:
+    """The 401 of a missing, invalid or expired token or a dead session."""
+    denied = errors.unauthorized()
+    await JSONResponse({"detail": denied.detail}, denied.status_code, denied.headers)(scope, receive, send)
+
+
 class EdgeAuth:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -25,19 +31,23 @@ class EdgeAuth:
             return
         user_id = await self._user_id(scope)
         if user_id is None:
-            denied = errors.unauthorized()
-            response = JSONResponse({"detail": denied.detail}, denied.status_code, denied.headers)
-            await response(scope, receive, send)
+            await deny(scope, receive, send)
             return
         scope.setdefault("state", {})["user_id"] = user_id
         await self.app(scope, receive, send)
 
-    async def _user_id(self, scope: Scope) -> int | None:
+    def _claims(self, scope: Scope) -> tokens.TokenClaims | None:
+        """The bearer token's claims if it verifies (signature and expiry: no database)."""
         headers = dict(scope["headers"])
         authorization = headers.get(b"authorization", b"").decode("latin-1") or None
         try:
-            claims = tokens.decode_token(self.secret, tokens.bearer_token(authorization))
+            return tokens.decode_token(self.secret, tokens.bearer_token(authorization))
         except tokens.InvalidToken:
+            return None
+
+    async def _user_id(self, scope: Scope) -> int | None:
+        claims = self._claims(scope)
+        if claims is None:
             return None
         user_id: int | None = await db.run(queries.session_user_id, claims.session_id, claims.user_id)
         return user_id

@@ -4,8 +4,7 @@ FIX (the ORM on the hot paths): every function s6 ran through SQLAlchemy's ORM i
 two statements on the pooled connection, with the domain's rules (passwords, page counts, the
 expiry check against the service's clock) still in Python. Reads run as single statements in
 autocommit; a write that must be atomic is one statement (the export's side effects, a CTE) or
-a transaction. The answers are the same response models as before (s8 changes how they are
-serialized).
+a transaction. The answers are the same response models as before.
 """
 
 from datetime import UTC, datetime
@@ -130,11 +129,17 @@ async def create_export(c: Connection, user_id: int, report_id: int, export_form
     item_count = await c.fetchrow(OWNED_ITEM_COUNT, report_id, user_id)
     if item_count is None:
         return None
-    # the job is inserted already laid out (s1-s6: inserted, then its pages updated, in one transaction)
+    return await queue_export(c, user_id, report_id, export_format, item_count[0])
+
+
+async def queue_export(c: Connection, user_id: int, report_id: int, export_format: str,
+                       item_count: int) -> ExportCreated:
+    """The job of a report the caller owns, inserted already laid out (s1-s6: inserted, then its
+    pages updated, in one transaction)."""
     export_id = await c.fetchval(
         "INSERT INTO export_jobs (report_id, requested_by, format, status, pages, created_at) "
         "VALUES ($1, $2, $3, 'queued', $4, $5) RETURNING id",
-        report_id, user_id, export_format, rules.export_pages(item_count[0]), datetime.now(UTC))
+        report_id, user_id, export_format, rules.export_pages(item_count), datetime.now(UTC))
     return ExportCreated(id=export_id, status="queued")
 
 

@@ -26,10 +26,10 @@ def _blocked(output: str, stage: str) -> float:
 def test_verify_passes_for_the_whole_ladder_with_the_expected_mechanisms() -> None:
     done = run_harness("verify", "--fuzz", "5", timeout=1200)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "8 stage(s) behave identically" in done.stdout
+    assert "9 stage(s) behave identically" in done.stdout
     # every stage held under the fuzzer: no 5xx, every answer as its schema declares
     for stage in ("s0-baseline", "s1-consolidated", "s2-async", "s3-pooled", "s4-queries", "s5-optimized",
-                  "s6-one-deployable", "s7-sql"):
+                  "s6-one-deployable", "s7-sql", "s8-one-round-trip"):
         line = next(line for line in done.stdout.splitlines() if line.startswith(f"{stage}:"))
         assert re.search(r"ok \(fuzz: (\d+) generated, \1 passed\)", line), line
     # s2's claim: the edge's event loop no longer blocks while it waits (s1's still does)
@@ -52,3 +52,8 @@ def test_verify_passes_for_the_whole_ladder_with_the_expected_mechanisms() -> No
     assert _counter(done.stdout, "s7-sql", "report")[2] == 2
     assert _counter(done.stdout, "s6-one-deployable", "export create")[2] >= 2 * _counter(
         done.stdout, "s7-sql", "export create")[2]
+    # s8's fix: every read one statement, the token's session checked inside it (s7: one more each,
+    # and the dashboard's two reads); a 401 for a dead session on every route is verify's own step
+    reads = ("me", "dashboard", "report", "export status")
+    assert [_counter(done.stdout, "s7-sql", e)[2] for e in reads] == [2, 3, 2, 2]
+    assert [_counter(done.stdout, "s8-one-round-trip", e)[2] for e in reads] == [1, 1, 1, 1]

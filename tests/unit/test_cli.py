@@ -11,7 +11,7 @@ def test_list_prints_the_ladder() -> None:
     result = runner.invoke(app, ["list"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     for stage in ("s0-baseline", "s1-consolidated", "s2-async", "s3-pooled", "s4-queries", "s5-optimized",
-                  "s6-one-deployable", "s7-sql"):
+                  "s6-one-deployable", "s7-sql", "s8-one-round-trip"):
         assert stage in result.output
     # the services column: 14 for the baseline, 4 for every later stage (the title also says 14,
     # so the count is read from the row's last cell, not searched for anywhere in it)
@@ -101,6 +101,12 @@ def test_every_neighbouring_diff_shows_only_that_steps_fix() -> None:
         assert f"--- stages/s1_consolidated/services/{gone}.py\n+++ /dev/null" in s5_s6
     assert files("s6-one-deployable", "s7-sql") == ["stages/s7_sql/manifest.toml", "stages/s7_sql/db.py",
                                                     "stages/s7_sql/queries.py"]
+    # the SQL that checks the caller's session as it reads, the routes that hand it the token, and
+    # the edge that no longer runs a statement of its own
+    assert files("s7-sql", "s8-one-round-trip") == ["stages/s8_one_round_trip/manifest.toml",
+                                                    "stages/s8_one_round_trip/queries.py",
+                                                    "stages/s8_one_round_trip/services/core_api.py",
+                                                    "stages/s8_one_round_trip/edge_token.py"]
 
 
 def test_neighbouring_manifests_differ_only_in_what_the_step_changes() -> None:
@@ -124,3 +130,5 @@ def test_neighbouring_manifests_differ_only_in_what_the_step_changes() -> None:
     assert changed("s6-one-deployable", "s7-sql") == own | {"adapters.db", "adapters.queries",
                                                             'expect."report.statements"',
                                                             'expect."export create.statements"'}
+    reads = {f'expect."{e}.statements"' for e in ("me", "dashboard", "report", "export create")}
+    assert changed("s7-sql", "s8-one-round-trip") == own | {"adapters.queries", "services.core-api.app"} | reads

@@ -7,13 +7,13 @@ from harness.ladder.manifest import discover, load_manifest, select
 from harness.paths import REPO_ROOT
 
 LADDER = ["s0-baseline", "s1-consolidated", "s2-async", "s3-pooled", "s4-queries", "s5-optimized",
-          "s6-one-deployable", "s7-sql"]
+          "s6-one-deployable", "s7-sql", "s8-one-round-trip"]
 
 
 def test_discovers_the_ladder_in_order() -> None:
     stages = discover()
     assert [s.id for s in stages] == LADDER
-    assert [len(s.services) for s in stages] == [14, 4, 4, 4, 4, 4, 1, 1]
+    assert [len(s.services) for s in stages] == [14, 4, 4, 4, 4, 4, 1, 1, 1]
     assert all(s.edge.name == "core-api" for s in stages)
 
 
@@ -115,7 +115,7 @@ def test_expectations_accumulate_as_the_fixes_do() -> None:
 
 def test_the_rungs_beyond_the_case_study_say_so_and_their_variants_inherit_it(tmp_path: Path) -> None:
     by_id = {s.id: s for s in discover()}
-    assert [s.id for s in discover() if s.beyond_case_study] == ["s6-one-deployable", "s7-sql"]
+    assert [s.id for s in discover() if s.beyond_case_study] == ["s6-one-deployable", "s7-sql", "s8-one-round-trip"]
     assert by_id["s5-optimized"].part == "case-study"
     # s7's file does not say it: it is beyond because s6 is (a forgotten `part` cannot put it back)
     assert "part" not in (by_id["s7-sql"].folder / "manifest.toml").read_text()
