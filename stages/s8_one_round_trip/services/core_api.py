@@ -2,7 +2,7 @@
 
 FIX (a round trip per request too many): the routes hand the token's claims (verified at the
 edge, stages/s8_one_round_trip/edge_token.py) to a query that checks the session in the same
-statement as its read, and say so to the edge; login is public and unchanged.
+statement as its read, and say so to the edge; login is s6's, unchanged.
 """
 
 from collections.abc import Callable
@@ -11,16 +11,16 @@ from typing import Any
 
 from fastapi import Request, status
 
-from domain import errors, tokens
-from domain.models import DashboardOut, ExportCreated, ExportIn, ExportOut, LoginIn, MeOut, ReportOut, RowId, TokenOut
+from domain import errors
+from domain.models import DashboardOut, ExportCreated, ExportIn, ExportOut, MeOut, ReportOut, RowId
 from domain.service import create_service
-from domain.settings import get_settings
 from domain.wiring import db, queries
+from stages.s6_one_deployable.services.core_api import sign_in
 from stages.s8_one_round_trip.edge_token import CHECKED, CLAIMS, TokenAtEdge
 
 app = create_service("core-api", public=True)
 app.add_middleware(TokenAtEdge)
-settings = get_settings()
+app.include_router(sign_in)  # login: public, as in s6
 
 
 async def as_caller(request: Request, fn: Callable[..., Any], *args: Any) -> Any:
@@ -31,18 +31,6 @@ async def as_caller(request: Request, fn: Callable[..., Any], *args: Any) -> Any
         raise errors.unauthorized() from None
     finally:
         request.scope["state"][CHECKED] = True
-
-
-@app.post("/api/login")
-async def login(body: LoginIn) -> TokenOut:
-    expires_at = tokens.session_expiry(settings.token_ttl_seconds)
-    opened = await db.run(queries.open_session, body.email, body.password, expires_at)
-    if opened is None:
-        raise errors.unauthorized(errors.BAD_CREDENTIALS)
-    user_id, session_id = opened
-    await db.run(queries.record_audit, user_id, "login", "session")
-    return TokenOut(access_token=tokens.issue_token(settings.token_secret, session_id, user_id, expires_at),
-                    expires_in=settings.token_ttl_seconds)
 
 
 @app.get("/api/me")
