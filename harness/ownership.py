@@ -1,6 +1,6 @@
 """Who started a thing: every process, container, network, cgroup and database folder a run
 starts carries its owner (the pid and start time of the harness process; a pid alone can be
-reused), so `harness sweep` (harness/runs/leftovers.py) can tell what a dead run left behind
+reused), so `harness cleanup` (harness/runs/leftovers.py) can tell what a dead run left behind
 from what a live one is using. Its own module because the backends mark what they start and
 run.json records its owner, while the sweep reads results: kept apart, nothing imports in a circle.
 """

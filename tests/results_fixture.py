@@ -3,7 +3,7 @@
 import csv
 from pathlib import Path
 
-from harness.results.files import SCHEMA_VERSION, write_json
+from harness.run_folder import SCHEMA_VERSION, write_json
 
 
 def write_stage(run_dir: Path, stage: str, order: int, times_ms: list[float], failures: int,

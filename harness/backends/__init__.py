@@ -1,2 +1,3 @@
-"""Where a stage runs: the backend interface (base), local processes, Docker containers, and
-what they share (the embedded PostgreSQL, cgroups, images, compose, the load path)."""
+"""Where a stage runs: the backend interface (base), local processes, Docker containers, Swarm
+services, the choice among them, and what they share (the embedded PostgreSQL, cgroups, images,
+compose, the wire's container, the load path)."""

@@ -46,7 +46,7 @@ def _cgroup_v2() -> bool:
 @contextlib.contextmanager
 def cpu_quota_group(cpus: float) -> Iterator[CpuQuotaGroup]:
     """A cgroup limited to `cpus` CPUs' worth of time per period; removed on exit."""
-    name = f"ladder-{owner()}-{secrets.token_hex(4)}"  # the owner, for `harness sweep`
+    name = f"ladder-{owner()}-{secrets.token_hex(4)}"  # the owner, for `harness cleanup`
     quota = str(int(cpus * PERIOD_US))
     try:
         if _cgroup_v2():

@@ -13,7 +13,8 @@ import yaml
 from harness.backends.images import LOCAL_POSTGRES
 from harness.backends.local import service_env
 from harness.backends.postgres import server_command
-from harness.ladder.manifest import StageManifest
+from harness.errors import UserError
+from harness.manifests.manifest import StageManifest
 from harness.paths import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -95,3 +96,10 @@ def write(stages: list[StageManifest], path: Path = COMPOSE_FILE) -> Path:
 
 def is_current(stages: list[StageManifest], path: Path = COMPOSE_FILE) -> bool:
     return path.is_file() and path.read_text() == render(stages)
+
+
+def check(stages: list[StageManifest]) -> str:
+    """That docker-compose.yml is up to date with the manifests, or a UserError saying how to make it so."""
+    if not is_current(stages):
+        raise UserError("docker-compose.yml is out of date with the manifests: run `harness compose`")
+    return "docker-compose.yml is up to date"

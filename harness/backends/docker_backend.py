@@ -22,6 +22,7 @@ from docker.models.networks import Network
 from harness import interrupts
 from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
 from harness.backends.containers import address, host_pid, stopped
+from harness.backends.docker_wire import docker_wire, planned_ports
 from harness.backends.health import wait_for_postgres, wait_until_healthy
 from harness.backends.images import ImageSet, build_stage_images, client, image_interpreter
 from harness.backends.load_path import BRIDGE, PUBLISHED, choose, probe, probe_profile
@@ -29,10 +30,9 @@ from harness.backends.local import service_env
 from harness.backends.postgres import ADMIN_USER, prepare_template, server_command
 from harness.cpu import CpuBudget, format_cpus
 from harness.errors import StageFailed, UserError
-from harness.ladder.manifest import StageManifest
 from harness.load.profile import LoadProfile
+from harness.manifests.manifest import StageManifest
 from harness.measure.window import measure
-from harness.network.docker_wire import docker_wire, planned_ports
 from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, rerouted
 from harness.ownership import RUN_LABEL, owner_labels
 from harness.settings import HarnessSettings

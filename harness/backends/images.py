@@ -21,7 +21,7 @@ import docker
 import docker.errors
 
 from harness.errors import UserError
-from harness.ladder.manifest import StageManifest
+from harness.manifests.manifest import StageManifest
 from harness.paths import REPO_ROOT
 
 LOCAL_BASE = "ladder-base:bookworm"

@@ -19,7 +19,7 @@ import httpx
 
 from harness.errors import StageFailed
 from harness.load.profile import LoadProfile
-from harness.results.analysis import latency_stats, load_samples
+from harness.load.samples import latency_stats, load_samples
 
 BRIDGE, PUBLISHED = "bridge", "published"
 TIE = 0.05  # the published port must be this much faster to be chosen

@@ -1,4 +1,4 @@
-"""Local backend: a stage's services as processes pinned to the server CPUs."""
+"""Local backend: the embedded PostgreSQL, and a stage's services as processes pinned to the server CPUs."""
 
 import contextlib
 import json
@@ -7,16 +7,23 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from harness import interrupts
+from harness import interpreter, interrupts
+from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
+from harness.backends.cgroups import cpu_quota_group
 from harness.backends.health import wait_until_healthy
-from harness.cpu import ServerPlacement
+from harness.backends.postgres import EmbeddedPostgres, drop_databases, prepare_template
+from harness.cpu import CpuBudget, ServerPlacement
 from harness.errors import UserError
-from harness.ladder.manifest import StageManifest
+from harness.load.profile import LoadProfile
+from harness.manifests.manifest import StageManifest
 from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, running_wire
 from harness.paths import REPO_ROOT
+from harness.settings import HarnessSettings
 
 HOST = "127.0.0.1"
 
@@ -145,3 +152,50 @@ class LocalStage:
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
+
+
+class LocalBackend:
+    """Processes on this machine, pinned with sched_setaffinity; the embedded PostgreSQL."""
+
+    name = "local"
+
+    @contextlib.contextmanager
+    def environment(self, budget: CpuBudget, settings: HarnessSettings) -> Iterator[RunEnvironment]:
+        with contextlib.ExitStack() as stack:
+            group = stack.enter_context(cpu_quota_group(budget.quota)) if budget.quota else None
+            placement = ServerPlacement(budget.server, group)
+            enforced = "affinity" + (f" + CPU quota ({group.describe()})" if group else "")
+            postgres = None if settings.database_url else EmbeddedPostgres(placement)
+            if postgres:
+                stack.callback(postgres.stop)
+            admin_url = postgres.start() if postgres else settings.database_url
+            seed_rows = prepare_template(admin_url)
+            if not postgres:
+                stack.callback(drop_databases, admin_url)  # also on errors and Ctrl-C
+            yield RunEnvironment(admin_url, new_secret(settings), budget, seed_rows,
+                                 "embedded" if postgres else "external",
+                                 postgres.pids if postgres else list,
+                                 details={"enforced": enforced, "interpreter": interpreter.this_interpreter()},
+                                 placement=placement)
+
+    def choose_load_path(self, env: RunEnvironment, profile: LoadProfile, load_cpus: frozenset[int],
+                         out_dir: Path, start_timeout: float = 60.0) -> dict[str, Any]:
+        return {"chosen": "loopback", "why": "local services listen on 127.0.0.1; there is no other path"}
+
+    @contextlib.contextmanager
+    def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path, start_timeout: float = 60.0,
+              network: NetworkPlan = LOOPBACK) -> Iterator[RunningStage]:
+        database_url = stage_database(env, stage)
+        running = LocalStage(stage, log_dir, env.placement or ServerPlacement(env.budget.server),
+                             network, env.budget.load)
+        try:
+            running.start(database_url, env.token_secret, start_timeout)
+            yield running
+        finally:
+            running.stop()
+
+
+# the local backend's functions, for callers that need no choice (verify)
+_local = LocalBackend()
+run_environment = _local.environment
+running_stage = _local.stage

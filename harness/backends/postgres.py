@@ -83,7 +83,7 @@ class EmbeddedPostgres:
     def start(self, timeout: float = 60.0) -> str:
         bindir = find_bindir()
         self.workdir = Path(tempfile.mkdtemp(prefix=PG_DIR_PREFIX))
-        (self.workdir / "owner").write_text(owner())  # for `harness sweep` after a kill -9
+        (self.workdir / "owner").write_text(owner())  # for `harness cleanup` after a kill -9
         data, log = self.workdir / "data", self.workdir / "postgres.log"
         password = secrets.token_urlsafe(18)
         pwfile = self.workdir / "pwfile"

@@ -22,7 +22,7 @@ readings taken on those nodes, which this backend does not take yet: a swarm of 
 node is refused in one line rather than measured with half its CPU unseen.
 
 The engine must already be a swarm manager: the harness never initialises or leaves a swarm.
-Everything it creates carries the run's and the owner's labels; `harness sweep` removes what a
+Everything it creates carries the run's and the owner's labels; `harness cleanup` removes what a
 killed run left.
 """
 
@@ -44,15 +44,15 @@ from docker.types import EndpointSpec, Mount, Resources, RestartPolicy
 from harness import interrupts
 from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
 from harness.backends.containers import address, host_pid, stopped
+from harness.backends.docker_wire import docker_wire, planned_ports
 from harness.backends.health import wait_for_postgres, wait_until_healthy
 from harness.backends.images import ImageSet, build_stage_images, client, image_interpreter
 from harness.backends.local import service_env
 from harness.backends.postgres import ADMIN_USER, prepare_template, server_command
 from harness.cpu import CpuBudget, format_cpus
 from harness.errors import StageFailed, UserError
-from harness.ladder.manifest import StageManifest
 from harness.load.profile import LoadProfile
-from harness.network.docker_wire import docker_wire, planned_ports
+from harness.manifests.manifest import StageManifest
 from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, rerouted
 from harness.ownership import RUN_LABEL, owner_labels
 from harness.settings import HarnessSettings

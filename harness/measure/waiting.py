@@ -209,7 +209,7 @@ def evidence(row: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def summarise(rows: list[dict[str, float]], window: tuple[float, float]) -> dict[str, Any]:
+def window_evidence(rows: list[dict[str, float]], window: tuple[float, float]) -> dict[str, Any]:
     """Means (and the edge queue's max) over the window's samples; each service's CPU in % of one CPU."""
     inside = [r for r in rows if window[0] <= r["t"] <= window[1]]
     if not inside:

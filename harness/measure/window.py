@@ -28,7 +28,7 @@ from harness.measure.profiler import PROFILE_DIR, Profiler
 from harness.measure.telemetry import Sampler, services_cpu_seconds, tree_cpu_seconds
 from harness.measure.writes import count_writes
 from harness.network.emulator import probe_samples, window_record
-from harness.results.files import write_json
+from harness.run_folder import write_json
 
 Tick = Callable[[str, float], None]  # (phase, seconds left)
 
@@ -183,7 +183,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         "waiting": {"budget_cpus": waiting.cpu_shares(budget_before, budget_after, span),
                     "load_cpus": waiting.cpu_shares(load_before, load_after, span),
                     "other_processes": waiting.busiest_others(others_before, others_after, ours, span),
-                    **waiting.summarise(sampler.rows, window)},
+                    **waiting.window_evidence(sampler.rows, window)},
     }
     if wire is not None:
         network = window_record(wire.rtt_ms, wire_before, wire_after, wire_cpu_after - wire_cpu_before,

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from harness.cpu import pin
 from harness.errors import StageFailed, UserError
 from harness.processes import terminate
-from harness.results.files import read_json
+from harness.run_folder import read_json
 
 # Default RTT between the tiers: inside one cloud region, services and a managed database sit in
 # the same zone (<= 0.5 ms) or across zones (< ~2 ms, Azure's stated bound); 1 ms is the middle

@@ -7,13 +7,14 @@ import numpy as np
 import pandas as pd
 
 from harness.load.profile import DROPPED
+from harness.load.samples import due_in_window, from_due_time, in_window, latency_stats, load_samples
 from harness.measure.waiting import WAITING_COLUMNS, waiting_figures
 from harness.measure.writes import writes_figures
 from harness.network.emulator import round_trips
 from harness.results import layers
-from harness.results.files import read_json
+from harness.run_folder import read_json, write_json
 
-CASE_STUDY, BEYOND = "case-study", "beyond"  # a stage's `part` (harness.ladder.manifest)
+CASE_STUDY, BEYOND = "case-study", "beyond"  # a stage's `part` (harness.manifests.manifest)
 
 GENERATOR_BOUND_PCT = 85.0
 # the budget set the throughput when the stage's processes and PostgreSQL used this much of it
@@ -62,43 +63,6 @@ def stage_dirs(run_dir: Path) -> list[Path]:
     return sorted((p for p in (run_dir / "stages").glob("*") if (p / "stage.json").is_file()), key=key)
 
 
-def load_samples(stage_dir: Path, window_only: bool = True) -> pd.DataFrame:
-    """Every request completed in the measuring window of measurement.json (all of them where
-    there is none): samples.csv, or one samples.w<i>.csv per locust worker. Locust records from
-    its launch; sign-in and warm-up are cut here."""
-    files = sorted(stage_dir.glob("samples*.csv"))
-    if not files:
-        raise FileNotFoundError(stage_dir / "samples.csv")
-    samples = pd.concat([pd.read_csv(f, dtype={"name": str}) for f in files], ignore_index=True)
-    samples["hops"] = pd.to_numeric(samples["hops"], errors="coerce")
-    if window_only and (stage_dir / "measurement.json").is_file():
-        m = read_json(stage_dir / "measurement.json")
-        if m.get("rate"):
-            return from_due_time(samples[_due_in_window(samples, m)])
-        samples = samples[_in_window(samples, m)].reset_index(drop=True)
-    return samples
-
-
-def from_due_time(samples: pd.DataFrame) -> pd.DataFrame:
-    """Open model: `response_time_ms` from each request's due time (what its user waited, backlog
-    included); the time from its actual send is kept as `service_time_ms`."""
-    out = samples.reset_index(drop=True).copy()
-    out["service_time_ms"] = out["response_time_ms"].astype(float)
-    out["response_time_ms"] = (out["completed_at"].astype(float) - out["intended_at"].astype(float)) * 1000
-    return out
-
-
-def _in_window(samples: pd.DataFrame, measurement: dict[str, Any]) -> "pd.Series[bool]":
-    return samples["completed_at"].between(measurement["window_start"], measurement["window_end"])
-
-
-def _due_in_window(samples: pd.DataFrame, measurement: dict[str, Any]) -> "pd.Series[bool]":
-    if "intended_at" not in samples:
-        return pd.Series(False, index=samples.index)
-    due: pd.Series = pd.to_numeric(samples["intended_at"], errors="coerce")
-    return due.between(measurement["window_start"], measurement["window_end"])
-
-
 def open_model_stats(samples: pd.DataFrame, rate: float, window_seconds: float) -> dict[str, Any]:
     """The open model's figures from the requests due in the window (as from_due_time gives
     them): latency from the due time
@@ -128,16 +92,28 @@ def open_model_stats(samples: pd.DataFrame, rate: float, window_seconds: float) 
     return stats
 
 
-def latency_stats(samples: pd.DataFrame, window_seconds: float) -> dict[str, float]:
-    """Throughput and exact percentiles from every request completed in the window."""
-    times = samples["response_time_ms"].to_numpy(dtype=float)
-    count = len(times)
-    p50, p95, p99 = (np.percentile(times, [50, 95, 99]) if count else (np.nan,) * 3)
-    failures = int((samples["ok"] == 0).sum())
-    return {"rps": count / window_seconds if window_seconds > 0 else np.nan,
-            "p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99),
-            "requests": count, "failures": failures,
-            "fail_rate": failures / count if count else np.nan}
+# A measurement's own figures, computed once from its raw files when it ends (`record`) and kept
+# beside them: every later table, chart and report of the run reads these, never the samples again
+FIGURES = "figures.json"
+ENDPOINT_FIGURES = "endpoints.csv"
+
+
+def record(stage_dir: Path, cpus: float | None = None) -> dict[str, Any]:
+    """A finished measurement's window figures and per-endpoint table, from one parse of its
+    samples, written beside them (FIGURES, ENDPOINT_FIGURES); `cpus` is the budget (default: the
+    run's, from run.json two folders up)."""
+    m = read_json(stage_dir / "measurement.json")
+    everything = load_samples(stage_dir, window_only=False)
+    figures = window_figures(everything, m, _budget_cpus(stage_dir) if cpus is None else cpus)
+    write_json(stage_dir / FIGURES, {k: v.item() if isinstance(v, np.generic) else v for k, v in figures.items()})
+    endpoint_table(_window(everything, m)).to_csv(stage_dir / ENDPOINT_FIGURES, index=False, float_format="%.4g")
+    return figures
+
+
+def recorded(stage_dir: Path) -> dict[str, Any]:
+    """A measurement's figures as `record` kept them (recorded now if they were not)."""
+    path = stage_dir / FIGURES
+    return read_json(path) if path.is_file() else record(stage_dir)
 
 
 def measurement_row(stage_dir: Path) -> dict[str, Any]:
@@ -148,22 +124,28 @@ def measurement_row(stage_dir: Path) -> dict[str, Any]:
                            "quiet_before": meta.get("idle", {}).get("quiet", True)}
     if meta["status"] != "ok":
         return row
-    row.update(window_figures(stage_dir, read_json(stage_dir / "measurement.json"), _budget_cpus(stage_dir)))
+    row.update(recorded(stage_dir))
     return row
 
 
-def window_figures(stage_dir: Path, m: dict[str, Any], budget_cpus: float) -> dict[str, Any]:
-    """One measuring window's figures from its folder (samples) and record `m`: latency, CPU per
-    request, the mechanisms, the network, the writes, the evidence and what bound it. A ladder
-    stage's and a capacity step's alike."""
-    row: dict[str, Any] = {}
-    # read once: the window gives the figures, what came before it the failures before the window
-    everything = load_samples(stage_dir, window_only=False)
+def _window(everything: pd.DataFrame, m: dict[str, Any]) -> pd.DataFrame:
+    """The requests a window's figures are of: completed in it, or in the open model due in it
+    (latency from the due time)."""
     if m.get("rate"):
-        samples = from_due_time(everything[_due_in_window(everything, m)])
+        return from_due_time(everything[due_in_window(everything, m)])
+    return everything[in_window(everything, m)]
+
+
+def window_figures(everything: pd.DataFrame, m: dict[str, Any], budget_cpus: float) -> dict[str, Any]:
+    """One measuring window's figures from every request locust recorded (`everything`: the window
+    gives the figures, what came before it the failures before the window) and its record `m`:
+    latency, CPU per request, the mechanisms, the network, the writes, the evidence and what bound
+    it. A ladder stage's and a capacity step's alike."""
+    row: dict[str, Any] = {}
+    samples = _window(everything, m)
+    if m.get("rate"):
         row.update(open_model_stats(samples, m["rate"], m["window_seconds"]))
     else:
-        samples = everything[_in_window(everything, m)]
         row.update(latency_stats(samples, m["window_seconds"]))
     before = everything["completed_at"] < m["window_start"]
     requests = row["requests"] or np.nan
@@ -245,10 +227,11 @@ def network_figures(record: dict[str, Any] | None, requests: float) -> dict[str,
     }
 
 
-def raw_samples_present(run_dir: Path) -> bool:
-    """Every measured stage still has its per-request samples (committed runs keep only tables)."""
+def figures_available(run_dir: Path) -> bool:
+    """Every measured stage has its recorded figures, or the samples to record them from (runs
+    committed before figures were recorded keep only the run's tables)."""
     measured = [d for d in stage_dirs(run_dir) if read_json(d / "stage.json")["status"] == "ok"]
-    return all(any(d.glob("samples*.csv")) for d in measured)
+    return all((d / FIGURES).is_file() or any(d.glob("samples*.csv")) for d in measured)
 
 
 def measurements(run_dir: Path) -> pd.DataFrame:
@@ -325,31 +308,40 @@ def summarise(run_dir: Path, per: pd.DataFrame | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
+def endpoint_table(samples: pd.DataFrame) -> pd.DataFrame:
+    """One window's requests per endpoint: requests, failures, p50/p95, hops."""
+    g = samples.groupby("name")
+    return pd.DataFrame({
+        "requests": g.size(), "failures": g["ok"].apply(lambda ok: int((ok == 0).sum())),
+        "p50_ms": g["response_time_ms"].quantile(0.5), "p95_ms": g["response_time_ms"].quantile(0.95),
+        "hops_per_req": g["hops"].mean(),
+    }).reset_index().rename(columns={"name": "endpoint"})
+
+
 def endpoints(run_dir: Path) -> pd.DataFrame:
-    """Per stage and endpoint: requests, failures, p50/p95, hops."""
+    """Per measurement and endpoint: requests, failures, p50/p95, hops (as `record` kept them)."""
     frames = []
     for d in stage_dirs(run_dir):
         if read_json(d / "stage.json")["status"] != "ok":
             continue
-        s = load_samples(d)
-        g = s.groupby("name")
-        frame = pd.DataFrame({
-            "requests": g.size(), "failures": g["ok"].apply(lambda ok: int((ok == 0).sum())),
-            "p50_ms": g["response_time_ms"].quantile(0.5), "p95_ms": g["response_time_ms"].quantile(0.95),
-            "hops_per_req": g["hops"].mean(),
-        }).reset_index().rename(columns={"name": "endpoint"})
+        if not (d / ENDPOINT_FIGURES).is_file():
+            record(d)
+        frame = pd.read_csv(d / ENDPOINT_FIGURES, dtype={"endpoint": str})
         frame.insert(0, "stage", d.name)  # a measurement: <stage id>, or <stage id>.r<k> for repeats
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def write_tables(run_dir: Path) -> pd.DataFrame:
+def write_tables(run_dir: Path, profiles: bool = True) -> pd.DataFrame:
+    """The run's tables from its measurements' recorded figures; `profiles`: also the profile
+    tables, which read py-spy's raw files (a run writes them once, when it ends)."""
     per = measurements(run_dir)
     per.to_csv(run_dir / "measurements.csv", index=False, float_format="%.4g")
     summary = summarise(run_dir, per)
     summary.to_csv(run_dir / "summary.csv", index=False, float_format="%.4g")
     endpoints(run_dir).to_csv(run_dir / "endpoints.csv", index=False, float_format="%.4g")
-    layers.write_profile_tables(run_dir, per, summary)
+    if profiles:
+        layers.write_profile_tables(run_dir, per, summary)
     return summary
 
 

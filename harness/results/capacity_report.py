@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.results.files import read_json
+from harness.run_folder import read_json
 
 STEP_COLUMNS = {"stage": "stage", "load": "load", "rps": "req/s", "p50_ms": "p50 ms", "p95_ms": "p95 ms",
                 "fail_rate": "failed", "bound_by": "bound by", "server_busy_pct": "budget busy %",

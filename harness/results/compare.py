@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.errors import UserError
 from harness.network.emulator import LOOPBACK
 from harness.results.analysis import read_summary, run_host_speed
-from harness.results.files import load_run
+from harness.run_folder import load_run
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,12 @@ def _network_not_held(row: pd.Series) -> bool:
 
 
 def compare_runs(run_a: Path, run_b: Path, threshold: float = 0.10) -> list[StageComparison]:
-    load_run(run_a)
-    load_run(run_b)
+    """Every stage both ladder runs measured, A against B; a UserError for what cannot be compared."""
+    if not 0 < threshold < 1:
+        raise UserError("--threshold must be between 0 and 1")
+    for run in (run_a, run_b):
+        if (kind := load_run(run).get("kind", "ladder")) != "ladder":
+            raise UserError(f"{run} is a {kind} run; compare takes two ladder runs (harness run-all)")
     a = read_summary(run_a).set_index("stage")
     b = read_summary(run_b).set_index("stage")
     common = [s for s in a.index if s in b.index and a.loc[s, "status"] == "ok" and b.loc[s, "status"] == "ok"]
@@ -148,4 +153,6 @@ def compare_runs(run_a: Path, run_b: Path, threshold: float = 0.10) -> list[Stag
             _verdict(ra, rb, "rps", "rps_min", "rps_max", threshold, higher_is_better=True),
             _verdict(ra, rb, "p95_ms", "p95_min", "p95_max", threshold, higher_is_better=False),
         ))
+    if not out:
+        raise UserError(f"{run_a} and {run_b} have no measured stage in common")
     return out

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from harness.paths import REPO_ROOT
-from harness.results.files import read_json
+from harness.run_folder import read_json
 
 # layer -> the top-level modules (site-packages or the standard library) that make it up, in
 # the order a frame is tested; a frame's module is the first part of its path under

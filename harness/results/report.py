@@ -17,11 +17,11 @@ from harness.results.analysis import (
     run_host_speed,
     stage_dirs,
 )
-from harness.results.files import load_run, read_json
 from harness.results.layers import read_profile_tables
 from harness.results.profile_report import profile_lines, step_layer_moves
 from harness.results.tables import markdown
 from harness.results.tails import tail_lines
+from harness.run_folder import load_run, read_json
 
 TABLE_COLUMNS = ["stage", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "cpu_s_per_1k",
                  "db_cpu_share", "server_busy_pct", "bound_by", "gen_cpu_pct", "hops_per_req", "db_sessions_per_req",

@@ -22,14 +22,14 @@ from harness import interrupts  # noqa: E402
 from harness.backends.base import Backend  # noqa: E402
 from harness.cpu import CpuBudget  # noqa: E402
 from harness.errors import StageFailed, UserError  # noqa: E402
-from harness.ladder.manifest import StageManifest  # noqa: E402
 from harness.load.profile import LoadProfile  # noqa: E402
+from harness.manifests.manifest import StageManifest  # noqa: E402
 from harness.measure.waiting import bound_note  # noqa: E402
 from harness.measure.window import measure  # noqa: E402
 from harness.network.emulator import LOOPBACK, NetworkPlan  # noqa: E402
-from harness.results.analysis import budget_cpus, window_figures  # noqa: E402
+from harness.results.analysis import budget_cpus, record  # noqa: E402
 from harness.results.capacity_report import best_step, write_capacity_report  # noqa: E402
-from harness.results.files import load_run, new_run_dir, run_header, write_json  # noqa: E402
+from harness.run_folder import load_run, new_run_dir, run_header, write_json  # noqa: E402
 from harness.runs.skeleton import recorded_run  # noqa: E402
 from harness.settings import HarnessSettings  # noqa: E402
 
@@ -85,7 +85,7 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
 
     def tables() -> None:
         if rows:
-            write_tables(run_dir, rows, plan.target_p95_ms)
+            write_capacity_tables(run_dir, rows, plan.target_p95_ms)
     # the same skeleton as run-all's: complete, interrupted (in which stage), crashed
     with recorded_run(run_dir, run, where=lambda: f"capacity search of {stage_now[-1]}" if stage_now
                       else "set-up", finish=tables), plan.backend.environment(plan.budget, settings) as env:
@@ -104,9 +104,9 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
                         out = run_dir / "stages" / stage.id / (f"r{rate:g}" if rate else f"u{users}")
                         out.mkdir(parents=True, exist_ok=True)
                         profile = LoadProfile(users=users, warmup=plan.warmup, duration=plan.duration, rate=rate)
-                        m = measure(running, env.admin_url, env.database_pids(), profile,
+                        measure(running, env.admin_url, env.database_pids(), profile,
                                     plan.budget.load, out, server_cpus=plan.budget.server)
-                        stats = window_figures(out, m, cpus)
+                        stats = record(out, cpus)
                         stage_rows.append({"stage": stage.id, "order": stage.order, "users": users,
                                            "offered_rps": rate or None, **stats})
                         say(f"{stage.id}: " + (f"{rate:g} req/s offered" if rate else f"{users} users")
@@ -119,17 +119,17 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
             except StageFailed as failed:
                 say(f"{stage.id}: failed: {failed}")
             rows += stage_rows
-            write_tables(run_dir, rows, plan.target_p95_ms)
+            write_capacity_tables(run_dir, rows, plan.target_p95_ms)
     return run_dir
 
 
-def write_tables(run_dir: Path, rows: list[dict[str, Any]], target_p95_ms: float) -> pd.DataFrame:
+def write_capacity_tables(run_dir: Path, rows: list[dict[str, Any]], target_p95_ms: float) -> pd.DataFrame:
     steps = pd.DataFrame(rows)
     steps.to_csv(run_dir / "capacity_steps.csv", index=False, float_format="%.4g")
-    return summarise(run_dir, steps, target_p95_ms)
+    return capacities(run_dir, steps, target_p95_ms)
 
 
-def summarise(run_dir: Path, steps: pd.DataFrame, target_p95_ms: float) -> pd.DataFrame:
+def capacities(run_dir: Path, steps: pd.DataFrame, target_p95_ms: float) -> pd.DataFrame:
     """capacity.csv, capacity.png and report.md from the steps' table."""
     summary = pd.DataFrame([{"stage": stage, **capacity_of(group, target_p95_ms)}
                             for stage, group in steps.groupby("stage", sort=False)])
@@ -145,7 +145,7 @@ def redraw(run_dir: Path) -> pd.DataFrame:
     steps_csv = run_dir / "capacity_steps.csv"
     if not steps_csv.is_file():
         raise UserError(f"{run_dir}: a capacity run without capacity_steps.csv (it measured no step)")
-    return summarise(run_dir, pd.read_csv(steps_csv), float(load_run(run_dir)["target_p95_ms"]))
+    return capacities(run_dir, pd.read_csv(steps_csv), float(load_run(run_dir)["target_p95_ms"]))
 
 
 def capacity_chart(steps: pd.DataFrame, summary: pd.DataFrame, target_p95_ms: float, path: Path) -> None:

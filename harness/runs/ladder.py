@@ -13,20 +13,21 @@ from typing import Any, Protocol
 import httpx
 
 from harness import interrupts
-from harness.backends.base import Backend, LocalBackend, RunEnvironment
+from harness.backends.base import Backend, RunEnvironment
+from harness.backends.local import LocalBackend
 from harness.cpu import CpuBudget
 from harness.errors import DatabaseDied, StageFailed, UserError
-from harness.ladder.manifest import StageManifest
-from harness.ladder.verify import Script, Transcript, compare
 from harness.load.profile import LoadProfile
+from harness.manifests.manifest import StageManifest
 from harness.measure.idle import IdleCheck, wait_until_idle
 from harness.measure.window import measure
 from harness.network.emulator import NetworkPlan
 from harness.results import analysis, plots, report
-from harness.results.files import new_run_dir, read_json, run_header, stage_dir, utc_now, write_json
 from harness.results.layers import PROFILED_SUFFIX
+from harness.run_folder import new_run_dir, read_json, run_header, stage_dir, utc_now, write_json
 from harness.runs.skeleton import recorded_run
 from harness.settings import HarnessSettings
+from harness.verify.script import Script, Transcript, compare
 
 
 class Progress(Protocol):
@@ -149,12 +150,24 @@ def finish(run_dir: Path) -> None:
     """Tables, charts and report from whatever the run wrote."""
     if not (run_dir / "stages").is_dir():
         return
-    if analysis.raw_samples_present(run_dir) or not (run_dir / "summary.csv").is_file():
+    if analysis.figures_available(run_dir) or not (run_dir / "summary.csv").is_file():
         analysis.write_tables(run_dir)
     # else: a committed run keeps its derived tables only; charts and report are drawn from them
     plots.draw_all(run_dir, subtitle=run_dir.name)
     # the report also when nothing was measured: it says which stages failed, and why
     report.write_report(run_dir)
+
+
+def measurement_ended(run_dir: Path, out: Path) -> dict[str, Any] | None:
+    """What a run does as each measurement ends: its figures recorded from its samples (the one
+    time they are parsed), then the run's tables rewritten from every measurement's figures, so a
+    run stopped later keeps them (the profile's tables, from py-spy's raw files, at the end).
+    Returns the measurement's row, None when it did not measure."""
+    measured = read_json(out / "stage.json")["status"] == "ok"
+    if measured:
+        analysis.recorded(out)  # recorded here, unless a table of the run already did
+    analysis.write_tables(run_dir, profiles=False)
+    return {str(k): v for k, v in analysis.measurement_row(out).items()} if measured else None
 
 
 def _where(run_dir: Path, measurements: list[str]) -> str:
@@ -308,9 +321,7 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
         if meta["status"] == "running":
             meta["status"] = "interrupted"
         write_json(out / "stage.json", meta)
-        analysis.write_tables(run_dir)
-        if meta["status"] == "ok":
-            row = {str(k): v for k, v in analysis.measurement_row(out).items()}
+        row = measurement_ended(run_dir, out)
         # a stop or an error outside the stage (a port in use) has no message of its own: the line says where
         error = meta.get("error") or (f"stopped in {meta['phase']}" if meta["status"] == "interrupted" else None)
         if error and meta.get("log_tail"):

@@ -1,4 +1,4 @@
-"""What a harness process leaves behind when it cannot clean up after itself, and `harness sweep`.
+"""What a harness process leaves behind when it cannot clean up after itself, and `harness cleanup`.
 
 A run stops everything it started on errors, Ctrl-C and SIGTERM. A SIGKILL, an OOM kill or a
 crashed terminal session gives it no chance: its servers were started in sessions of their own
@@ -30,7 +30,7 @@ CGROUP_ROOTS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/cpu"))
 
 
 @dataclass
-class Sweep:
+class Leftovers:
     processes: list[str] = field(default_factory=list)
     database_folders: list[str] = field(default_factory=list)
     cgroups: list[str] = field(default_factory=list)
@@ -70,11 +70,11 @@ def orphaned_processes() -> list[psutil.Process]:
     return found
 
 
-def _stop_processes(sweep: Sweep, grace: float = 10.0) -> None:
+def _stop_processes(found: Leftovers, grace: float = 10.0) -> None:
     victims = orphaned_processes()
     for process in victims:
         with contextlib.suppress(psutil.Error):
-            sweep.processes.append(f"{process.pid} {' '.join(process.cmdline())[:100]}")
+            found.processes.append(f"{process.pid} {' '.join(process.cmdline())[:100]}")
             # PostgreSQL's postmaster takes SIGINT as its fast shutdown; everything else SIGTERM
             parent = process.parent()
             is_postmaster = process.name() == "postgres" and (parent is None or parent.name() != "postgres")
@@ -86,39 +86,39 @@ def _stop_processes(sweep: Sweep, grace: float = 10.0) -> None:
     psutil.wait_procs(survivors, timeout=5)
 
 
-def _database_folders(sweep: Sweep) -> None:
+def _database_folders(found: Leftovers) -> None:
     for folder in Path(tempfile.gettempdir()).glob(f"{PG_DIR_PREFIX}*"):
         owner_file = folder / "owner"
         token = owner_file.read_text().strip() if owner_file.is_file() else None
-        if not token or not sweep.gone(token):
+        if not token or not found.gone(token):
             continue  # no owner: not ours to judge (written before owners were recorded, or by someone else)
         shutil.rmtree(folder, ignore_errors=True)
-        sweep.database_folders.append(str(folder))
+        found.database_folders.append(str(folder))
 
 
-def _cgroups(sweep: Sweep) -> None:
+def _cgroups(found: Leftovers) -> None:
     for root in CGROUP_ROOTS:
         for group in root.glob("ladder-*"):
             match = CGROUP_NAME.match(group.name)
             if not match or not group.is_dir():
                 continue
-            if not sweep.gone(match.group(1)):
+            if not found.gone(match.group(1)):
                 continue
             try:
                 group.rmdir()
-                sweep.cgroups.append(str(group))
+                found.cgroups.append(str(group))
             except OSError as exc:
-                sweep.notes.append(f"cgroup {group} not removed: {exc.strerror}")
+                found.notes.append(f"cgroup {group} not removed: {exc.strerror}")
 
 
-def _docker(sweep: Sweep) -> None:
+def _docker(found: Leftovers) -> None:
     import docker
 
     try:
         engine = docker.from_env(timeout=10)
         engine.ping()
     except Exception:  # noqa: BLE001 — any failure to reach the engine means the same thing here
-        sweep.notes.append("Docker is not reachable: containers and networks not checked")
+        found.notes.append("Docker is not reachable: containers and networks not checked")
         return
     host = socket.gethostname()
     selector = {"label": RUN_LABEL}
@@ -126,7 +126,7 @@ def _docker(sweep: Sweep) -> None:
     def orphaned(labels: dict[str, str]) -> bool:
         if labels.get(HOST_LABEL, host) != host:
             return False  # a run on another machine sharing this engine: its pid means nothing here
-        return sweep.gone(labels.get(OWNER_LABEL))
+        return found.gone(labels.get(OWNER_LABEL))
 
     # swarm services first: removing one removes its task containers (a killed swarm run's tiers)
     with contextlib.suppress(docker.errors.APIError):  # not a swarm manager: no services to list
@@ -134,38 +134,38 @@ def _docker(sweep: Sweep) -> None:
             if orphaned(service.attrs["Spec"].get("Labels") or {}):
                 with contextlib.suppress(docker.errors.NotFound):
                     service.remove()
-                    sweep.services.append(service.name)
-    if sweep.services:
+                    found.services.append(service.name)
+    if found.services:
         from harness.backends.swarm import wait_for_tasks_gone
         wait_for_tasks_gone(engine, selector)
     for container in engine.containers.list(all=True, filters=selector):
         if orphaned(container.labels):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True, v=True)  # v: anonymous volumes (the database's data) too
-                sweep.containers.append(container.name)
+                found.containers.append(container.name)
     for network in engine.networks.list(filters=selector):
         if orphaned(network.attrs.get("Labels") or {}):
             with contextlib.suppress(docker.errors.NotFound):
                 network.remove()
-                sweep.networks.append(network.name)
+                found.networks.append(network.name)
     for volume in engine.volumes.list(filters=selector):  # a swarm run's PostgreSQL data
         if orphaned(volume.attrs.get("Labels") or {}):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 volume.remove(force=True)
-                sweep.volumes.append(volume.name)
+                found.volumes.append(volume.name)
 
 
-def _runs(sweep: Sweep, results_dir: Path, finish: Callable[[Path], None]) -> None:
+def _runs(found: Leftovers, results_dir: Path, finish: Callable[[Path], None]) -> None:
     """Runs still 'running' whose harness is gone: marked killed, their tables and report drawn
     from what they measured."""
-    from harness.results.files import read_json, utc_now, write_json
+    from harness.run_folder import read_json, utc_now, write_json
 
     host = socket.gethostname()
     for path in sorted(results_dir.glob("*/run.json")):
         with contextlib.suppress(OSError, ValueError):
             run = read_json(path)
             token = run.get("owner")
-            if run.get("status") != "running" or not token or run.get("host") != host or not sweep.gone(token):
+            if run.get("status") != "running" or not token or run.get("host") != host or not found.gone(token):
                 continue
             for stage_json in path.parent.glob("stages/*/stage.json"):
                 meta = read_json(stage_json)
@@ -177,13 +177,13 @@ def _runs(sweep: Sweep, results_dir: Path, finish: Callable[[Path], None]) -> No
             write_json(path, run)
             if run.get("kind") == "ladder":
                 finish(path.parent)
-            sweep.runs.append(str(path.parent))
+            found.runs.append(str(path.parent))
 
 
-def sweep(results_dir: Path, finish: Callable[[Path], None], docker: bool = True) -> Sweep:
+def clean_up(results_dir: Path, finish: Callable[[Path], None], docker: bool = True) -> Leftovers:
     """Stop and remove what dead harness processes left; processes first, so their folders,
     cgroups and databases are free to go."""
-    found = Sweep()
+    found = Leftovers()
     _stop_processes(found)
     _database_folders(found)
     _cgroups(found)

@@ -9,7 +9,7 @@ from typing import Any
 
 from harness import interrupts
 from harness.errors import RunInterrupted
-from harness.results.files import utc_now, write_json
+from harness.run_folder import utc_now, write_json
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """`harness up STAGE`: one stage brought up exactly as a run brings it up — a fresh seeded
 database, the budget pinned, the network between the tiers of the run's options — and held
 until Ctrl-C, so a user can point their own tools at it (py-spy, k6, wrk, a browser); everything
-stopped after. A results folder of kind `up` keeps its logs and lets `harness sweep` clean up
+stopped after. A results folder of kind `up` keeps its logs and lets `harness cleanup` clean up
 after a killed session."""
 
 import time
@@ -11,12 +11,13 @@ from typing import Any
 
 from domain import seed
 from harness import interrupts
-from harness.backends.base import LocalBackend, RunningStage
+from harness.backends.base import RunningStage
+from harness.backends.local import LocalBackend
 from harness.cpu import CpuBudget, format_cpus
 from harness.errors import StageFailed
-from harness.ladder.manifest import StageManifest
+from harness.manifests.manifest import StageManifest
 from harness.network.emulator import NetworkPlan
-from harness.results.files import new_run_dir, run_header
+from harness.run_folder import new_run_dir, run_header
 from harness.runs.skeleton import recorded_run, save
 from harness.settings import HarnessSettings
 
@@ -49,6 +50,8 @@ def how_to_use(running: RunningStage, budget: CpuBudget, secret: str, users: int
 def up(stage: StageManifest, budget: CpuBudget, network: NetworkPlan, settings: HarnessSettings,
        say: Callable[[str], None], hold_seconds: float | None = None) -> Path:
     """Bring `stage` up on the local backend and hold it until interrupted (or `hold_seconds`)."""
+    say(f"starting {stage.id} (local backend; server CPUs {format_cpus(budget.server)}, "
+        + (f"{network.rtt_ms:g} ms RTT between the tiers" if network.on else "loopback") + ") …")
     backend = LocalBackend()
     run_dir = new_run_dir(settings.results_dir)
     record: dict[str, Any] = {**run_header("up", backend.name, budget.as_record()), "stage": stage.id,

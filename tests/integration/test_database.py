@@ -2,9 +2,10 @@
 
 import psycopg
 
-from harness.backends.base import run_environment, stage_database
+from harness.backends.base import stage_database
+from harness.backends.local import run_environment
 from harness.cpu import CpuBudget
-from harness.ladder.manifest import discover
+from harness.manifests.manifest import discover
 from harness.settings import HarnessSettings
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from domain import seed
-from harness.ladder.manifest import discover
+from harness.manifests.manifest import discover
 from tests.conftest import HARNESS, REPO, leftover_processes, run_harness
 
 STAGES = [s.id for s in discover()]
@@ -188,7 +188,7 @@ def test_sweep_removes_the_containers_of_a_killed_docker_run(images: None, resul
     left = engine.containers.list(all=True, filters={"label": "ladder.run"})
     assert {c.labels["ladder.owner"].split("-")[0] for c in left} == {str(proc.pid)}
     assert len(left) == 6  # the database, the stage's 4 services and the wire between them
-    swept = run_harness("sweep", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=180)
+    swept = run_harness("cleanup", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=180)
     assert swept.returncode == 0, swept.stdout + swept.stderr
     assert "containers: 6" in swept.stdout and "networks: 1" in swept.stdout, swept.stdout
     assert not engine.containers.list(all=True, filters={"label": "ladder.run"})

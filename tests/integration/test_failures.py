@@ -328,7 +328,7 @@ def test_sweep_removes_what_a_killed_run_left_and_keeps_what_it_measured(results
     (run,) = list(results_dir.iterdir())
     assert json.loads((run / "run.json").read_text())["status"] == "running"
 
-    swept = run_harness("sweep", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=120)
+    swept = run_harness("cleanup", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=120)
     assert swept.returncode == 0, swept.stdout + swept.stderr
     out = " ".join(swept.stdout.split())
     assert "PostgreSQL folders: 1" in out and "cgroups: 1" in out and f"runs marked killed: 1 {run}" in out, out
@@ -342,8 +342,10 @@ def test_sweep_removes_what_a_killed_run_left_and_keeps_what_it_measured(results
     assert summary.loc["s4-queries", "status"] == "killed"
     assert "the harness was killed during measure" in (run / "report.md").read_text()
 
+    # the old name still works for a release, and says the new one
     again = run_harness("sweep", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=120)
     assert again.returncode == 0 and "nothing left behind" in again.stdout, again.stdout + again.stderr
+    assert "`harness sweep` is now `harness cleanup`" in again.stderr
 
 
 def _postmaster(run_pid: int) -> psutil.Process:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from harness.ladder.fuzz import fuzz
+from harness.verify.fuzz import fuzz
 
 CRASHY = textwrap.dedent('''
     from fastapi import FastAPI

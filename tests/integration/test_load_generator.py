@@ -13,12 +13,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.backends.base import RunningStage, run_environment, running_stage
+from harness.backends.base import RunningStage
+from harness.backends.local import run_environment, running_stage
 from harness.cpu import CpuBudget, available_cpus
-from harness.ladder.manifest import discover
 from harness.load.profile import LOCUSTFILE, LoadProfile
+from harness.load.samples import latency_stats, load_samples
+from harness.manifests.manifest import discover
 from harness.measure.window import measure
-from harness.results.analysis import latency_stats, load_samples
 from harness.settings import HarnessSettings
 from tests.conftest import REPO
 

@@ -13,7 +13,8 @@ import pytest
 
 from harness.cpu import CpuBudget
 from harness.load.profile import LoadProfile, start_locust
-from harness.results.analysis import load_samples, open_model_stats
+from harness.load.samples import load_samples
+from harness.results.analysis import open_model_stats
 
 SLOW_SERVER = """
 import sys, threading, time
@@ -112,10 +113,10 @@ def test_the_generator_holds_the_schedule_on_the_ceiling(tmp_path: Path) -> None
     open model sends the rate within 2 %, nothing late or dropped, and its latency from the due
     time stays within ~1 ms of the closed loop's — the generator's own timer wake-up (gevent's
     timers are ~millisecond), not a backlog."""
-    from harness.backends.base import run_environment, running_stage
-    from harness.ladder.manifest import discover
+    from harness.backends.local import run_environment, running_stage
+    from harness.load.samples import latency_stats
+    from harness.manifests.manifest import discover
     from harness.measure.window import measure
-    from harness.results.analysis import latency_stats
     from harness.settings import HarnessSettings
 
     budget = CpuBudget.default()

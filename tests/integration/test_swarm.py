@@ -86,7 +86,7 @@ def test_sweep_removes_what_a_killed_swarm_run_left(manager: docker.DockerClient
     proc.send_signal(signal.SIGKILL)  # the harness removes nothing
     proc.communicate(timeout=30)
     assert len(_left(manager)["services"]) >= 5
-    swept = run_harness("sweep", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=300)
+    swept = run_harness("cleanup", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=300)
     assert swept.returncode == 0, swept.stdout + swept.stderr
     assert "services: " in swept.stdout, swept.stdout
     assert _left(manager) == {"services": [], "containers": [], "networks": [], "volumes": []}

@@ -1,10 +1,12 @@
 import math
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from harness.results.analysis import SUMMARY_COLUMNS, bound_by, ratios, summarise, write_tables
+from harness.results.analysis import SUMMARY_COLUMNS, bound_by, ratios, stage_dirs, summarise, write_tables
 from tests.results_fixture import make_run
 
 
@@ -65,3 +67,28 @@ def test_ratios_against_baseline(run: Path) -> None:
 ])
 def test_bound_by_names_what_set_the_numbers(row: dict, verdict: str) -> None:
     assert bound_by(row) == verdict
+
+
+def test_each_samples_file_is_parsed_once_in_a_run(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the run's own sequence: each measurement's end (figures recorded, the run's tables rewritten
+    # from all of them), then finish (tables, charts, report). Fails when a table, a chart or the
+    # report goes back to the samples: every table re-derived every earlier measurement from them
+    # after each stage (a default run of 13 measurements parsed its sample files ~220 times)
+    import pandas as pd
+
+    from harness.runs import ladder
+    parsed: Counter[str] = Counter()
+    read_csv = pd.read_csv
+
+    def counting(path: Any, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        if Path(path).name.startswith("samples"):
+            parsed[str(Path(path).relative_to(run))] += 1
+        return read_csv(path, *args, **kwargs)
+
+    monkeypatch.setattr(pd, "read_csv", counting)
+    for measurement in stage_dirs(run):
+        ladder.measurement_ended(run, measurement)
+    ladder.finish(run)
+    ladder.finish(run)  # a redraw (harness report RUN) reads the figures too
+    assert parsed == {"stages/s0-slow/samples.csv": 1, "stages/s1-fast/samples.csv": 1}
+    assert (run / "report.md").is_file() and summarise(run).set_index("stage").loc["s1-fast", "rps"] == 40.0

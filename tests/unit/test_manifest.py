@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UserError
-from harness.ladder.manifest import discover, load_manifest, select
+from harness.manifests.manifest import discover, load_manifest, select
 from harness.paths import REPO_ROOT
 
 LADDER = ["s0-baseline", "s1-consolidated", "s2-async", "s3-pooled", "s4-queries", "s5-optimized",

@@ -9,7 +9,7 @@ from harness.errors import UserError
 from harness.network.emulator import NetworkPlan, round_trips, tolerance_ms, window_record
 from harness.network.wire import parse_route
 from harness.results.analysis import network_figures
-from harness.runs.rtt_sweep import pays_from, step_table
+from harness.results.sweep_report import pays_from, step_table
 
 
 def stats(releases: int, late_sum_us: float, routes: dict[str, tuple[int, int]]) -> dict:

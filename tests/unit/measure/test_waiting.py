@@ -12,8 +12,8 @@ from harness.measure.waiting import (
     cpu_shares,
     evidence,
     run_tree,
-    summarise,
     waiting_figures,
+    window_evidence,
 )
 from harness.results.analysis import bound_by
 
@@ -85,7 +85,7 @@ def test_a_busy_budget_and_a_saturated_generator_are_named_as_such() -> None:
 def test_per_second_samples_summarise_over_the_window_only() -> None:
     rows = [{"t": float(t), "edge_queue": float(q), "db_active": 1.0, "cpu_s:jobs": 0.5 * t}
             for t, q in [(0, 900), (10, 4), (11, 8), (12, 6), (20, 900)]]
-    out = summarise(rows, (10.0, 12.0))
+    out = window_evidence(rows, (10.0, 12.0))
     assert out["edge_queue_mean"] == 6.0 and out["edge_queue_max"] == 8.0
     assert out["db_active_mean"] == 1.0
     assert out["service_cpu_pct"] == {"jobs": 50.0}

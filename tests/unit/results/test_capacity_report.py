@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.results.files import write_json
-from harness.runs.capacity import summarise
+from harness.run_folder import write_json
+from harness.runs.capacity import capacities
 
 STEPS = pd.DataFrame({
     "stage": ["s0-slow", "s0-slow", "s1-fast", "s1-fast", "s1-fast"],
@@ -28,7 +28,7 @@ def test_each_capacity_names_its_step_and_what_bound_it(tmp_path: Path) -> None:
     write_json(tmp_path / "run.json", {"kind": "capacity", "backend": "local", "steps": [2, 8, 32],
                                        "budget": {"server_cpus": "1", "load_cpus": "0", "cpu_quota": None},
                                        "load": {"warmup": 2, "duration": 8}, "network": {"rtt_ms": 1.0}})
-    summary = summarise(tmp_path, STEPS, 200.0)
+    summary = capacities(tmp_path, STEPS, 200.0)
     assert list(summary["capacity_rps"]) == [10.0, 95.0]  # 11 and 99 req/s came past the target
     assert list(summary["bound_by"]) == ["waiting", "budget"]
     assert list(pd.read_csv(tmp_path / "capacity.csv")["bound_by"]) == ["waiting", "budget"]

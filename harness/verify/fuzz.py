@@ -27,7 +27,7 @@ from harness.errors import UserError
 
 CHECKS = "not_a_server_error,response_schema_conformance"
 EXAMPLES = 25  # per operation and generation mode: ~7 operations × 2 modes, a minute or two per stage
-SEED = 20261201
+SEED = 1801300  # any fixed seed: the same examples every run (180 → 1300)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 results/<UTC timestamp>-<short id>/
   run.json                       what ran, where, under which budget (schema versioned)
   stages/<stage id>/stage.json   status, phases, error; measurement.json; raw locust output;
-                                 samples.csv; telemetry.csv; verify.json; logs/
-  summary.csv, endpoints.csv     analysis (harness/results/analysis.py)
+                                 samples.csv; telemetry.csv; verify.json; logs/; and, once its
+                                 window ends, its figures (figures.json, endpoints.csv)
+  summary.csv, endpoints.csv     analysis (harness/results/analysis.py), from the figures
   *.png, report.md               plots and report, redrawable from the files above
 """
 
@@ -95,7 +96,7 @@ def run_header(kind: str, backend: str, budget: dict[str, Any]) -> dict[str, Any
     return {"schema_version": SCHEMA_VERSION, "kind": kind, "status": "running", "started_at": utc_now(),
             "git": git_commit(), "machine": machine(), "packages": package_versions(),
             "backend": backend, "budget": budget,
-            **owner_record()}  # pid and host: `harness sweep` tells a live run from a killed one
+            **owner_record()}  # pid and host: `harness cleanup` tells a live run from a killed one
 
 
 def load_run(run_dir: Path) -> dict[str, Any]:

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import httpx
 
-from harness.backends.base import RunEnvironment, run_environment, running_stage
+from harness.backends.base import RunEnvironment
+from harness.backends.local import run_environment, running_stage
 from harness.cpu import CpuBudget
 from harness.errors import StageFailed
-from harness.ladder.fuzz import FuzzResult, fuzz
-from harness.ladder.manifest import StageManifest
-from harness.ladder.verify import (
+from harness.manifests.manifest import StageManifest
+from harness.settings import HarnessSettings
+from harness.verify.fuzz import FuzzResult, fuzz
+from harness.verify.script import (
     MAIN_USER,
     EndpointCounters,
     Script,
@@ -21,7 +23,6 @@ from harness.ladder.verify import (
     compare,
     measure_mechanisms,
 )
-from harness.settings import HarnessSettings
 
 
 @dataclass

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.ladder.manifest import MANIFEST, StageManifest
+from harness.manifests.manifest import MANIFEST, StageManifest
 from harness.paths import REPO_ROOT
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from harness.errors import UserError
 from harness.paths import REPO_ROOT
+from harness.settings import HarnessSettings
 
 MANIFEST = "manifest.toml"
 STAGE_ROOTS = ("baseline", "stages", "optimized")
@@ -204,3 +205,8 @@ def select(stages: list[StageManifest], wanted: list[str] | None) -> list[StageM
     if unknown:
         raise UserError(f"unknown stage {', '.join(unknown)}; known: {', '.join(by_id)}")
     return sorted((by_id[w] for w in dict.fromkeys(wanted)), key=lambda m: m.order)
+
+
+def all_stages() -> list[StageManifest]:
+    """Every stage a command can name: the repository's and those under LADDER_EXTRA_STAGES."""
+    return discover(extra=HarnessSettings().extra_stage_dirs())
