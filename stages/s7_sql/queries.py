@@ -9,7 +9,7 @@ a transaction. The answers are the same response models as before.
 
 from datetime import UTC, datetime
 
-from asyncpg import Connection
+from asyncpg import Connection, Record
 
 from domain import rules, tokens
 from domain.models import (
@@ -68,6 +68,11 @@ async def me(c: Connection, user_id: int) -> MeOut:
     r = await c.fetchrow(ME, user_id)
     if r is None:
         raise LookupError("user")
+    return me_out(r)
+
+
+def me_out(r: Record) -> MeOut:
+    """The answer of /api/me from a row of ME's columns."""
     return MeOut(
         id=r["id"], email=r["email"], name=r["name"],
         profile=ProfileOut(display_name=r["display_name"], company=r["company"], timezone=r["timezone"], bio=r["bio"]),
@@ -111,8 +116,11 @@ ORDER BY i.position
 
 async def report_view(c: Connection, user_id: int, report_id: int) -> ReportOut | None:
     rows = await c.fetch(REPORT, report_id, user_id)
-    if not rows:
-        return None
+    return report_out(rows) if rows else None
+
+
+def report_out(rows: list[Record]) -> ReportOut:
+    """A report from REPORT's rows: its own columns on each, one item per row (none: NULL position)."""
     first = rows[0]
     items = [ReportItemOut(position=r["position"], label=r["label"], value=float(r["value"]))
              for r in rows if r["position"] is not None]
@@ -165,5 +173,9 @@ async def export_view(c: Connection, user_id: int, export_id: int) -> ExportOut 
         export_id)
     if job is None or job["requested_by"] != user_id:
         return None
+    return export_out(job)
+
+
+def export_out(job: Record) -> ExportOut:
     return ExportOut(id=job["id"], report_id=job["report_id"], format=job["format"], status=job["status"],
                      pages=job["pages"], created_at=job["created_at"])

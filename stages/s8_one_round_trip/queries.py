@@ -21,18 +21,25 @@ from domain.models import (
     ExportCreated,
     ExportOut,
     MeOut,
-    PreferencesOut,
-    ProfileOut,
-    ReportItemOut,
     ReportOut,
     ReportSummary,
     UserSummary,
 )
 from domain.tokens import TokenClaims
 
-# unchanged from s7: login (no token yet), the writes, and the session check alone, which the edge
-# still runs for a request that ends before any read (an unknown path, a body that fails validation)
-from stages.s7_sql.queries import open_session, queue_export, record_audit, record_export_side_effects, session_user_id
+# unchanged from s7: login (no token yet), the writes, the answers built from a read's rows, and the
+# session check alone, which the edge still runs for a request that ends before any read (an unknown
+# path, a body that fails validation)
+from stages.s7_sql.queries import (
+    export_out,
+    me_out,
+    open_session,
+    queue_export,
+    record_audit,
+    record_export_side_effects,
+    report_out,
+    session_user_id,
+)
 
 __all__ = ["SessionEnded", "create_export", "dashboard", "export_view", "me", "open_session",
            "record_audit", "record_export_side_effects", "report_view", "session_user_id"]
@@ -72,12 +79,7 @@ async def me(c: Connection, claims: TokenClaims, now: datetime) -> MeOut:
     r = (await _fetch(c, ME, claims, now))[0]
     if r["id"] is None:
         raise LookupError("user")
-    return MeOut(
-        id=r["id"], email=r["email"], name=r["name"],
-        profile=ProfileOut(display_name=r["display_name"], company=r["company"], timezone=r["timezone"], bio=r["bio"]),
-        preferences=PreferencesOut(theme=r["theme"], language=r["language"],
-                                   email_notifications=r["email_notifications"]),
-    )
+    return me_out(r)
 
 
 # the user's summary on every row of its latest reports (s7: two statements, after the session's)
@@ -117,13 +119,7 @@ WHERE r.id = $4 AND r.owner_id = caller.user_id
 
 async def report_view(c: Connection, claims: TokenClaims, now: datetime, report_id: int) -> ReportOut | None:
     rows = await _fetch(c, REPORT, claims, now, report_id)
-    first = rows[0]
-    if first["id"] is None:
-        return None
-    items = [ReportItemOut(position=r["position"], label=r["label"], value=float(r["value"]))
-             for r in rows if r["position"] is not None]
-    return ReportOut(id=first["id"], owner_id=first["owner_id"], title=first["title"],
-                     created_at=first["created_at"], items=items)
+    return None if rows[0]["id"] is None else report_out(rows)
 
 
 OWNED_ITEM_COUNT = as_caller("""
@@ -149,7 +145,4 @@ WHERE id = $4 AND requested_by = caller.user_id
 
 async def export_view(c: Connection, claims: TokenClaims, now: datetime, export_id: int) -> ExportOut | None:
     job = (await _fetch(c, EXPORT, claims, now, export_id))[0]
-    if job["id"] is None:
-        return None
-    return ExportOut(id=job["id"], report_id=job["report_id"], format=job["format"], status=job["status"],
-                     pages=job["pages"], created_at=job["created_at"])
+    return None if job["id"] is None else export_out(job)
