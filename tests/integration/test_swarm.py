@@ -55,22 +55,28 @@ def manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[docker.DockerC
 
 
 def test_quick_ladder_on_a_single_node_swarm(manager: docker.DockerClient, results_dir: Path) -> None:
+    # s6, not s7: at s7's ~1,000 req/s (3+ round trips each) the Python wire, sharing the load CPU
+    # with locust, can reach its saturation line on a slow host, and the verdict is then rightly
+    # `network`; this test is about the swarm path, so it stays at rates the wire holds.
     done = run_harness("run-all", "--backend", "swarm", "--quick", "--no-ceiling",
-                       "--stages", "s4-queries,s7-sql", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=1800)
+                       "--stages", "s4-queries,s6-one-deployable", env={"LADDER_RESULTS_DIR": str(results_dir)},
+                       timeout=1800)
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = list(results_dir.iterdir())
     meta = json.loads((run / "run.json").read_text())
     assert meta["backend"] == "swarm" and meta["swarm"]["nodes"] == 1 and meta["swarm"]["endpoint_mode"] == "dnsrr"
     assert meta["interpreter"]["real_path"].startswith("/usr/bin/python3")
     summary = pd.read_csv(run / "summary.csv").set_index("stage")
-    assert list(summary.index) == ["s4-queries", "s7-sql"] and (summary["status"] == "ok").all()
+    assert list(summary.index) == ["s4-queries", "s6-one-deployable"] and (summary["status"] == "ok").all()
     # verdicts from the tasks' own CPU, the wire held between the tiers, no acknowledged write lost
     assert summary["bound_by"].isin(["budget", "waiting", "generator"]).all(), summary["bound_by"]
     assert summary["server_busy_pct"].gt(0).all() and summary["net_held"].astype(bool).all()
     assert (summary["rtt_ms"] == 1).all() and summary["net_added_ms"].between(0.8, 1.3).all()
     assert (summary["writes_lost"] == 0).all() and (summary["writes_acknowledged"] > 0).all()
-    # the mechanisms travel: s7 serves in one process, s4 calls a service per request
-    assert summary.loc["s7-sql", "hops_per_req"] == 0 < summary.loc["s4-queries", "hops_per_req"]
+    # every request locust counted reached the run folder's samples
+    assert (summary["samples_lost"] == 0).all() and (summary["samples_sent"] > summary["requests"]).all()
+    # the mechanisms travel: s6 serves in one process, s4 calls a service per request
+    assert summary.loc["s6-one-deployable", "hops_per_req"] == 0 < summary.loc["s4-queries", "hops_per_req"]
     assert _left(manager) == {"services": [], "containers": [], "networks": [], "volumes": []}
 
 
