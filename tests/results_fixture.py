@@ -9,7 +9,7 @@ from harness.run_folder import SCHEMA_VERSION, write_json
 def write_stage(run_dir: Path, stage: str, order: int, times_ms: list[float], failures: int,
                 window: float, cpu_s: float, sessions: int, statements: int | None, hops: int,
                 status: str = "ok", repeat: int = 1, host_speed: float | None = None,
-                db_cpu_s: float | None = None, part: str | None = None) -> None:
+                db_cpu_s: float | None = None, part: str | None = None, sent: int | None = None) -> None:
     out = run_dir / "stages" / (stage if repeat == 1 else f"{stage}.r{repeat}")
     out.mkdir(parents=True)
     meta = {"id": stage, "order": order, "repeat": repeat, "title": stage, "fix": f"fix of {stage}",
@@ -33,6 +33,7 @@ def write_stage(run_dir: Path, stage: str, order: int, times_ms: list[float], fa
         "db": {"sessions": sessions, "xact_commit": 0, "statements": statements},
         **({"host_speed": {"samples": 50, "mean": host_speed}} if host_speed else {}),
         **({"db_cpu_seconds": db_cpu_s} if db_cpu_s is not None else {}),
+        **({"generator_sent": sent} if sent is not None else {}),
     })
 
 
@@ -61,11 +62,11 @@ def make_header(run_dir: Path, kind: str = "ladder") -> None:
 def make_run(run_dir: Path) -> Path:
     make_header(run_dir)
     # s0: 100 requests of 1..100 ms in 10 s, 5 failed, 2 CPU-s (0.5 of them PostgreSQL's),
-    # 300 sessions, 1100 statements
+    # 300 sessions, 1100 statements; locust counted 103 requests (3 in no samples file)
     write_stage(run_dir, "s0-slow", 0, [float(t) for t in range(1, 101)], 5, 10.0, 2.0, 300, 1100, 16,
-                db_cpu_s=0.5)
+                db_cpu_s=0.5, sent=103)
     # s1: 400 requests of 10 ms in 10 s, no failure, 1 CPU-s (not split: an older run),
-    # no sessions, statements unknown
-    write_stage(run_dir, "s1-fast", 1, [10.0] * 400, 0, 10.0, 1.0, 0, None, 1)
+    # no sessions, statements unknown; every request locust counted in the samples
+    write_stage(run_dir, "s1-fast", 1, [10.0] * 400, 0, 10.0, 1.0, 0, None, 1, sent=400)
     write_stage(run_dir, "s2-broken", 2, [], 0, 10.0, 0.0, 0, None, 0, status="failed")
     return run_dir

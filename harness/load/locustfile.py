@@ -143,9 +143,20 @@ def _watch_spawning(environment: Environment, **_: Any) -> None:
         lambda **__: _sign_in.spawned(environment))
 
 
-@events.quitting.add_listener
-def _write_samples(environment: Environment, **_: Any) -> None:
-    path = samples_path(environment)
+_environment: Environment | None = None
+
+
+@events.init.add_listener
+def _keep_environment(environment: Environment, **_: Any) -> None:
+    global _environment
+    _environment = environment
+
+
+# Written on `quit`, not `quitting`: locust fires `quitting` before it stops the users, so a
+# request completing in between would be in its own stats (requests_sent) and in no samples file.
+@events.quit.add_listener
+def _write_samples(**_: Any) -> None:
+    path = samples_path(_environment) if _environment is not None else None
     if not path:
         return
     with open(path, "w", newline="") as out:

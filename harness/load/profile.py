@@ -4,6 +4,7 @@ Locust runs as a separate process: importing it monkey-patches the importing pro
 with gevent, and it must run on the load CPUs, away from the server budget.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -93,6 +94,29 @@ class LocustRun:
     def stop(self) -> None:
         """SIGTERM: locust's graceful shutdown, which writes its stats and our samples."""
         terminate([self.process], grace=10)
+
+    def sent(self) -> int | None:
+        """Requests locust itself counted (its `--json` stats, after stop)."""
+        return requests_sent(self.stdout)
+
+
+def requests_sent(stats_json: Path) -> int | None:
+    """The requests locust counted in its own stats, `--json` on its stdout: with `--processes`
+    the forked workers print an empty list each and the master the aggregate of all workers'
+    reports. A count independent of the samples files, so a worker whose samples did not reach
+    the run folder shows as samples lost. None when locust printed no stats (it failed)."""
+    if not stats_json.is_file():
+        return None
+    decoder, rest, counted = json.JSONDecoder(), stats_json.read_text().strip(), None
+    while rest:
+        try:
+            doc, end = decoder.raw_decode(rest)
+        except json.JSONDecodeError:
+            return None  # cut short: no trustworthy count
+        if doc:
+            counted = (counted or 0) + sum(int(entry["num_requests"]) for entry in doc)
+        rest = rest[end:].lstrip()
+    return counted
 
 
 def ready_files(out_dir: Path, processes: int) -> list[Path]:

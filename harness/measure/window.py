@@ -175,6 +175,8 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         "generator_processes": profile.processes, "generator_cores": cores,
         "rate": profile.rate, "drain_seconds": drain_seconds(profile) if profile.rate else 0.0,
         "generator_cpu_pct": 100 * (gen_after - gen_before) / span / cores,
+        # what locust counted against what reached the samples files: analysis's samples_lost
+        "generator_sent": locust.sent(),
         "generator_cpu_peak_pct": max((r["generator_cpu_pct"] for r in sampler.rows), default=0.0) / cores,
         "db": db_after.minus(db_before).as_record(),
         "host_speed": calibrate.window_speed(out_dir, window),

@@ -31,12 +31,15 @@ NETWORK_COLUMNS = ["rtt_ms", "net_added_ms", "net_rtt_ms", "net_cpu_pct", "net_h
                    "hop_rtts_per_req", "wait_ms_per_req"]
 # acknowledged writes against the database (harness/measure/writes.py)
 WRITES_COLUMNS = ["writes_acknowledged", "writes_found", "writes_lost", "side_effects_lost"]
+# requests locust counted against the rows its processes' samples files hold (every worker's file
+# reached the run folder: 0 lost); measurements made before the count have none
+SAMPLES_COLUMNS = ["samples_sent", "samples_lost"]
 MEASUREMENT_COLUMNS = [
     "stage", "order", "repeat", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
     "fail_rate", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "bound_by", "gen_cpu_pct", "generator_bound",
     "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "failures_before_window", "quiet_before",
-    "host_speed", "speed", "rps_at_speed", *NETWORK_COLUMNS, *OPEN_COLUMNS, *WRITES_COLUMNS, *WAITING_COLUMNS, "title",
-    "part",
+    "host_speed", "speed", "rps_at_speed", *NETWORK_COLUMNS, *OPEN_COLUMNS, *WRITES_COLUMNS, *SAMPLES_COLUMNS,
+    *WAITING_COLUMNS, "title", "part",
 ]
 # one row per stage; with repeats, rps/p50/p95/p99 and the per-request figures are medians
 SUMMARY_COLUMNS = [
@@ -45,7 +48,7 @@ SUMMARY_COLUMNS = [
     "hops_per_req", "db_sessions_per_req", "statements_per_req", "repeats", "rps_min", "rps_max", "rps_cv",
     "p95_min", "p95_max", "p95_cv", "sign_in_s", "failures_before_window", "quiet_before",
     "speed_min", "speed_max", "rps_at_speed", "rps_at_speed_cv", *NETWORK_COLUMNS, *OPEN_COLUMNS, *WRITES_COLUMNS,
-    *WAITING_COLUMNS, "title", "part",
+    *SAMPLES_COLUMNS, *WAITING_COLUMNS, "title", "part",
 ]
 MEDIAN_COLUMNS = ["rps", "p50_ms", "p95_ms", "p99_ms", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "gen_cpu_pct",
                   "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "rps_at_speed",
@@ -170,11 +173,21 @@ def window_figures(everything: pd.DataFrame, m: dict[str, Any], budget_cpus: flo
     })
     row.update(network_figures(m.get("network"), requests))
     row.update(writes_figures(m.get("writes"), everything))
+    row.update(samples_figures(m.get("generator_sent"), everything))
     row.update(waiting_figures(m.get("waiting"), row["server_busy_pct"],
                                m["generator_cpu_pct"] / 100 * m.get("generator_cores", 1),
                                _number(row.get("net_cpu_pct")) / 100))
     row["bound_by"] = bound_by(row)
     return row
+
+
+def samples_figures(sent: int | None, everything: pd.DataFrame) -> dict[str, Any]:
+    """Requests locust counted, and how many of them no samples file holds (dropped requests of the
+    open model were never sent, so neither count has them)."""
+    if sent is None:
+        return {"samples_sent": np.nan, "samples_lost": np.nan}
+    recorded = int((everything["name"] != DROPPED).sum())
+    return {"samples_sent": sent, "samples_lost": sent - recorded}
 
 
 def _number(value: Any) -> float:
@@ -300,6 +313,8 @@ def summarise(run_dir: Path, per: pd.DataFrame | None = None) -> pd.DataFrame:
             })
             if ok[WRITES_COLUMNS].notna().any().any():  # every repeat's writes count
                 row.update({c: int(ok[c].fillna(0).sum()) for c in WRITES_COLUMNS})
+            if ok[SAMPLES_COLUMNS].notna().all().all():  # summed over repeats, as the writes
+                row.update({c: int(ok[c].sum()) for c in SAMPLES_COLUMNS})
             # the open model's failures include requests never answered: its rate is of what was offered
             lost = ok[["dropped", "unanswered"]].fillna(0).to_numpy().sum()
             total = row["requests"] + lost

@@ -215,6 +215,21 @@ def writes_lines(summary: pd.DataFrame) -> list[str]:
              if not lost.empty else "No acknowledged write was lost."), ""]
 
 
+def samples_lines(summary: pd.DataFrame) -> list[str]:
+    """Requests locust counted against the samples its processes wrote: a worker whose file did not
+    reach the run folder would leave its requests out of every figure."""
+    if summary.empty or "samples_lost" not in summary or summary["samples_lost"].isna().all():
+        return []
+    rows = summary[summary["samples_lost"].notna()]
+    lost = rows[rows["samples_lost"] != 0]
+    if lost.empty:
+        return [f"Every request the load generator counted is in the samples ({int(rows['samples_sent'].sum()):,} "
+                "over the run's stages, sign-in and warm-up included).", ""]
+    parts = [f"{r['stage']} {int(r['samples_lost']):,} of {int(r['samples_sent']):,}" for _, r in lost.iterrows()]
+    return [f"**Samples lost**: {'; '.join(parts)} — requests locust counted that no samples file holds, so the "
+            "figures of those stages leave them out.", ""]
+
+
 def network_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
     """The network between the tiers, in a line: loopback, or the RTT asked for and how it was made."""
     record = run.get("network") or {}
@@ -327,6 +342,7 @@ def render(run_dir: Path) -> str:
     lines += tail_lines(run_dir, summary)
     lines += profile_lines(run_dir, profiled)
     lines += writes_lines(summary)
+    lines += samples_lines(summary)
     lines += host_speed_lines(summary)
     if "quiet_before" in summary and not summary["quiet_before"].fillna(True).all():
         noisy = summary[~summary["quiet_before"].fillna(True).astype(bool)]["stage"]

@@ -52,6 +52,27 @@ def test_summary_schema_is_stable(run: Path) -> None:
     assert "s2-broken" not in endpoints.index.get_level_values("stage")
 
 
+def test_requests_locust_counted_but_no_samples_file_holds_are_samples_lost(run: Path) -> None:
+    # fails if the count compares with the window's requests only (100 of s0's 100 are in it, but a
+    # measurement's samples run from launch), or if a stage's loss leaks into another's
+    from harness.results.report import render
+    s = summarise(run).set_index("stage")
+    assert s.loc["s0-slow", ["samples_sent", "samples_lost"]].tolist() == [103, 3]
+    assert s.loc["s1-fast", ["samples_sent", "samples_lost"]].tolist() == [400, 0]
+    assert "**Samples lost**: s0-slow 3 of 103" in render(run)
+
+
+def test_locusts_own_count_is_the_masters_aggregate(tmp_path: Path) -> None:
+    from harness.load.profile import requests_sent
+    stats = tmp_path / "locust.json"
+    # forked workers print an empty list each, the master the aggregate: fails if the lists are not all read
+    stats.write_text('[]\n[{"name": "/api/me", "num_requests": 7}, {"name": "/api/login", "num_requests": 3}]\n[]\n')
+    assert requests_sent(stats) == 10
+    stats.write_text('[{"name": "/api/me", "num_requ')  # cut short: no count rather than a wrong one
+    assert requests_sent(stats) is None
+    assert requests_sent(tmp_path / "missing.json") is None
+
+
 def test_ratios_against_baseline(run: Path) -> None:
     r = ratios(summarise(run)).set_index("stage")
     assert r.loc["s1-fast", "speedup_vs_baseline"] == pytest.approx(4.0)
