@@ -31,8 +31,6 @@ from harness.settings import HarnessSettings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Reproduce 'Scaling FastAPI from 180 to 1300 req/s' one fix at a time.")
-
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 ServerCpus = Annotated[str | None, typer.Option(
@@ -52,6 +50,9 @@ IdleThreshold = Annotated[float, typer.Option(
     help="Before each measurement, wait until every budget and load CPU is below this % busy.")]
 IdleTimeout = Annotated[float, typer.Option(
     help="Give up waiting for a quiet machine after this many seconds (recorded; 0: no check).")]
+Backend = Annotated[str, typer.Option(
+    help="auto (local where PostgreSQL is installed, else Docker), local, docker, or swarm "
+         "(the stage's tiers as Docker Swarm services; the engine must be a swarm manager).")]
 Rtt = Annotated[float, typer.Option(
     "--rtt", help="Round-trip time in ms between the tiers (edge, services, PostgreSQL each on a host of its "
     "own), emulated on the load CPUs; 0: loopback.")]
@@ -145,9 +146,7 @@ def run_all_command(
     users: Users = None,
     duration: Duration = None,
     warmup: Warmup = None,
-    backend: Annotated[str, typer.Option(
-        help="auto (local where PostgreSQL is installed, else Docker), local, docker, or swarm "
-             "(the stage's tiers as Docker Swarm services; the engine must be a swarm manager).")] = "auto",
+    backend: Backend = "auto",
     server_cpus: ServerCpus = None,
     load_cpus: LoadCpus = None,
     cpu_quota: CpuQuota = None,
@@ -197,7 +196,7 @@ def rtt_sweep_command(
     users: Users = None,
     duration: Duration = None,
     warmup: Warmup = None,
-    backend: Annotated[str, typer.Option(help="auto, local or docker (docker: --rtts 0 only).")] = "auto",
+    backend: Backend = "auto",
     server_cpus: ServerCpus = None,
     load_cpus: LoadCpus = None,
     cpu_quota: CpuQuota = None,
@@ -248,15 +247,17 @@ def up(
     load_cpus: LoadCpus = None,
     cpu_quota: CpuQuota = None,
     rtt: Rtt = DEFAULT_RTT_MS,
+    backend: Backend = "auto",
 ) -> None:
-    """One stage up as a run starts it (fresh database, budget, network), on the local backend,
-    until Ctrl-C; prints its URL, who can sign in and commands to load or profile it."""
+    """One stage up as a run starts it (fresh database, budget, network, backend) until Ctrl-C;
+    prints its URL, who can sign in and commands to load or profile it."""
+    from harness.backends.choice import choose_backend
     from harness.runs.up import up as hold_stage
     (chosen,) = manifest.select(manifest.all_stages(), [stage])
-    budget = CpuBudget.from_options(server_cpus, load_cpus, cpu_quota)
+    budget, network = CpuBudget.from_options(server_cpus, load_cpus, cpu_quota), NetworkPlan(rtt)
     interrupts.install()
     try:
-        hold_stage(chosen, budget, NetworkPlan(rtt), HarnessSettings(), say)
+        hold_stage(chosen, choose_backend(backend, [chosen], say, network), budget, network, HarnessSettings(), say)
     except RunInterrupted as stop:  # Ctrl-C is how a held stage ends: said plainly, still 130
         err.print(f"stopped {chosen.id}; everything it started is stopped; logs in {stop.run_dir}/logs",
                   highlight=False, soft_wrap=True)
@@ -271,7 +272,7 @@ def capacity(
     steps: Annotated[str, typer.Option(help="Concurrent users per step, comma-separated.")] = "2,5,10,20,40,80,160",
     duration: Annotated[float, typer.Option(help="Measured seconds per step.")] = 10.0,
     warmup: Annotated[float, typer.Option(help="Warm-up seconds per step.")] = 3.0,
-    backend: Annotated[str, typer.Option(help="auto, local or docker.")] = "auto",
+    backend: Backend = "auto",
     server_cpus: ServerCpus = None,
     load_cpus: LoadCpus = None,
     cpu_quota: CpuQuota = None,
@@ -288,7 +289,6 @@ def capacity(
     run_dir = run_capacity(plan, HarnessSettings(), say)
     console.print((run_dir / "capacity.csv").read_text(), highlight=False)
     console.print(f"results: {run_dir}/ (report.md, capacity.csv, capacity_steps.csv, capacity.png)", highlight=False)
-
 
 Docker = Annotated[bool, typer.Option(help="Also remove leftover containers, swarm services, networks and volumes.")]
 

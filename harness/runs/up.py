@@ -11,8 +11,7 @@ from typing import Any
 
 from domain import seed
 from harness import interrupts
-from harness.backends.base import RunningStage
-from harness.backends.local import LocalBackend
+from harness.backends.base import Backend, RunningStage
 from harness.cpu import CpuBudget, format_cpus
 from harness.errors import StageFailed
 from harness.manifests.manifest import StageManifest
@@ -47,12 +46,11 @@ def how_to_use(running: RunningStage, budget: CpuBudget, secret: str, users: int
     ]
 
 
-def up(stage: StageManifest, budget: CpuBudget, network: NetworkPlan, settings: HarnessSettings,
+def up(stage: StageManifest, backend: Backend, budget: CpuBudget, network: NetworkPlan, settings: HarnessSettings,
        say: Callable[[str], None], hold_seconds: float | None = None) -> Path:
-    """Bring `stage` up on the local backend and hold it until interrupted (or `hold_seconds`)."""
-    say(f"starting {stage.id} (local backend; server CPUs {format_cpus(budget.server)}, "
+    """Bring `stage` up on `backend` and hold it until interrupted (or `hold_seconds`)."""
+    say(f"starting {stage.id} ({backend.name} backend; server CPUs {format_cpus(budget.server)}, "
         + (f"{network.rtt_ms:g} ms RTT between the tiers" if network.on else "loopback") + ") …")
-    backend = LocalBackend()
     run_dir = new_run_dir(settings.results_dir)
     record: dict[str, Any] = {**run_header("up", backend.name, budget.as_record()), "stage": stage.id,
                               "network": network.as_record()}
