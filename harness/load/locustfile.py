@@ -19,8 +19,9 @@ request claimed after its time (no user was free) is a late start, counted by th
 not started within LADDER_MAX_LATE seconds of its time is dropped (k6's dropped_iterations) and
 recorded as such, so an overloaded stage never builds a backlog older than that bound and its
 window is served from its own schedule.
-With several processes (`--processes N`, or `--master` and `--worker`s on other machines),
-each worker writes its own samples.w<index>.csv and ready.w<index>, and the master none.
+With several processes (`--processes N`, or `--master` and `--worker`s on other machines), the
+master writes one samples.w<index>.csv and one ready.w<index> per worker, from what each worker
+hands it over locust's own connection: the workers need no LADDER_* file of their own.
 """
 
 import csv
@@ -33,7 +34,7 @@ from typing import Any
 import gevent
 from locust import FastHttpUser, events, task
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
 
 from domain import seed
 from domain.hops import HEADER as HOPS_HEADER
@@ -81,26 +82,103 @@ _intended: dict[int, float] = {}  # greenlet id -> the intended start of the req
 
 @events.request.add_listener
 def _record(name: str, response_time: float, response: Any, exception: Any, **_: Any) -> None:
-    if SAMPLES_FILE:
+    if _recording:
         headers = getattr(response, "headers", None) or {}
         intended = _intended.get(id(gevent.getcurrent()), "")
         _samples.append((name, time.time(), response_time, headers.get(HOPS_HEADER, ""), int(exception is None),
                          intended))
 
 
-def per_process(path: str | None, environment: Environment) -> str | None:
-    """This process's copy of a per-process file: none on a master, one per worker."""
+def worker_copy(path: str, index: int) -> str:
+    """Worker `index`'s copy of a per-process file: samples.csv -> samples.w<index>.csv."""
+    stem, dot, ext = path.rpartition(".")
+    return f"{stem}.w{index}.{ext}" if dot else f"{path}.w{index}"
+
+
+# Several processes (`--processes N`, or `--master` and `--worker`s on other machines): each worker
+# hands its sign-in time and its samples to the master over locust's own connection, and the
+# master writes them where it was told (ready.w<i>, samples.w<i>.csv). A worker on another machine
+# then needs no shared folder, and nothing it recorded stays behind on it.
+READY_MESSAGE = "ladder_ready"  # worker -> master: {index, at}
+HAND_IN_MESSAGE = "ladder_hand_in"  # master -> workers: stop the users, send what you recorded
+SAMPLES_MESSAGE = "ladder_samples"  # worker -> master: {index, rows}
+HAND_IN_TIMEOUT_S = 60.0
+SAMPLES_HEADER = ["name", "completed_at", "response_time_ms", "hops", "ok", "intended_at"]
+
+_environment: Environment | None = None
+# a worker records whatever it was told: the master decides where the samples go
+_recording = bool(SAMPLES_FILE)
+_handed_in: set[str] = set()  # on the master: the workers whose samples it wrote
+_collected = False
+
+
+def _write_rows(path: str, rows: list[Any]) -> None:
+    with open(path, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(SAMPLES_HEADER)
+        writer.writerows(rows)
+
+
+def _master_writes_ready(environment: Environment, msg: Any, **_: Any) -> None:
+    if READY_FILE:
+        with open(worker_copy(READY_FILE, msg.data["index"]), "w") as out:
+            out.write(repr(msg.data["at"]))
+
+
+def _master_writes_samples(environment: Environment, msg: Any, **_: Any) -> None:
+    if SAMPLES_FILE:
+        _write_rows(worker_copy(SAMPLES_FILE, msg.data["index"]), msg.data["rows"])
+    _handed_in.add(msg.node_id)
+
+
+def _worker_hands_in(environment: Environment, msg: Any, **_: Any) -> None:
     runner = environment.runner
-    if not path or isinstance(runner, MasterRunner):
-        return None
-    if isinstance(runner, WorkerRunner):
-        stem, dot, ext = path.rpartition(".")
-        return f"{stem}.w{runner.worker_index}.{ext}" if dot else f"{path}.w{runner.worker_index}"
-    return path
+    assert isinstance(runner, WorkerRunner)
+    runner.stop()  # the users first: the rows then hold every request locust's stats count
+    runner.send_message(SAMPLES_MESSAGE, {"index": runner.worker_index, "rows": _samples})
 
 
-def samples_path(environment: Environment) -> str | None:
-    return per_process(SAMPLES_FILE, environment)
+@events.init.add_listener
+def _set_up(environment: Environment, **_: Any) -> None:
+    global _environment, _recording
+    _environment = environment
+    environment.events.spawning_complete.add_listener(  # type: ignore[no-untyped-call]
+        lambda **__: _sign_in.spawned(environment))
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        runner.register_message(READY_MESSAGE, _master_writes_ready)
+        runner.register_message(SAMPLES_MESSAGE, _master_writes_samples)
+    elif isinstance(runner, WorkerRunner):
+        _recording = True
+        runner.register_message(HAND_IN_MESSAGE, _worker_hands_in)
+
+
+# On the master, once, before it tells its workers to quit: on `test_stopping` when the run time
+# ends (locust then quits the workers before `quitting` fires), on `quitting` when it is stopped
+# by a signal (the harness's SIGTERM) or had stopped the test before.
+@events.quitting.add_listener
+@events.test_stopping.add_listener
+def _collect_from_workers(environment: Environment, **_: Any) -> None:
+    """Every connected worker's samples, written as they arrive (_master_writes_samples)."""
+    global _collected
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner) or not SAMPLES_FILE or _collected:
+        return
+    _collected = True
+    workers = {client.id for client in runner.clients.all if client.state != STATE_MISSING}
+    runner.send_message(HAND_IN_MESSAGE)
+    deadline = time.monotonic() + HAND_IN_TIMEOUT_S
+    while not workers <= _handed_in and time.monotonic() < deadline:
+        gevent.sleep(0.05)
+
+
+# A single process writes its own samples on `quit`, not `quitting`: locust fires `quitting`
+# before it stops the users, so a request completing in between would be in its stats
+# (requests_sent) and in no samples file.
+@events.quit.add_listener
+def _write_samples(**_: Any) -> None:
+    if SAMPLES_FILE and _environment is not None and type(_environment.runner) is LocalRunner:
+        _write_rows(SAMPLES_FILE, _samples)
 
 
 class SignIn:
@@ -129,40 +207,15 @@ class SignIn:
         now = time.time()
         if _arrivals is not None:
             _arrivals.start = now  # the schedule starts when every user can serve it
-        if path := per_process(READY_FILE, self.environment):
-            with open(path, "w") as out:
+        runner = self.environment.runner
+        if isinstance(runner, WorkerRunner):
+            runner.send_message(READY_MESSAGE, {"index": runner.worker_index, "at": now})
+        elif READY_FILE and not isinstance(runner, MasterRunner):
+            with open(READY_FILE, "w") as out:
                 out.write(repr(now))
 
 
 _sign_in = SignIn()
-
-
-@events.init.add_listener
-def _watch_spawning(environment: Environment, **_: Any) -> None:
-    environment.events.spawning_complete.add_listener(  # type: ignore[no-untyped-call]
-        lambda **__: _sign_in.spawned(environment))
-
-
-_environment: Environment | None = None
-
-
-@events.init.add_listener
-def _keep_environment(environment: Environment, **_: Any) -> None:
-    global _environment
-    _environment = environment
-
-
-# Written on `quit`, not `quitting`: locust fires `quitting` before it stops the users, so a
-# request completing in between would be in its own stats (requests_sent) and in no samples file.
-@events.quit.add_listener
-def _write_samples(**_: Any) -> None:
-    path = samples_path(_environment) if _environment is not None else None
-    if not path:
-        return
-    with open(path, "w", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["name", "completed_at", "response_time_ms", "hops", "ok", "intended_at"])
-        writer.writerows(_samples)
 
 
 class SaasUser(FastHttpUser):

@@ -81,20 +81,28 @@ def _free_port() -> int:
 
 def test_master_and_workers_on_loopback_as_the_readme_shows(
         stage: tuple[RunningStage, object], tmp_path: Path) -> None:
+    """Workers as on other machines: no LADDER_* file of their own, another working folder; what
+    they recorded reaches the master's folder over locust's connection."""
     running, _ = stage
     port = _free_port()
-    env = {**os.environ, "LADDER_SAMPLES_FILE": str(tmp_path / "samples.csv"), "PYTHONPATH": str(REPO)}
+    results, elsewhere = tmp_path / "results", tmp_path / "load-machine"
+    results.mkdir()
+    elsewhere.mkdir()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LADDER_")}
+    master_env = {**base, "LADDER_SAMPLES_FILE": str(results / "samples.csv"),
+                  "LADDER_READY_FILE": str(results / "ready"), "PYTHONPATH": str(REPO)}
     locust = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
     master = subprocess.Popen(
         [*locust, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
          "--headless", "--expect-workers", "2", "-u", "10", "-r", "10", "-t", "6s", "--json", "--only-summary",
          "--host", running.base_url],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=REPO, env=master_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     workers = [subprocess.Popen([*locust, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                cwd=elsewhere, env={**base, "PYTHONPATH": str(REPO)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                for _ in range(2)]
     try:
-        out, err = master.communicate(timeout=90)
+        out, err = master.communicate(timeout=120)
         for worker in workers:
             worker.wait(timeout=30)
     finally:
@@ -105,6 +113,9 @@ def test_master_and_workers_on_loopback_as_the_readme_shows(
     stats = {entry["name"]: entry["num_requests"] for entry in json.loads(out)}
     assert stats.get("/api/dashboard", 0) > 0 and stats.get("/api/reports/[id]", 0) > 0, stats
     assert sum(entry["num_failures"] for entry in json.loads(out)) == 0
-    files = sorted(p.name for p in tmp_path.glob("samples*.csv"))
-    assert files == ["samples.w0.csv", "samples.w1.csv"], files
-    assert len(load_samples(tmp_path)) > 0
+    assert sorted(p.name for p in results.iterdir()) == ["ready.w0", "ready.w1", "samples.w0.csv", "samples.w1.csv"]
+    assert not list(elsewhere.iterdir())  # nothing left on the load machines
+    # every request locust counted is a row in the master's folder: fails if a worker's rows were
+    # cut short, sent before its users stopped, or never handed in
+    rows = sum(len(pd.read_csv(results / name)) for name in ("samples.w0.csv", "samples.w1.csv"))
+    assert rows == sum(stats.values())
