@@ -52,7 +52,9 @@ FROM s7-sql AS s8-one-round-trip
 COPY stages/s8_one_round_trip/ stages/s8_one_round_trip/
 
 # The network between the tiers (harness/network/wire.py, standard library only): a container of
-# its own on the stage's network, pinned to the load CPUs, outside the server budget.
+# its own on the stage's network, pinned to the load CPUs, outside the server budget. The swarm's
+# node reader (harness/backends/node_reader.py, standard library only) runs from it too.
 FROM runtime AS wire
 COPY harness/__init__.py harness/
 COPY harness/network/__init__.py harness/network/wire.py harness/network/
+COPY harness/backends/__init__.py harness/backends/node_reader.py harness/backends/

@@ -135,6 +135,9 @@ class DockerStage:
     def service_pids(self) -> dict[str, int]:
         return {name: pid for name, c in self.containers.items() if (pid := host_pid(c)) > 0}
 
+    def node_cpu_seconds(self) -> None:
+        return None  # every tier on this host: the window reads its processes
+
     def dead_services(self) -> list[str]:
         dead = stopped(self.containers)
         if self.wire is not None and self.wire.dead():

@@ -117,6 +117,9 @@ class LocalStage:
         wait_until_healthy(self.stage.id, {s.name: f"http://{HOST}:{s.port}/healthz" for s in self.stage.services},
                            timeout, exited, self.logs)
 
+    def node_cpu_seconds(self) -> None:
+        return None  # every tier on this host: the window reads its processes
+
     def dead_services(self) -> list[str]:
         dead = [n for n, p in self.processes.items() if p.poll() is not None]
         if self.wire is not None and self.wire.dead():

@@ -28,6 +28,7 @@ killed run left.
 
 import contextlib
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.models.services import Service
-from docker.types import EndpointSpec, Mount, Resources, RestartPolicy
+from docker.types import EndpointSpec, Mount, Resources, RestartPolicy, ServiceMode
 
 from harness import interrupts
 from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
@@ -48,6 +49,8 @@ from harness.backends.docker_wire import docker_wire, planned_ports
 from harness.backends.health import wait_for_postgres, wait_until_healthy
 from harness.backends.images import ImageSet, build_stage_images, client, image_interpreter
 from harness.backends.local import service_env
+from harness.backends.node_reader import MOUNT as READER_MOUNT
+from harness.backends.node_reader import read_node
 from harness.backends.postgres import ADMIN_USER, prepare_template, server_command
 from harness.cpu import CpuBudget, format_cpus
 from harness.errors import StageFailed, UserError
@@ -65,6 +68,7 @@ PG_PORT = 5432
 PG_DATA = "/var/lib/postgresql/data"
 APP_UID = "10001:10001"
 ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
+DATABASE_TIER = "postgres"  # the database's key among the tiers' CPU readings
 
 
 def swarm_engine() -> docker.DockerClient:
@@ -164,6 +168,66 @@ def _pin(container: Container, budget: CpuBudget) -> None:
 
 
 @dataclass
+class NodeReaders:
+    """The run's node reader on every node (harness/backends/node_reader.py): a global service
+    publishing `port` on each node's own address."""
+    engine: docker.DockerClient
+    port: int
+
+    @classmethod
+    def start(cls, engine: docker.DockerClient, image: str, name: str, labels: dict[str, str],
+              timeout: float = 60.0) -> "NodeReaders":
+        port = _free_port()
+        engine.services.create(
+            image, name=name, labels=labels, container_labels=labels, mode=ServiceMode("global"),
+            command=["python", "-m", "harness.backends.node_reader", "--port", str(port)],
+            mounts=[Mount(READER_MOUNT, "/sys/fs/cgroup", type="bind", read_only=True)],
+            endpoint_spec=EndpointSpec(mode="dnsrr", ports={port: (port, "tcp", "host")}),
+            restart_policy=RestartPolicy(condition="none"))
+        readers = cls(engine, port)
+        deadline = time.monotonic() + timeout
+        while True:  # every node's reader answers before a stage starts
+            interrupts.check()
+            try:
+                for address in readers.nodes().values():
+                    read_node(address, port, [], timeout=2.0)
+                return readers
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise StageFailed(f"the node reader {name} did not answer on port {port} "
+                                      f"within {timeout:.0f}s") from None
+                time.sleep(0.3)
+
+    def nodes(self) -> dict[str, str]:
+        """Each node's id and the address its published ports answer on."""
+        return {n.id: n.attrs["Status"]["Addr"] for n in self.engine.nodes.list()}
+
+    def cpu_seconds(self, services: dict[str, Service]) -> dict[str, float]:
+        """Each service's CPU seconds so far (its running tasks summed), read on the nodes they run on."""
+        where: dict[str, list[tuple[str, str]]] = {}  # node -> (service, container)
+        for name, service in services.items():
+            for task in service.tasks(filters={"desired-state": "running"}):
+                container = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+                if container:
+                    where.setdefault(task["NodeID"], []).append((name, container))
+        addresses = self.nodes()
+        seconds = dict.fromkeys(services, 0.0)
+        for node, tasks in where.items():
+            read = read_node(addresses[node], self.port, [c for _, c in tasks])
+            for name, container in tasks:
+                if read.get(container) is None:
+                    raise StageFailed(f"the node reader on {addresses[node]} found no cgroup for {name}'s task")
+                seconds[name] += float(read[container] or 0.0)
+        return seconds
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))  # noqa: S104 (a port free on this host's every address)
+        return int(s.getsockname()[1])
+
+
+@dataclass
 class SwarmStage:
     stage: StageManifest
     engine: docker.DockerClient
@@ -173,6 +237,7 @@ class SwarmStage:
     run_id: str
     log_dir: Path
     database_service: str
+    readers: NodeReaders
     network_plan: NetworkPlan = LOOPBACK
     services: dict[str, Service] = field(default_factory=dict)
     containers: dict[str, Container] = field(default_factory=dict)
@@ -231,6 +296,11 @@ class SwarmStage:
     def service_pids(self) -> dict[str, int]:
         return {name: pid for name, c in self.containers.items() if (pid := host_pid(c)) > 0}
 
+    def node_cpu_seconds(self) -> dict[str, float]:
+        """Each tier's CPU seconds so far, read by the node readers from the tasks' cgroups."""
+        return self.readers.cpu_seconds({**self.services,
+                                         DATABASE_TIER: self.engine.services.get(self.database_service)})
+
     def dead_services(self) -> list[str]:
         dead = stopped(self.containers)
         if self.wire is not None and self.wire.dead():
@@ -266,6 +336,7 @@ class SwarmBackend:
         self.images = ImageSet("", "", offline=False)
         self.run_id = secrets.token_hex(4)
         self.network: Network | None = None
+        self.readers: NodeReaders | None = None
         self.database_service = f"ladder-{self.run_id}-db"
 
     @contextlib.contextmanager
@@ -277,6 +348,7 @@ class SwarmBackend:
         try:
             self.network = self.engine.networks.create(f"ladder-{self.run_id}", driver="overlay", attachable=True,
                                                        labels=labels)
+            self.readers = NodeReaders.start(self.engine, self.images.wire, f"ladder-{self.run_id}-reader", labels)
             password = secrets.token_urlsafe(18)
             # the data on a volume of the run's (not the container's layer), as in the docker backend
             data = Mount(PG_DATA, f"ladder-{self.run_id}-pgdata", type="volume", labels=labels)
@@ -311,9 +383,9 @@ class SwarmBackend:
     @contextlib.contextmanager
     def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path, start_timeout: float = 60.0,
               network: NetworkPlan = LOOPBACK) -> Iterator[RunningStage]:
-        assert self.network is not None
+        assert self.network is not None and self.readers is not None
         running = SwarmStage(stage, self.engine, self.network, self.images, env.budget, self.run_id, log_dir,
-                             self.database_service, network_plan=network)
+                             self.database_service, self.readers, network_plan=network)
         try:
             running.start(stage_database(env, stage), env.token_secret, start_timeout)
             yield running

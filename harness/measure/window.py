@@ -116,6 +116,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         # the server side is the apps plus the database: each tree walked once, summed below; the
         # apps' per service, for the profile's shares (harness.results.layers)
         db_before, services_before = read_counters(admin_url), services_cpu_seconds(services)
+        nodes_before = running.node_cpu_seconds()
         db_cpu_before, gen_before = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
         budget_before, load_before = waiting.cpu_times(server_cpus), waiting.cpu_times(load_cpus)
         others_before = waiting.process_times()
@@ -126,6 +127,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
             profiler.start()
         _sleep_until(window[1], "measure", tick, running, database_pids)
         db_after, services_after = read_counters(admin_url), services_cpu_seconds(services)
+        nodes_after = running.node_cpu_seconds()
         services_cpu = {name: services_after[name] - services_before[name] for name in services}
         db_cpu_after, gen_after = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
         budget_after, load_after = waiting.cpu_times(server_cpus), waiting.cpu_times(load_cpus)
@@ -187,6 +189,9 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
                     "other_processes": waiting.busiest_others(others_before, others_after, ours, span),
                     **waiting.window_evidence(sampler.rows, window)},
     }
+    if nodes_before is not None and nodes_after is not None:
+        # the same window's CPU per tier as each tier's node read it from its tasks' cgroups
+        result["node_cpu_seconds"] = {name: nodes_after[name] - nodes_before[name] for name in nodes_after}
     if wire is not None:
         network = window_record(wire.rtt_ms, wire_before, wire_after, wire_cpu_after - wire_cpu_before,
                                 probe_samples(wire.probe_path, window), span)

@@ -34,12 +34,14 @@ WRITES_COLUMNS = ["writes_acknowledged", "writes_found", "writes_lost", "side_ef
 # requests locust counted against the rows its processes' samples files hold (every worker's file
 # reached the run folder: 0 lost); measurements made before the count have none
 SAMPLES_COLUMNS = ["samples_sent", "samples_lost"]
+# CPU per request as each tier's node read it (swarm: harness/backends/node_reader.py)
+NODE_COLUMNS = ["node_cpu_s_per_1k"]
 MEASUREMENT_COLUMNS = [
     "stage", "order", "repeat", "status", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures",
     "fail_rate", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "bound_by", "gen_cpu_pct", "generator_bound",
     "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "failures_before_window", "quiet_before",
     "host_speed", "speed", "rps_at_speed", *NETWORK_COLUMNS, *OPEN_COLUMNS, *WRITES_COLUMNS, *SAMPLES_COLUMNS,
-    *WAITING_COLUMNS, "title", "part",
+    *NODE_COLUMNS, *WAITING_COLUMNS, "title", "part",
 ]
 # one row per stage; with repeats, rps/p50/p95/p99 and the per-request figures are medians
 SUMMARY_COLUMNS = [
@@ -48,13 +50,13 @@ SUMMARY_COLUMNS = [
     "hops_per_req", "db_sessions_per_req", "statements_per_req", "repeats", "rps_min", "rps_max", "rps_cv",
     "p95_min", "p95_max", "p95_cv", "sign_in_s", "failures_before_window", "quiet_before",
     "speed_min", "speed_max", "rps_at_speed", "rps_at_speed_cv", *NETWORK_COLUMNS, *OPEN_COLUMNS, *WRITES_COLUMNS,
-    *SAMPLES_COLUMNS, *WAITING_COLUMNS, "title", "part",
+    *SAMPLES_COLUMNS, *NODE_COLUMNS, *WAITING_COLUMNS, "title", "part",
 ]
 MEDIAN_COLUMNS = ["rps", "p50_ms", "p95_ms", "p99_ms", "cpu_s_per_1k", "db_cpu_share", "server_busy_pct", "gen_cpu_pct",
                   "hops_per_req", "db_sessions_per_req", "statements_per_req", "sign_in_s", "rps_at_speed",
                   "rtt_ms", "net_added_ms", "net_rtt_ms", "net_cpu_pct", "db_rtts_per_req", "hop_rtts_per_req",
                   "wait_ms_per_req",
-                  "offered_rps", "sent_rps", "late_starts", "dropped", "unanswered",
+                  "offered_rps", "sent_rps", "late_starts", "dropped", "unanswered", *NODE_COLUMNS,
                   *[c for c in WAITING_COLUMNS if c not in ("busiest_service", "busiest_others")]]
 
 
@@ -156,6 +158,10 @@ def window_figures(everything: pd.DataFrame, m: dict[str, Any], budget_cpus: flo
     row.update({
         "host_speed": m.get("host_speed", {}).get("mean", np.nan),  # runs before the watcher have none
         "cpu_s_per_1k": 1000 * m["server_cpu_seconds"] / requests,
+        # the same as each tier's node read it from its tasks' cgroups (swarm); NaN where the
+        # window read every tier's processes on this host
+        "node_cpu_s_per_1k": (1000 * sum(m["node_cpu_seconds"].values()) / requests
+                              if m.get("node_cpu_seconds") else np.nan),
         # PostgreSQL's share of that CPU; runs before the split have none
         "db_cpu_share": (m["db_cpu_seconds"] / m["server_cpu_seconds"]
                          if "db_cpu_seconds" in m and m["server_cpu_seconds"] else np.nan),

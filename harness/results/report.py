@@ -215,6 +215,18 @@ def writes_lines(summary: pd.DataFrame) -> list[str]:
              if not lost.empty else "No acknowledged write was lost."), ""]
 
 
+def node_lines(summary: pd.DataFrame) -> list[str]:
+    """Where the tiers ran on swarm nodes: the CPU per request each node read from its tasks'
+    cgroups, beside this host's reading of the same tasks' processes (the verdicts' source)."""
+    if summary.empty or "node_cpu_s_per_1k" not in summary or summary["node_cpu_s_per_1k"].isna().all():
+        return []
+    rows = summary[summary["node_cpu_s_per_1k"].notna()]
+    parts = [f"{r['stage']} {r['node_cpu_s_per_1k']:,.2f} against {r['cpu_s_per_1k']:,.2f}"
+             for _, r in rows.iterrows()]
+    return [f"CPU-ms per request as the nodes read it (each task's cgroup, by the run's node reader) against this "
+            f"host's reading of the tasks' processes: {'; '.join(parts)}.", ""]
+
+
 def samples_lines(summary: pd.DataFrame) -> list[str]:
     """Requests locust counted against the samples its processes wrote: a worker whose file did not
     reach the run folder would leave its requests out of every figure."""
@@ -343,6 +355,7 @@ def render(run_dir: Path) -> str:
     lines += profile_lines(run_dir, profiled)
     lines += writes_lines(summary)
     lines += samples_lines(summary)
+    lines += node_lines(summary)
     lines += host_speed_lines(summary)
     if "quiet_before" in summary and not summary["quiet_before"].fillna(True).all():
         noisy = summary[~summary["quiet_before"].fillna(True).astype(bool)]["stage"]

@@ -73,6 +73,11 @@ def test_quick_ladder_on_a_single_node_swarm(manager: docker.DockerClient, resul
     assert summary["server_busy_pct"].gt(0).all() and summary["net_held"].astype(bool).all()
     assert (summary["rtt_ms"] == 1).all() and summary["net_added_ms"].between(0.8, 1.3).all()
     assert (summary["writes_lost"] == 0).all() and (summary["writes_acknowledged"] > 0).all()
+    # each tier's node read its tasks' CPU from their cgroups (the node reader, a global service):
+    # on one node it agrees with this host's reading of the same processes — fails if a tier's
+    # task, PostgreSQL's or a reading goes missing, or a counter is read in the wrong unit
+    ratio = summary["node_cpu_s_per_1k"] / summary["cpu_s_per_1k"]
+    assert ratio.between(0.9, 1.1).all(), ratio
     # every request locust counted reached the run folder's samples
     assert (summary["samples_lost"] == 0).all() and (summary["samples_sent"] > summary["requests"]).all()
     # the mechanisms travel: s6 serves in one process, s4 calls a service per request
