@@ -17,9 +17,11 @@ How a stage runs:
 
 What the harness reads: with every task on this host, the window reads their processes as the
 docker backend does, and reaches the edge, PostgreSQL and the wire at their addresses on
-`docker_gwbridge`, the bridge every swarm task has to its own host. Tasks on other nodes need
-readings taken on those nodes, which this backend does not take yet: a swarm of more than one
-node is refused in one line rather than measured with half its CPU unseen.
+`docker_gwbridge`, the bridge every swarm task has to its own host. Each tier's CPU is also read
+on the node its tasks run on, by the run's node reader (harness/backends/node_reader.py). The rest
+of a verdict's evidence (the budget CPUs' busy and steal time, the edge's accept queue, py-spy)
+and the path to the edge and PostgreSQL are still this host's: a swarm of more than one node is
+refused in one line rather than measured with part of its evidence unseen.
 
 The engine must already be a swarm manager: the harness never initialises or leaves a swarm.
 Everything it creates carries the run's and the owner's labels; `harness cleanup` removes what a
@@ -80,8 +82,8 @@ def swarm_engine() -> docker.DockerClient:
                         "makes it one (a single node; `docker swarm leave --force` undoes it)")
     nodes = engine.nodes.list()
     if len(nodes) > 1:
-        raise UserError(f"the swarm has {len(nodes)} nodes; this backend reads CPU on the manager's node only, "
-                        "so it measures a single-node swarm (tiers on other nodes would go unread)")
+        raise UserError(f"the swarm has {len(nodes)} nodes; this backend measures a single-node swarm (a verdict's "
+                        "evidence on other nodes — busy and steal time, accept queues, profiles — would go unread)")
     return engine
 
 
