@@ -58,3 +58,18 @@ FROM runtime AS wire
 COPY harness/__init__.py harness/
 COPY harness/network/__init__.py harness/network/wire.py harness/network/
 COPY harness/backends/__init__.py harness/backends/node_reader.py harness/backends/
+
+# Locust's workers as swarm services (`--backend swarm --load-processes N`): the locustfile and
+# what it imports, on the runtime (the domain's seed). The master runs beside the harness.
+FROM runtime AS load
+USER root
+COPY deploy/requirements-load.txt .cache/wheel[s] /tmp/install/
+RUN if ls /tmp/install/*.whl >/dev/null 2>&1; then \
+      pip install --no-cache-dir --no-index --find-links /tmp/install -r /tmp/install/requirements-load.txt; \
+    else \
+      pip install --no-cache-dir -r /tmp/install/requirements-load.txt; \
+    fi \
+ && rm -rf /tmp/install
+USER 10001:10001
+COPY harness/__init__.py harness/cpu.py harness/errors.py harness/processes.py harness/
+COPY harness/load/ harness/load/

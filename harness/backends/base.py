@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from harness.backends.postgres import fresh_stage_database
 from harness.cpu import CpuBudget, ServerPlacement
-from harness.load.profile import LoadProfile
+from harness.load.profile import LoadProfile, LocustRun
 from harness.manifests.manifest import StageManifest
 from harness.network.emulator import LOOPBACK, NetworkPlan, RunningWire
 from harness.paths import REPO_ROOT
@@ -51,6 +51,9 @@ class RunningStage(Protocol):
     def node_cpu_seconds(self) -> dict[str, float] | None:
         """Each tier's CPU seconds so far as the nodes it runs on read it (swarm), or None where
         every tier runs on this host and the window reads its processes."""
+        ...
+    def start_load(self, profile: LoadProfile, cpus: frozenset[int], out_dir: Path) -> LocustRun:
+        """Locust against the stage's edge, its processes on `cpus` where they run on this host."""
         ...
     def dead_services(self) -> list[str]: ...
     def logs(self) -> dict[str, str]: ...

@@ -30,7 +30,7 @@ from harness.backends.local import service_env
 from harness.backends.postgres import ADMIN_USER, prepare_template, server_command
 from harness.cpu import CpuBudget, format_cpus
 from harness.errors import StageFailed, UserError
-from harness.load.profile import LoadProfile
+from harness.load.profile import LoadProfile, LocustRun, start_locust
 from harness.manifests.manifest import StageManifest
 from harness.measure.window import measure
 from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, rerouted
@@ -137,6 +137,9 @@ class DockerStage:
 
     def node_cpu_seconds(self) -> None:
         return None  # every tier on this host: the window reads its processes
+
+    def start_load(self, profile: LoadProfile, cpus: frozenset[int], out_dir: Path) -> LocustRun:
+        return start_locust(self.base_url, profile, cpus, out_dir)
 
     def dead_services(self) -> list[str]:
         dead = stopped(self.containers)

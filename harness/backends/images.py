@@ -30,6 +30,7 @@ STANDARD_BASE = "python:3.11-slim"
 STANDARD_POSTGRES = "postgres:16"
 WHEELS = REPO_ROOT / ".cache" / "wheels"
 REQUIREMENTS = REPO_ROOT / "deploy" / "requirements-services.txt"
+LOAD_REQUIREMENTS = REPO_ROOT / "deploy" / "requirements-load.txt"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SUITE = "bookworm"
 BASE_PACKAGES = "python3,python3-venv,postgresql,postgresql-contrib,ca-certificates"
@@ -51,6 +52,11 @@ class ImageSet:
     def wire(self) -> str:
         """The network emulator's image (Dockerfile target `wire`)."""
         return "ladder-wire:latest"
+
+    @property
+    def load(self) -> str:
+        """Locust's workers as services (Dockerfile target `load`)."""
+        return "ladder-load:latest"
 
 
 def image_interpreter(engine: docker.DockerClient, image: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -142,10 +148,10 @@ def build_local_base(engine: docker.DockerClient, say: Say) -> None:
 
 
 def download_wheels(say: Say) -> None:
-    """Wheels for the service images, downloaded on the host (the build needs no network);
+    """Wheels for the service and load images, downloaded on the host (the build needs no network);
     again whenever the requirements changed since (a stale folder once built images without a
     dependency added later: sniffio)."""
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + LOAD_REQUIREMENTS.read_bytes()).hexdigest()
     stamp = WHEELS / "requirements.sha256"
     if WHEELS.is_dir() and any(WHEELS.glob("*.whl")) and stamp.is_file() and stamp.read_text() == digest:
         return
@@ -155,7 +161,8 @@ def download_wheels(say: Say) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version", "3.11",
          "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
-         "--platform", "manylinux_2_28_x86_64", "-d", str(WHEELS), "-r", str(REQUIREMENTS)],
+         "--platform", "manylinux_2_28_x86_64", "-d", str(WHEELS), "-r", str(REQUIREMENTS),
+         "-r", str(LOAD_REQUIREMENTS)],
         capture_output=True, text=True, check=False)
     if done.returncode != 0:
         shutil.rmtree(WHEELS, ignore_errors=True)
@@ -186,3 +193,12 @@ def build_stage_images(stages: list[StageManifest], say: Say, offline: bool | No
     say(f"building {images.wire} (target wire)")
     _build(engine, "Dockerfile", "wire", images.wire, {"BASE_IMAGE": images.base})
     return images
+
+
+def build_load_image(images: ImageSet, say: Say) -> str:
+    """The load workers' image, built when a run first needs it (only swarm runs with workers do)."""
+    if images.offline:
+        download_wheels(say)
+    say(f"building {images.load} (target load)")
+    _build(client(), "Dockerfile", "load", images.load, {"BASE_IMAGE": images.base})
+    return images.load

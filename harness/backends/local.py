@@ -19,7 +19,7 @@ from harness.backends.health import wait_until_healthy
 from harness.backends.postgres import EmbeddedPostgres, drop_databases, prepare_template
 from harness.cpu import CpuBudget, ServerPlacement
 from harness.errors import UserError
-from harness.load.profile import LoadProfile
+from harness.load.profile import LoadProfile, LocustRun, start_locust
 from harness.manifests.manifest import StageManifest
 from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, running_wire
 from harness.paths import REPO_ROOT
@@ -119,6 +119,9 @@ class LocalStage:
 
     def node_cpu_seconds(self) -> None:
         return None  # every tier on this host: the window reads its processes
+
+    def start_load(self, profile: LoadProfile, cpus: frozenset[int], out_dir: Path) -> LocustRun:
+        return start_locust(self.base_url, profile, cpus, out_dir)
 
     def dead_services(self) -> list[str]:
         dead = [n for n, p in self.processes.items() if p.poll() is not None]

@@ -13,7 +13,10 @@ How a stage runs:
 - the budget as a CPU limit per service (`nano_cpus`; Swarm has no cpuset). On the node the
   harness runs on, each task's container is also pinned to the budget's CPUs, as the docker
   backend pins its containers, so the load generator's CPUs stay its own;
-- the wire (`--rtt`) a container of its own on the overlay, as in the docker backend.
+- the wire (`--rtt`) a container of its own on the overlay, as in the docker backend;
+- the load: one locust process on this host, or with `--load-processes N` its master here and N
+  workers as a service of the load image on the nodes labelled `load`, reaching the edge by name
+  on the overlay as a load machine would (SwarmStage.start_load).
 
 What the harness reads: with every task on this host, the window reads their processes as the
 docker backend does, and reaches the edge, PostgreSQL and the wire at their addresses on
@@ -29,10 +32,11 @@ killed run left.
 """
 
 import contextlib
+import functools
 import secrets
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,14 +53,14 @@ from harness.backends.base import RunEnvironment, RunningStage, new_secret, stag
 from harness.backends.containers import address, host_pid, stopped
 from harness.backends.docker_wire import docker_wire, planned_ports
 from harness.backends.health import wait_for_postgres, wait_until_healthy
-from harness.backends.images import ImageSet, build_stage_images, client, image_interpreter
+from harness.backends.images import ImageSet, build_load_image, build_stage_images, client, image_interpreter
 from harness.backends.local import service_env
 from harness.backends.node_reader import MOUNT as READER_MOUNT
 from harness.backends.node_reader import read_node
 from harness.backends.postgres import ADMIN_USER, prepare_template, server_command
 from harness.cpu import CpuBudget, format_cpus
 from harness.errors import StageFailed, UserError
-from harness.load.profile import LoadProfile
+from harness.load.profile import LoadProfile, LocustRun, start_locust, worker_env
 from harness.manifests.manifest import StageManifest
 from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, rerouted
 from harness.ownership import RUN_LABEL, owner_labels
@@ -96,21 +100,32 @@ def constraints(engine: docker.DockerClient, tier: str) -> list[str]:
 def running_container(engine: docker.DockerClient, service: Service, timeout: float,
                       logs: Any = None) -> Container:
     """The container of the service's one task once it runs; a task that ended is a failed stage."""
+    return running_containers(engine, service, 1, timeout, logs)[0]
+
+
+def running_containers(engine: docker.DockerClient, service: Service, count: int, timeout: float,
+                       logs: Any = None) -> list[Container]:
+    """The containers of the service's `count` tasks once they all run; a task that ended is a
+    failed stage. Those of tasks on other nodes are not this engine's: only a single node is run."""
     deadline = time.monotonic() + timeout
     while True:
         interrupts.check()
+        running: list[str] = []
         with contextlib.suppress(docker.errors.NotFound):
             for task in service.tasks():
                 status = task.get("Status") or {}
                 if status.get("State") == "running":
                     container_id = (status.get("ContainerStatus") or {}).get("ContainerID")
                     if container_id:
-                        return engine.containers.get(container_id)
+                        running.append(container_id)
                 if status.get("State") in ENDED:
                     raise StageFailed(f"service {service.name} ended at start: {status.get('State')} "
                                       f"{status.get('Err', '')}".strip(), logs() if logs else {})
+        if len(running) >= count:
+            return [engine.containers.get(c) for c in running[:count]]
         if time.monotonic() > deadline:
-            raise StageFailed(f"service {service.name} not running after {timeout:.0f}s", logs() if logs else {})
+            raise StageFailed(f"service {service.name}: {len(running)} of {count} tasks running after "
+                              f"{timeout:.0f}s", logs() if logs else {})
         time.sleep(0.3)
 
 
@@ -126,6 +141,14 @@ def gateway_address(engine: docker.DockerClient, container: Container) -> str:
     if not endpoint:
         raise StageFailed(f"{container.name} has no address on {GWBRIDGE}: this host cannot reach it")
     return str(endpoint["IPv4Address"]).split("/")[0]
+
+
+def gateway(engine: docker.DockerClient) -> str:
+    """This host's address on docker_gwbridge: where a task on this node reaches its host (the
+    load's master). A task on another node would use the manager's address instead; a single node
+    is all this backend runs."""
+    config = engine.networks.get(GWBRIDGE).attrs["IPAM"]["Config"]
+    return str(config[0]["Gateway"])
 
 
 def remove_labelled(engine: docker.DockerClient, run_id: str) -> None:
@@ -164,9 +187,10 @@ def _service(engine: docker.DockerClient, image: str, name: str, network: Networ
         restart_policy=RestartPolicy(condition="none"), constraints=constraints(engine, tier), **spec)
 
 
-def _pin(container: Container, budget: CpuBudget) -> None:
-    """On this host, the budget's CPUs as the task's cpuset (the quota alone would let it run on the load's)."""
-    container.update(cpuset_cpus=format_cpus(budget.server))
+def _pin(container: Container, cpus: frozenset[int]) -> None:
+    """On this host, the task's CPUs as its cpuset: the budget's for a tier (the quota alone would
+    let it run on the load's), the load's for a load worker."""
+    container.update(cpuset_cpus=format_cpus(cpus))
 
 
 @dataclass
@@ -245,6 +269,7 @@ class SwarmStage:
     containers: dict[str, Container] = field(default_factory=dict)
     edge_url: str = ""
     wire: RunningWire | None = None
+    load_image: Callable[[], str] = str  # the load workers' image, built when first asked for
     _wire_stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
@@ -275,7 +300,7 @@ class SwarmStage:
                 command=command, hostname=spec.name, env=[f"{k}={v}" for k, v in env.items()], user=APP_UID)
         for name, service in self.services.items():
             self.containers[name] = running_container(self.engine, service, timeout, self.logs)
-            _pin(self.containers[name], self.budget)
+            _pin(self.containers[name], self.budget.server)
         if self.network_plan.on:
             of_database = {"label": f"com.docker.swarm.service.name={self.database_service}"}
             database = self.engine.containers.list(filters=of_database)
@@ -303,6 +328,43 @@ class SwarmStage:
         return self.readers.cpu_seconds({**self.services,
                                          DATABASE_TIER: self.engine.services.get(self.database_service)})
 
+    def start_load(self, profile: LoadProfile, cpus: frozenset[int], out_dir: Path) -> LocustRun:
+        """One locust process here, or (`profile.processes` > 1) locust's master here and its
+        workers as a service of the load image, one task per worker on the nodes labelled
+        `ladder.tier=load`. The workers reach the edge by its name on the run's overlay, as a load
+        machine would, and hand their samples to the master over locust's own connection."""
+        if profile.processes == 1:
+            return start_locust(self.base_url, profile, cpus, out_dir)
+        image = self.load_image()
+        port = _free_port()
+        edge = self.stage.edge
+        locust = start_locust(f"http://{self._name(edge.name)}:{edge.port}", profile, cpus, out_dir,
+                              master_port=port)
+        name = self._name("load")
+        try:
+            workers = self.engine.services.create(
+                image, name=name, networks=[self.network.id], labels=self._labels(),
+                container_labels=self._labels(), endpoint_spec=EndpointSpec(mode="dnsrr"),
+                mode=ServiceMode("replicated", replicas=profile.processes), user=APP_UID,
+                restart_policy=RestartPolicy(condition="none"), constraints=constraints(self.engine, "load"),
+                env=[f"{k}={v}" for k, v in worker_env(profile).items()],
+                command=["python", "-m", "locust", "-f", "harness/load/locustfile.py", "--worker",
+                         "--master-host", gateway(self.engine), "--master-port", str(port), "--loglevel", "WARNING"])
+            containers = running_containers(self.engine, workers, profile.processes, 60.0)
+        except BaseException:
+            locust.stop()
+            self._remove_load()
+            raise
+        for container in containers:
+            _pin(container, cpus)
+        locust.worker_pids = lambda: [pid for c in containers if (pid := host_pid(c)) > 0]
+        locust.release = self._remove_load
+        return locust
+
+    def _remove_load(self) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self.engine.services.get(self._name("load")).remove()
+
     def dead_services(self) -> list[str]:
         dead = stopped(self.containers)
         if self.wire is not None and self.wire.dead():
@@ -325,6 +387,7 @@ class SwarmStage:
             for service in self.services.values():
                 with contextlib.suppress(docker.errors.NotFound):
                     service.remove()
+            self._remove_load()
             self._wire_stack.close()  # the wire last: the services' connections ran through it
             wait_for_tasks_gone(self.engine, {"label": f"{STAGE_LABEL}={self.stage.id}"})
 
@@ -340,6 +403,10 @@ class SwarmBackend:
         self.network: Network | None = None
         self.readers: NodeReaders | None = None
         self.database_service = f"ladder-{self.run_id}-db"
+
+    @functools.cache  # noqa: B019 (one backend per run: the cache goes with it)
+    def _load_image(self) -> str:
+        return build_load_image(self.images, self.say)
 
     @contextlib.contextmanager
     def environment(self, budget: CpuBudget, settings: HarnessSettings) -> Iterator[RunEnvironment]:
@@ -358,7 +425,7 @@ class SwarmBackend:
                           "db", args=server_command(), hostname="db", mounts=[data],
                           env=[f"POSTGRES_USER={ADMIN_USER}", f"POSTGRES_PASSWORD={password}", "POSTGRES_DB=postgres"])
             container = running_container(self.engine, db, 120.0)
-            _pin(container, budget)
+            _pin(container, budget.server)
             admin_url = (f"postgresql://{ADMIN_USER}:{password}@{gateway_address(self.engine, container)}:{PG_PORT}"
                          "/postgres")
             def ended() -> bool:
@@ -387,7 +454,8 @@ class SwarmBackend:
               network: NetworkPlan = LOOPBACK) -> Iterator[RunningStage]:
         assert self.network is not None and self.readers is not None
         running = SwarmStage(stage, self.engine, self.network, self.images, env.budget, self.run_id, log_dir,
-                             self.database_service, self.readers, network_plan=network)
+                             self.database_service, self.readers, network_plan=network,
+                             load_image=self._load_image)
         try:
             running.start(stage_database(env, stage), env.token_secret, start_timeout)
             yield running

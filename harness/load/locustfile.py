@@ -39,7 +39,7 @@ from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunne
 from domain import seed
 from domain.hops import HEADER as HOPS_HEADER
 from harness.load.mix import Schedule, due_offset
-from harness.load.profile import DROPPED, REQUEST_TIMEOUT_SECONDS
+from harness.load.profile import DROPPED, HAND_IN_SECONDS, REQUEST_TIMEOUT_SECONDS
 
 SAMPLES_FILE = os.environ.get("LADDER_SAMPLES_FILE")
 READY_FILE = os.environ.get("LADDER_READY_FILE")
@@ -102,7 +102,6 @@ def worker_copy(path: str, index: int) -> str:
 READY_MESSAGE = "ladder_ready"  # worker -> master: {index, at}
 HAND_IN_MESSAGE = "ladder_hand_in"  # master -> workers: stop the users, send what you recorded
 SAMPLES_MESSAGE = "ladder_samples"  # worker -> master: {index, rows}
-HAND_IN_TIMEOUT_S = 60.0
 SAMPLES_HEADER = ["name", "completed_at", "response_time_ms", "hops", "ok", "intended_at"]
 
 _environment: Environment | None = None
@@ -167,7 +166,7 @@ def _collect_from_workers(environment: Environment, **_: Any) -> None:
     _collected = True
     workers = {client.id for client in runner.clients.all if client.state != STATE_MISSING}
     runner.send_message(HAND_IN_MESSAGE)
-    deadline = time.monotonic() + HAND_IN_TIMEOUT_S
+    deadline = time.monotonic() + HAND_IN_SECONDS
     while not workers <= _handed_in and time.monotonic() < deadline:
         gevent.sleep(0.05)
 

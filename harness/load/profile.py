@@ -8,7 +8,8 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.cpu import pin
@@ -85,15 +86,35 @@ DEFAULT_PROFILE = LoadProfile()
 QUICK_PROFILE = LoadProfile(users=20, warmup=2.0, duration=6.0)
 
 
+# how long a master waits, once asked, for every worker's samples (harness/load/locustfile.py)
+HAND_IN_SECONDS = 60.0
+# how long a master waits for its workers to connect before it gives up (and the stage fails)
+EXPECT_WORKERS_SECONDS = 120
+
+
 @dataclass
 class LocustRun:
+    """Locust as the harness started it: a process on this host (alone, or forking its workers),
+    or a master here whose workers run elsewhere (`worker_pids`: theirs as this host sees them,
+    for the generator's CPU; `release`: what removes them once the master has ended)."""
     process: subprocess.Popen[bytes]
     stdout: Path
     stderr: Path
+    worker_pids: Callable[[], list[int]] = list
+    release: Callable[[], None] = field(default=lambda: None)
+
+    def pids(self) -> list[int]:
+        """The generator's processes on this host: the master (with any forked workers) and the
+        workers that run elsewhere but on this host."""
+        return [self.process.pid, *self.worker_pids()]
 
     def stop(self) -> None:
-        """SIGTERM: locust's graceful shutdown, which writes its stats and our samples."""
-        terminate([self.process], grace=10)
+        """SIGTERM: locust's graceful shutdown, which collects the workers' samples and writes
+        them with its stats; then the workers that run elsewhere go."""
+        try:
+            terminate([self.process], grace=10 + HAND_IN_SECONDS)
+        finally:
+            self.release()
 
     def sent(self) -> int | None:
         """Requests locust itself counted (its `--json` stats, after stop)."""
@@ -124,20 +145,31 @@ def ready_files(out_dir: Path, processes: int) -> list[Path]:
     return [out_dir / "ready"] if processes == 1 else [out_dir / f"ready.w{i}" for i in range(processes)]
 
 
-def start_locust(host: str, profile: LoadProfile, cpus: frozenset[int], out_dir: Path) -> LocustRun:
+def worker_env(profile: LoadProfile) -> dict[str, str]:
+    """What every locust process that sends requests needs to know of the profile (the locustfile's
+    LADDER_* variables), wherever it runs."""
+    # each locust process runs its own schedule: together they offer the rate
+    return {"LADDER_MIX": profile.mix, "LADDER_RATE": f"{profile.rate / profile.processes:g}",
+            "LADDER_MAX_LATE": f"{MAX_LATE_SECONDS:g}", "LADDER_RAMP": f"{RAMP_SHARE_OF_WARMUP * profile.warmup:g}"}
+
+
+def start_locust(host: str, profile: LoadProfile, cpus: frozenset[int], out_dir: Path,
+                 master_port: int | None = None) -> LocustRun:
     """Start headless locust. The harness stops it when its window closes; its run time is
-    only the bound after which it stops by itself whatever happens to the harness."""
+    only the bound after which it stops by itself whatever happens to the harness.
+    `master_port`: only a master, bound there, that waits for `profile.processes` workers started
+    elsewhere (they learn `host` from it); else one process, or one forking its workers here."""
     run_time = round(SIGN_IN_TIMEOUT_SECONDS + profile.warmup + profile.duration + DRAIN_SECONDS + 30)
     stdout, stderr = out_dir / "locust.json", out_dir / "locust.log"
     env = {**os.environ, "LADDER_READY_FILE": str(out_dir / "ready"),
-           "LADDER_SAMPLES_FILE": str(out_dir / "samples.csv"), "LADDER_MIX": profile.mix,
-           # each locust process runs its own schedule: together they offer the rate
-           "LADDER_RATE": f"{profile.rate / profile.processes:g}", "LADDER_MAX_LATE": f"{MAX_LATE_SECONDS:g}",
-           "LADDER_RAMP": f"{RAMP_SHARE_OF_WARMUP * profile.warmup:g}"}
+           "LADDER_SAMPLES_FILE": str(out_dir / "samples.csv"), **worker_env(profile)}
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
             "-u", str(profile.users), "-r", str(profile.users), "-t", f"{run_time}s",
             "--only-summary", "--json", "--exit-code-on-error", "0", "--loglevel", "WARNING"]
-    if profile.processes > 1:
+    if master_port is not None:
+        argv += ["--master", "--master-bind-port", str(master_port), "--expect-workers", str(profile.processes),
+                 "--expect-workers-max-wait", str(EXPECT_WORKERS_SECONDS)]
+    elif profile.processes > 1:
         argv += ["--processes", str(profile.processes)]  # forks a master and its workers
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,

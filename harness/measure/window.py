@@ -20,7 +20,6 @@ from harness.load.profile import (
     LocustRun,
     drain_seconds,
     ready_files,
-    start_locust,
 )
 from harness.measure import calibrate, waiting
 from harness.measure.counters import read_counters
@@ -98,9 +97,9 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     launch = time.time()
     services = running.service_pids()
     app_pids = list(services.values())
-    locust = start_locust(running.base_url, profile, load_cpus, out_dir)
+    locust = running.start_load(profile, load_cpus, out_dir)
     activity = waiting.DbActivity(admin_url)
-    sampler = Sampler(app_pids, [locust.process.pid], database_pids,
+    sampler = Sampler(app_pids, locust.pids(), database_pids,
                       probes=_waiting_probes(running, services, activity))
     watchers = calibrate.Watchers.start(server_cpus, out_dir)
     profiler = Profiler(services, profile.duration, load_cpus, out_dir / PROFILE_DIR) \
@@ -117,7 +116,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         # apps' per service, for the profile's shares (harness.results.layers)
         db_before, services_before = read_counters(admin_url), services_cpu_seconds(services)
         nodes_before = running.node_cpu_seconds()
-        db_cpu_before, gen_before = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
+        db_cpu_before, gen_before = tree_cpu_seconds(database_pids), tree_cpu_seconds(locust.pids())
         budget_before, load_before = waiting.cpu_times(server_cpus), waiting.cpu_times(load_cpus)
         others_before = waiting.process_times()
         wire = running.wire
@@ -129,11 +128,11 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         db_after, services_after = read_counters(admin_url), services_cpu_seconds(services)
         nodes_after = running.node_cpu_seconds()
         services_cpu = {name: services_after[name] - services_before[name] for name in services}
-        db_cpu_after, gen_after = tree_cpu_seconds(database_pids), tree_cpu_seconds([locust.process.pid])
+        db_cpu_after, gen_after = tree_cpu_seconds(database_pids), tree_cpu_seconds(locust.pids())
         budget_after, load_after = waiting.cpu_times(server_cpus), waiting.cpu_times(load_cpus)
         others_after = waiting.process_times()
         # the run's own: the harness and all it started, the stage's processes (containers' too), the database
-        ours = waiting.run_tree([os.getpid(), *app_pids, *database_pids, locust.process.pid,
+        ours = waiting.run_tree([os.getpid(), *app_pids, *database_pids, *locust.pids(),
                                  *([wire.pid] if wire is not None else [])])
         if wire is not None:
             wire_after, wire_cpu_after = wire.stats(), tree_cpu_seconds([wire.pid])

@@ -35,8 +35,13 @@ def ladder_plan(stages: list[str] | None, quick: bool, users: int | None, durati
     selected = select(all_stages(), stages)
     budget = CpuBudget.from_options(server_cpus, load_cpus, cpu_quota)
     if load_processes > len(budget.load):
-        raise UserError(f"--load-processes {load_processes} needs as many load CPUs; the load has "
-                        f"{len(budget.load)} ({budget.as_record()['load_cpus']})")
+        if backend != "swarm":
+            raise UserError(f"--load-processes {load_processes} needs as many load CPUs; the load has "
+                            f"{len(budget.load)} ({budget.as_record()['load_cpus']})")
+        # on a swarm the workers run on the load nodes: those on this one share its load CPUs
+        say(f"load: {load_processes} workers on the nodes labelled ladder.tier=load; on this host they share "
+            f"{len(budget.load)} load CPU(s) ({budget.as_record()['load_cpus']}), and the generator's share "
+            "of them is in every verdict")
     if idle_timeout < 0 or not 0 < idle_threshold <= 100:
         raise UserError("--idle-threshold must be in (0, 100] and --idle-timeout not negative")
     interrupts.install()

@@ -58,7 +58,9 @@ def test_quick_ladder_on_a_single_node_swarm(manager: docker.DockerClient, resul
     # s6, not s7: at s7's ~1,000 req/s (3+ round trips each) the Python wire, sharing the load CPU
     # with locust, can reach its saturation line on a slow host, and the verdict is then rightly
     # `network`; this test is about the swarm path, so it stays at rates the wire holds.
-    done = run_harness("run-all", "--backend", "swarm", "--quick", "--no-ceiling",
+    # the load from two locust workers as a service of the load image (one load CPU here: the
+    # harness says they share it), their master on this host
+    done = run_harness("run-all", "--backend", "swarm", "--quick", "--no-ceiling", "--load-processes", "2",
                        "--stages", "s4-queries,s6-one-deployable", env={"LADDER_RESULTS_DIR": str(results_dir)},
                        timeout=1800)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -80,6 +82,14 @@ def test_quick_ladder_on_a_single_node_swarm(manager: docker.DockerClient, resul
     assert ratio.between(0.9, 1.1).all(), ratio
     # every request locust counted reached the run folder's samples
     assert (summary["samples_lost"] == 0).all() and (summary["samples_sent"] > summary["requests"]).all()
+    # ... from both workers: each handed its rows to the master, which wrote them here (fails when a
+    # worker's samples stay in its container, or both workers ran in one process)
+    assert "2 workers on the nodes labelled ladder.tier=load" in done.stdout + done.stderr
+    for stage in summary.index:
+        measured = run / "stages" / stage
+        assert json.loads((measured / "measurement.json").read_text())["generator_processes"] == 2
+        rows = [len(pd.read_csv(measured / f"samples.w{i}.csv")) for i in (0, 1)]
+        assert min(rows) > 0 and sum(rows) == summary.loc[stage, "samples_sent"], (stage, rows)
     # the mechanisms travel: s6 serves in one process, s4 calls a service per request
     assert summary.loc["s6-one-deployable", "hops_per_req"] == 0 < summary.loc["s4-queries", "hops_per_req"]
     assert _left(manager) == {"services": [], "containers": [], "networks": [], "volumes": []}

@@ -8,6 +8,7 @@ import asyncio
 import re
 import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +46,15 @@ def test_the_service_images_install_a_subset_of_the_projects_dependencies_sniffi
                        .splitlines()])
     assert services <= project, sorted(services - project)
     assert "sniffio" in services  # the containers need it as much as the host (see the module docstring)
+
+
+def test_the_load_image_runs_the_locust_the_harness_runs() -> None:
+    """The swarm's load workers (Dockerfile target `load`) speak to a master of the harness's own
+    locust: fails when one pin moves without the other, or the installed locust is neither."""
+    repo = Path(__file__).resolve().parents[2]
+    pins = [line for line in tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"]
+            if line.startswith("locust")]
+    image = [line.strip() for line in (repo / "deploy" / "requirements-load.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    installed = metadata.version("locust")  # not imported: locust monkey-patches the importing process
+    assert pins == image == [f"locust=={installed}"], (pins, image, installed)
