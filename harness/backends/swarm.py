@@ -34,8 +34,6 @@ killed run left.
 import contextlib
 import functools
 import secrets
-import socket
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,211 +44,45 @@ import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.models.services import Service
-from docker.types import EndpointSpec, Mount, Resources, RestartPolicy, ServiceMode
+from docker.types import EndpointSpec, Mount, RestartPolicy, ServiceMode
 
 from harness import interrupts
 from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
 from harness.backends.containers import address, host_pid, stopped
 from harness.backends.docker_wire import docker_wire, planned_ports
 from harness.backends.health import wait_for_postgres, wait_until_healthy
-from harness.backends.images import ImageSet, build_load_image, build_stage_images, client, image_interpreter
+from harness.backends.images import ImageSet, build_load_image, build_stage_images, image_interpreter
 from harness.backends.local import service_env
-from harness.backends.node_reader import MOUNT as READER_MOUNT
-from harness.backends.node_reader import read_node
 from harness.backends.postgres import ADMIN_USER, prepare_template, server_command
-from harness.cpu import CpuBudget, format_cpus
-from harness.errors import StageFailed, UserError
+from harness.backends.swarm_engine import (
+    GWBRIDGE,
+    TIER_LABEL,
+    NodeReaders,
+    constraints,
+    free_port,
+    gateway,
+    gateway_address,
+    pin_to,
+    remove_labelled,
+    running_container,
+    running_containers,
+    swarm_engine,
+    tier_service,
+    wait_for_tasks_gone,
+)
+from harness.cpu import CpuBudget
+from harness.errors import UserError
 from harness.load.profile import LoadProfile, LocustRun, start_locust, worker_env
 from harness.manifests.manifest import StageManifest
 from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, rerouted
 from harness.ownership import RUN_LABEL, owner_labels
 from harness.settings import HarnessSettings
 
-MAKE_MANAGER = "docker swarm init --advertise-addr 127.0.0.1"
-TIER_LABEL = "ladder.tier"
 STAGE_LABEL = "ladder.stage"
-GWBRIDGE = "docker_gwbridge"  # each swarm task's bridge to its own host
 PG_PORT = 5432
 PG_DATA = "/var/lib/postgresql/data"
 APP_UID = "10001:10001"
-ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
 DATABASE_TIER = "postgres"  # the database's key among the tiers' CPU readings
-
-
-def swarm_engine() -> docker.DockerClient:
-    """The engine, if it is the manager of a swarm this backend can measure; else one line saying why."""
-    engine = client()
-    swarm = engine.info().get("Swarm") or {}
-    if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
-        raise UserError(f"the swarm backend needs this Docker engine to be a swarm manager: `{MAKE_MANAGER}` "
-                        "makes it one (a single node; `docker swarm leave --force` undoes it)")
-    nodes = engine.nodes.list()
-    if len(nodes) > 1:
-        raise UserError(f"the swarm has {len(nodes)} nodes; this backend measures a single-node swarm (a verdict's "
-                        "evidence on other nodes — busy and steal time, accept queues, profiles — would go unread)")
-    return engine
-
-
-def constraints(engine: docker.DockerClient, tier: str) -> list[str]:
-    """Place `tier` on the nodes labelled for it, or anywhere when none is."""
-    labelled = [n for n in engine.nodes.list() if (n.attrs["Spec"].get("Labels") or {}).get(TIER_LABEL) == tier]
-    return [f"node.labels.{TIER_LABEL}=={tier}"] if labelled else []
-
-
-def running_container(engine: docker.DockerClient, service: Service, timeout: float,
-                      logs: Any = None) -> Container:
-    """The container of the service's one task once it runs; a task that ended is a failed stage."""
-    return running_containers(engine, service, 1, timeout, logs)[0]
-
-
-def running_containers(engine: docker.DockerClient, service: Service, count: int, timeout: float,
-                       logs: Any = None) -> list[Container]:
-    """The containers of the service's `count` tasks once they all run; a task that ended is a
-    failed stage. Those of tasks on other nodes are not this engine's: only a single node is run."""
-    deadline = time.monotonic() + timeout
-    while True:
-        interrupts.check()
-        running: list[str] = []
-        with contextlib.suppress(docker.errors.NotFound):
-            for task in service.tasks():
-                status = task.get("Status") or {}
-                if status.get("State") == "running":
-                    container_id = (status.get("ContainerStatus") or {}).get("ContainerID")
-                    if container_id:
-                        running.append(container_id)
-                if status.get("State") in ENDED:
-                    raise StageFailed(f"service {service.name} ended at start: {status.get('State')} "
-                                      f"{status.get('Err', '')}".strip(), logs() if logs else {})
-        if len(running) >= count:
-            return [engine.containers.get(c) for c in running[:count]]
-        if time.monotonic() > deadline:
-            raise StageFailed(f"service {service.name}: {len(running)} of {count} tasks running after "
-                              f"{timeout:.0f}s", logs() if logs else {})
-        time.sleep(0.3)
-
-
-def gateway_address(engine: docker.DockerClient, container: Container) -> str:
-    """The container's address on docker_gwbridge, which its host can route to (an overlay's it cannot).
-    Swarm keeps that endpoint out of the container's own network settings: the bridge lists it."""
-    container.reload()
-    listed = (container.attrs["NetworkSettings"]["Networks"] or {}).get(GWBRIDGE)
-    if listed and listed.get("IPAddress"):
-        return str(listed["IPAddress"])
-    endpoints = engine.networks.get(GWBRIDGE).attrs.get("Containers") or {}
-    endpoint = endpoints.get(container.id)
-    if not endpoint:
-        raise StageFailed(f"{container.name} has no address on {GWBRIDGE}: this host cannot reach it")
-    return str(endpoint["IPv4Address"]).split("/")[0]
-
-
-def gateway(engine: docker.DockerClient) -> str:
-    """This host's address on docker_gwbridge: where a task on this node reaches its host (the
-    load's master). A task on another node would use the manager's address instead; a single node
-    is all this backend runs."""
-    config = engine.networks.get(GWBRIDGE).attrs["IPAM"]["Config"]
-    return str(config[0]["Gateway"])
-
-
-def remove_labelled(engine: docker.DockerClient, run_id: str) -> None:
-    """Every service, container, network and volume of a run (also after a crash)."""
-    selector = {"label": f"{RUN_LABEL}={run_id}"}
-    with interrupts.deferred():
-        for service in engine.services.list(filters=selector):
-            with contextlib.suppress(docker.errors.NotFound):
-                service.remove()
-        wait_for_tasks_gone(engine, selector)
-        for container in engine.containers.list(all=True, filters=selector):
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True, v=True)
-        for network in engine.networks.list(filters=selector):
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                network.remove()
-        for volume in engine.volumes.list(filters=selector):
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                volume.remove(force=True)
-
-
-def wait_for_tasks_gone(engine: docker.DockerClient, selector: dict[str, str], timeout: float = 30.0) -> None:
-    """A removed service's task containers go asynchronously; its network and volume only after them."""
-    deadline = time.monotonic() + timeout
-    while engine.containers.list(all=True, filters=selector) and time.monotonic() < deadline:
-        time.sleep(0.3)
-
-
-def _service(engine: docker.DockerClient, image: str, name: str, network: Network, labels: dict[str, str],
-             budget: CpuBudget, tier: str, **spec: Any) -> Service:
-    nano_cpus = int((budget.quota if budget.quota is not None else len(budget.server)) * 1e9)
-    return engine.services.create(
-        image, name=name, networks=[network.id], labels=labels, container_labels=labels,
-        endpoint_spec=EndpointSpec(mode="dnsrr"), resources=Resources(cpu_limit=nano_cpus),
-        # a task that dies stays dead: the stage fails with its logs instead of restarting unseen
-        restart_policy=RestartPolicy(condition="none"), constraints=constraints(engine, tier), **spec)
-
-
-def _pin(container: Container, cpus: frozenset[int]) -> None:
-    """On this host, the task's CPUs as its cpuset: the budget's for a tier (the quota alone would
-    let it run on the load's), the load's for a load worker."""
-    container.update(cpuset_cpus=format_cpus(cpus))
-
-
-@dataclass
-class NodeReaders:
-    """The run's node reader on every node (harness/backends/node_reader.py): a global service
-    publishing `port` on each node's own address."""
-    engine: docker.DockerClient
-    port: int
-
-    @classmethod
-    def start(cls, engine: docker.DockerClient, image: str, name: str, labels: dict[str, str],
-              timeout: float = 60.0) -> "NodeReaders":
-        port = _free_port()
-        engine.services.create(
-            image, name=name, labels=labels, container_labels=labels, mode=ServiceMode("global"),
-            command=["python", "-m", "harness.backends.node_reader", "--port", str(port)],
-            mounts=[Mount(READER_MOUNT, "/sys/fs/cgroup", type="bind", read_only=True)],
-            endpoint_spec=EndpointSpec(mode="dnsrr", ports={port: (port, "tcp", "host")}),
-            restart_policy=RestartPolicy(condition="none"))
-        readers = cls(engine, port)
-        deadline = time.monotonic() + timeout
-        while True:  # every node's reader answers before a stage starts
-            interrupts.check()
-            try:
-                for address in readers.nodes().values():
-                    read_node(address, port, [], timeout=2.0)
-                return readers
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise StageFailed(f"the node reader {name} did not answer on port {port} "
-                                      f"within {timeout:.0f}s") from None
-                time.sleep(0.3)
-
-    def nodes(self) -> dict[str, str]:
-        """Each node's id and the address its published ports answer on."""
-        return {n.id: n.attrs["Status"]["Addr"] for n in self.engine.nodes.list()}
-
-    def cpu_seconds(self, services: dict[str, Service]) -> dict[str, float]:
-        """Each service's CPU seconds so far (its running tasks summed), read on the nodes they run on."""
-        where: dict[str, list[tuple[str, str]]] = {}  # node -> (service, container)
-        for name, service in services.items():
-            for task in service.tasks(filters={"desired-state": "running"}):
-                container = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
-                if container:
-                    where.setdefault(task["NodeID"], []).append((name, container))
-        addresses = self.nodes()
-        seconds = dict.fromkeys(services, 0.0)
-        for node, tasks in where.items():
-            read = read_node(addresses[node], self.port, [c for _, c in tasks])
-            for name, container in tasks:
-                if read.get(container) is None:
-                    raise StageFailed(f"the node reader on {addresses[node]} found no cgroup for {name}'s task")
-                seconds[name] += float(read[container] or 0.0)
-        return seconds
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("0.0.0.0", 0))  # noqa: S104 (a port free on this host's every address)
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -295,12 +127,12 @@ class SwarmStage:
         image = self.images.stage(self.stage)
         for spec in self.stage.services:
             command = self.stage.command(spec, "0.0.0.0", len(self.budget.server), python="python")
-            self.services[spec.name] = _service(
+            self.services[spec.name] = tier_service(
                 self.engine, image, self._name(spec.name), self.network, self._labels(), self.budget, "app",
                 command=command, hostname=spec.name, env=[f"{k}={v}" for k, v in env.items()], user=APP_UID)
         for name, service in self.services.items():
             self.containers[name] = running_container(self.engine, service, timeout, self.logs)
-            _pin(self.containers[name], self.budget.server)
+            pin_to(self.containers[name], self.budget.server)
         if self.network_plan.on:
             of_database = {"label": f"com.docker.swarm.service.name={self.database_service}"}
             database = self.engine.containers.list(filters=of_database)
@@ -336,7 +168,7 @@ class SwarmStage:
         if profile.processes == 1:
             return start_locust(self.base_url, profile, cpus, out_dir)
         image = self.load_image()
-        port = _free_port()
+        port = free_port()
         edge = self.stage.edge
         locust = start_locust(f"http://{self._name(edge.name)}:{edge.port}", profile, cpus, out_dir,
                               master_port=port)
@@ -356,7 +188,7 @@ class SwarmStage:
             self._remove_load()
             raise
         for container in containers:
-            _pin(container, cpus)
+            pin_to(container, cpus)
         locust.worker_pids = lambda: [pid for c in containers if (pid := host_pid(c)) > 0]
         locust.release = self._remove_load
         return locust
@@ -421,11 +253,11 @@ class SwarmBackend:
             password = secrets.token_urlsafe(18)
             # the data on a volume of the run's (not the container's layer), as in the docker backend
             data = Mount(PG_DATA, f"ladder-{self.run_id}-pgdata", type="volume", labels=labels)
-            db = _service(self.engine, self.images.postgres, self.database_service, self.network, labels, budget,
+            db = tier_service(self.engine, self.images.postgres, self.database_service, self.network, labels, budget,
                           "db", args=server_command(), hostname="db", mounts=[data],
                           env=[f"POSTGRES_USER={ADMIN_USER}", f"POSTGRES_PASSWORD={password}", "POSTGRES_DB=postgres"])
             container = running_container(self.engine, db, 120.0)
-            _pin(container, budget.server)
+            pin_to(container, budget.server)
             admin_url = (f"postgresql://{ADMIN_USER}:{password}@{gateway_address(self.engine, container)}:{PG_PORT}"
                          "/postgres")
             def ended() -> bool:

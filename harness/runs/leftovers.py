@@ -136,7 +136,7 @@ def _docker(found: Leftovers) -> None:
                     service.remove()
                     found.services.append(service.name)
     if found.services:
-        from harness.backends.swarm import wait_for_tasks_gone
+        from harness.backends.swarm_engine import wait_for_tasks_gone
         wait_for_tasks_gone(engine, selector)
     for container in engine.containers.list(all=True, filters=selector):
         if orphaned(container.labels):
