@@ -21,7 +21,7 @@ from docker.models.networks import Network
 
 from harness import interrupts
 from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
-from harness.backends.containers import address, host_pid, stopped
+from harness.backends.containers import address, host_pid, listed, remove_released, stopped
 from harness.backends.docker_wire import docker_wire, planned_ports
 from harness.backends.health import wait_for_postgres, wait_until_healthy
 from harness.backends.images import ImageSet, build_stage_images, client, image_interpreter
@@ -59,12 +59,10 @@ def remove_labelled(engine: docker.DockerClient, run_id: str) -> None:
 
 
 def _remove(engine: docker.DockerClient, selector: dict[str, str]) -> None:
-    for container in engine.containers.list(all=True, filters=selector):
+    for container in listed(engine, selector):
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True, v=True)  # v: anonymous volumes (the database's data) too
-    for network in engine.networks.list(filters=selector):
-        with contextlib.suppress(docker.errors.NotFound):
-            network.remove()
+    remove_released(lambda: engine.networks.list(filters=selector))
 
 
 @dataclass

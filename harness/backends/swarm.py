@@ -1,5 +1,5 @@
-"""Swarm backend: each tier of a stage a Docker Swarm service, placed by node label, on an overlay
-network of the run's own.
+"""Swarm backend: each tier of a stage a Docker Swarm service on an overlay network of the run's
+own; the tiers on this node, the load from as many nodes as carry the label `ladder.tier=load`.
 
 Why Swarm: it is part of the Docker engine the project already drives (the docker SDK's `swarm`,
 `nodes`, `services`, `networks`), needs no other software, and runs on one node, so the same
@@ -8,23 +8,22 @@ ladder moves from one machine to a few without a home-made orchestrator.
 How a stage runs:
 - one attachable overlay network per run; every service in DNS round-robin endpoint mode
   (`dnsrr`): the default virtual-IP mode resolves a name but does not route on some kernels;
-- placement by the node label `ladder.tier`: `db` for PostgreSQL, `app` for the stage's
-  services; a tier no node is labelled for goes on any node (on one node: all on it);
-- the budget as a CPU limit per service (`nano_cpus`; Swarm has no cpuset). On the node the
-  harness runs on, each task's container is also pinned to the budget's CPUs, as the docker
-  backend pins its containers, so the load generator's CPUs stay its own;
-- the wire (`--rtt`) a container of its own on the overlay, as in the docker backend;
+- the stage's services, PostgreSQL and the wire (`--rtt`) on this node, where the verdict's
+  evidence is read: the budget CPUs' busy and steal time, the edge's accept queue, PostgreSQL's
+  sessions, py-spy, the host-speed watcher. Other nodes may carry only the load
+  (swarm_engine.refusal says so in one line otherwise);
+- the budget as a CPU limit per service (`nano_cpus`; Swarm has no cpuset), and each task's
+  container pinned to the budget's CPUs, as the docker backend pins its containers, so the load
+  generator's CPUs stay its own;
 - the load: one locust process on this host, or with `--load-processes N` its master here and N
-  workers as a service of the load image on the nodes labelled `load`, reaching the edge by name
-  on the overlay as a load machine would (SwarmStage.start_load).
+  workers as a service of the load image on the nodes labelled `load` (any node when none is),
+  reaching the edge by name on the overlay as a load machine would (SwarmStage.start_load).
 
-What the harness reads: with every task on this host, the window reads their processes as the
-docker backend does, and reaches the edge, PostgreSQL and the wire at their addresses on
-`docker_gwbridge`, the bridge every swarm task has to its own host. Each tier's CPU is also read
-on the node its tasks run on, by the run's node reader (harness/backends/node_reader.py). The rest
-of a verdict's evidence (the budget CPUs' busy and steal time, the edge's accept queue, py-spy)
-and the path to the edge and PostgreSQL are still this host's: a swarm of more than one node is
-refused in one line rather than measured with part of its evidence unseen.
+What the harness reads: the window reads the tiers' processes as the docker backend does, and
+reaches the edge, PostgreSQL and the wire at their addresses on `docker_gwbridge`, the bridge
+every swarm task has to its own host. Each tier's CPU, and each load worker's, is also read on
+the node its tasks run on, by the run's node reader (harness/backends/node_reader.py): the
+generator's CPU is its master's here plus every worker's where it runs.
 
 The engine must already be a swarm manager: the harness never initialises or leaves a swarm.
 Everything it creates carries the run's and the owner's labels; `harness cleanup` removes what a
@@ -58,14 +57,15 @@ from harness.backends.swarm_engine import (
     GWBRIDGE,
     TIER_LABEL,
     NodeReaders,
-    constraints,
     free_port,
     gateway,
     gateway_address,
+    load_constraints,
+    master_address,
     pin_to,
     remove_labelled,
     running_container,
-    running_containers,
+    running_tasks,
     swarm_engine,
     tier_service,
     wait_for_tasks_gone,
@@ -128,7 +128,7 @@ class SwarmStage:
         for spec in self.stage.services:
             command = self.stage.command(spec, "0.0.0.0", len(self.budget.server), python="python")
             self.services[spec.name] = tier_service(
-                self.engine, image, self._name(spec.name), self.network, self._labels(), self.budget, "app",
+                self.engine, image, self._name(spec.name), self.network, self._labels(), self.budget,
                 command=command, hostname=spec.name, env=[f"{k}={v}" for k, v in env.items()], user=APP_UID)
         for name, service in self.services.items():
             self.containers[name] = running_container(self.engine, service, timeout, self.logs)
@@ -173,23 +173,29 @@ class SwarmStage:
         locust = start_locust(f"http://{self._name(edge.name)}:{edge.port}", profile, cpus, out_dir,
                               master_port=port)
         name = self._name("load")
+        swarm = self.engine.info()["Swarm"]
         try:
             workers = self.engine.services.create(
                 image, name=name, networks=[self.network.id], labels=self._labels(),
                 container_labels=self._labels(), endpoint_spec=EndpointSpec(mode="dnsrr"),
                 mode=ServiceMode("replicated", replicas=profile.processes), user=APP_UID,
-                restart_policy=RestartPolicy(condition="none"), constraints=constraints(self.engine, "load"),
+                restart_policy=RestartPolicy(condition="none"), constraints=load_constraints(self.engine),
                 env=[f"{k}={v}" for k, v in worker_env(profile).items()],
                 command=["python", "-m", "locust", "-f", "harness/load/locustfile.py", "--worker",
-                         "--master-host", gateway(self.engine), "--master-port", str(port), "--loglevel", "WARNING"])
-            containers = running_containers(self.engine, workers, profile.processes, 60.0)
+                         "--master-host", master_address(swarm["NodeAddr"], gateway(self.engine)),
+                         "--master-port", str(port), "--loglevel", "WARNING"])
+            tasks = running_tasks(workers, profile.processes, 60.0)
         except BaseException:
             locust.stop()
             self._remove_load()
             raise
-        for container in containers:
+        # those on this node: on the load CPUs, and seen by this host's sampler too
+        local = [self.engine.containers.get(c) for node, c in tasks if node == swarm["NodeID"]]
+        for container in local:
             pin_to(container, cpus)
-        locust.worker_pids = lambda: [pid for c in containers if (pid := host_pid(c)) > 0]
+        locust.worker_pids = lambda: [pid for c in local if (pid := host_pid(c)) > 0]
+        # every worker's CPU where it runs, read by that node's reader
+        locust.workers_cpu = lambda: self.readers.cpu_seconds({"load": workers})["load"]
         locust.release = self._remove_load
         return locust
 
@@ -254,7 +260,7 @@ class SwarmBackend:
             # the data on a volume of the run's (not the container's layer), as in the docker backend
             data = Mount(PG_DATA, f"ladder-{self.run_id}-pgdata", type="volume", labels=labels)
             db = tier_service(self.engine, self.images.postgres, self.database_service, self.network, labels, budget,
-                          "db", args=server_command(), hostname="db", mounts=[data],
+                          args=server_command(), hostname="db", mounts=[data],
                           env=[f"POSTGRES_USER={ADMIN_USER}", f"POSTGRES_PASSWORD={password}", "POSTGRES_DB=postgres"])
             container = running_container(self.engine, db, 120.0)
             pin_to(container, budget.server)
@@ -273,7 +279,7 @@ class SwarmBackend:
                 lambda: [host_pid(container)],
                 details={"enforced": "nano_cpus quota per service + cpuset on this node",
                          "swarm": {"nodes": len(self.engine.nodes.list()), "endpoint_mode": "dnsrr",
-                                   "placement": f"node label {TIER_LABEL} (db, app) where set"},
+                                   "placement": f"tiers on this node, load workers on {TIER_LABEL}=load"},
                          "images": {"base": self.images.base, "postgres": self.images.postgres,
                                     "offline_base": self.images.offline},
                          "interpreter": image_interpreter(self.engine, self.images.stage(self.stages[0]), labels)},

@@ -16,6 +16,7 @@ from docker.models.services import Service
 from docker.types import EndpointSpec, Mount, Resources, RestartPolicy, ServiceMode
 
 from harness import interrupts
+from harness.backends.containers import listed, remove_released
 from harness.backends.images import client
 from harness.backends.node_reader import MOUNT as READER_MOUNT
 from harness.backends.node_reader import read_node
@@ -36,17 +37,46 @@ def swarm_engine() -> docker.DockerClient:
     if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
         raise UserError(f"the swarm backend needs this Docker engine to be a swarm manager: `{MAKE_MANAGER}` "
                         "makes it one (a single node; `docker swarm leave --force` undoes it)")
-    nodes = engine.nodes.list()
-    if len(nodes) > 1:
-        raise UserError(f"the swarm has {len(nodes)} nodes; this backend measures a single-node swarm (a verdict's "
-                        "evidence on other nodes — busy and steal time, accept queues, profiles — would go unread)")
+    nodes = {n.id: n.attrs for n in engine.nodes.list()}
+    if why := refusal(nodes, str(swarm["NodeID"])):
+        raise UserError(why)
     return engine
 
 
-def constraints(engine: docker.DockerClient, tier: str) -> list[str]:
-    """Place `tier` on the nodes labelled for it, or anywhere when none is."""
-    labelled = [n for n in engine.nodes.list() if (n.attrs["Spec"].get("Labels") or {}).get(TIER_LABEL) == tier]
-    return [f"node.labels.{TIER_LABEL}=={tier}"] if labelled else []
+def tier_label(node: dict[str, Any]) -> str | None:
+    return (node.get("Spec", {}).get("Labels") or {}).get(TIER_LABEL)
+
+
+def refusal(nodes: dict[str, dict[str, Any]], this_node: str) -> str | None:
+    """Why this swarm cannot be measured, or None. The tiers run on this node, where every part of
+    a verdict's evidence is read (the budget CPUs' busy and steal time, the edge's accept queue,
+    PostgreSQL's sessions, py-spy, the host-speed watcher); other nodes may only carry load
+    (`ladder.tier=load`): locust's workers, whose CPU the node readers read where they run."""
+    others = sorted(n.get("Description", {}).get("Hostname") or node_id
+                    for node_id, n in ((i, m) for i, m in nodes.items() if i != this_node) if tier_label(n) != "load")
+    if not others:
+        return None
+    return (f"the swarm's nodes {', '.join(others)} are not labelled {TIER_LABEL}=load: the tiers run on this node, "
+            f"where a verdict's evidence is read, and other nodes may carry only the load "
+            f"(`docker node update --label-add {TIER_LABEL}=load NODE`, or leave them out of the swarm)")
+
+
+def here(engine: docker.DockerClient) -> list[str]:
+    """A tier's placement: this node (see refusal)."""
+    return [f"node.id=={engine.info()['Swarm']['NodeID']}"]
+
+
+def load_constraints(engine: docker.DockerClient) -> list[str]:
+    """The load workers' placement: the nodes labelled `load`, or anywhere when none is (one node)."""
+    labelled = [n for n in engine.nodes.list() if tier_label(n.attrs) == "load"]
+    return [f"node.labels.{TIER_LABEL}==load"] if labelled else []
+
+
+def master_address(node_address: str, gateway_address: str) -> str:
+    """Where locust's workers reach their master on this node: its swarm address, which other
+    nodes route to; the docker_gwbridge gateway when the swarm advertises loopback (a one-node
+    swarm, where a task's loopback would be its own)."""
+    return gateway_address if node_address.startswith("127.") else node_address
 
 
 def running_container(engine: docker.DockerClient, service: Service, timeout: float,
@@ -57,24 +87,32 @@ def running_container(engine: docker.DockerClient, service: Service, timeout: fl
 
 def running_containers(engine: docker.DockerClient, service: Service, count: int, timeout: float,
                        logs: Any = None) -> list[Container]:
-    """The containers of the service's `count` tasks once they all run; a task that ended is a
-    failed stage. Those of tasks on other nodes are not this engine's: only a single node is run."""
+    """The containers of the service's `count` tasks once they all run, those on this node; a task
+    that ended is a failed stage. A task on another node runs its container on that node's engine."""
+    this_node = engine.info()["Swarm"]["NodeID"]
+    return [engine.containers.get(container) for node, container in running_tasks(service, count, timeout, logs)
+            if node == this_node]
+
+
+def running_tasks(service: Service, count: int, timeout: float, logs: Any = None) -> list[tuple[str, str]]:
+    """(node, container) of each of the service's `count` tasks, once they all run; a task that
+    ended is a failed stage."""
     deadline = time.monotonic() + timeout
     while True:
         interrupts.check()
-        running: list[str] = []
+        running: list[tuple[str, str]] = []
         with contextlib.suppress(docker.errors.NotFound):
             for task in service.tasks():
                 status = task.get("Status") or {}
                 if status.get("State") == "running":
                     container_id = (status.get("ContainerStatus") or {}).get("ContainerID")
                     if container_id:
-                        running.append(container_id)
+                        running.append((task["NodeID"], container_id))
                 if status.get("State") in ENDED:
                     raise StageFailed(f"service {service.name} ended at start: {status.get('State')} "
                                       f"{status.get('Err', '')}".strip(), logs() if logs else {})
         if len(running) >= count:
-            return [engine.containers.get(c) for c in running[:count]]
+            return running[:count]
         if time.monotonic() > deadline:
             raise StageFailed(f"service {service.name}: {len(running)} of {count} tasks running after "
                               f"{timeout:.0f}s", logs() if logs else {})
@@ -111,32 +149,28 @@ def remove_labelled(engine: docker.DockerClient, run_id: str) -> None:
             with contextlib.suppress(docker.errors.NotFound):
                 service.remove()
         wait_for_tasks_gone(engine, selector)
-        for container in engine.containers.list(all=True, filters=selector):
+        for container in listed(engine, selector):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True, v=True)
-        for network in engine.networks.list(filters=selector):
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                network.remove()
-        for volume in engine.volumes.list(filters=selector):
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                volume.remove(force=True)
+        remove_released(lambda: [*engine.networks.list(filters=selector), *engine.volumes.list(filters=selector)])
 
 
 def wait_for_tasks_gone(engine: docker.DockerClient, selector: dict[str, str], timeout: float = 30.0) -> None:
     """A removed service's task containers go asynchronously; its network and volume only after them."""
     deadline = time.monotonic() + timeout
-    while engine.containers.list(all=True, filters=selector) and time.monotonic() < deadline:
+    while listed(engine, selector) and time.monotonic() < deadline:
         time.sleep(0.3)
 
 
 def tier_service(engine: docker.DockerClient, image: str, name: str, network: Network, labels: dict[str, str],
-             budget: CpuBudget, tier: str, **spec: Any) -> Service:
+                 budget: CpuBudget, **spec: Any) -> Service:
+    """A tier of the stage (or PostgreSQL) as a service on this node, the budget as its CPU limit."""
     nano_cpus = int((budget.quota if budget.quota is not None else len(budget.server)) * 1e9)
     return engine.services.create(
         image, name=name, networks=[network.id], labels=labels, container_labels=labels,
         endpoint_spec=EndpointSpec(mode="dnsrr"), resources=Resources(cpu_limit=nano_cpus),
         # a task that dies stays dead: the stage fails with its logs instead of restarting unseen
-        restart_policy=RestartPolicy(condition="none"), constraints=constraints(engine, tier), **spec)
+        restart_policy=RestartPolicy(condition="none"), constraints=here(engine), **spec)
 
 
 def pin_to(container: Container, cpus: frozenset[int]) -> None:

@@ -95,12 +95,15 @@ EXPECT_WORKERS_SECONDS = 120
 @dataclass
 class LocustRun:
     """Locust as the harness started it: a process on this host (alone, or forking its workers),
-    or a master here whose workers run elsewhere (`worker_pids`: theirs as this host sees them,
-    for the generator's CPU; `release`: what removes them once the master has ended)."""
+    or a master here whose workers run elsewhere (`worker_pids`: those this host sees, for its
+    sampler; `workers_cpu`: all of theirs, for the generator's CPU; `release`: what removes them
+    once the master has ended)."""
     process: subprocess.Popen[bytes]
     stdout: Path
     stderr: Path
     worker_pids: Callable[[], list[int]] = list
+    # the CPU seconds so far of every worker started elsewhere, read where each runs (None: all here)
+    workers_cpu: Callable[[], float] | None = None
     release: Callable[[], None] = field(default=lambda: None)
 
     def pids(self) -> list[int]:

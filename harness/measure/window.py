@@ -66,6 +66,17 @@ def _locust_failed(running: RunningStage, locust: LocustRun, what: str) -> Stage
                        {"locust": locust.stderr.read_text(errors="replace")[-3000:]})
 
 
+def _generator_cpu(locust: LocustRun) -> dict[str, float]:
+    """The generator's CPU seconds so far: `total` (its processes here, and every worker started
+    elsewhere as the node it runs on reads it), and `here_workers`, those workers as this host's
+    process tree reads them (a cross-check: on one node the two readings of them agree)."""
+    if locust.workers_cpu is None:
+        return {"total": tree_cpu_seconds(locust.pids())}
+    workers = locust.workers_cpu()
+    return {"total": tree_cpu_seconds([locust.process.pid]) + workers, "workers": workers,
+            "here_workers": tree_cpu_seconds(locust.worker_pids())}
+
+
 def _wait_for_sign_in(files: list[Path], deadline: float, tick: Tick | None,
                       running: RunningStage, locust: LocustRun, db_pids: list[int]) -> float | None:
     """When the last locust process said all its users signed in; None if not by the deadline."""
@@ -98,6 +109,10 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     services = running.service_pids()
     app_pids = list(services.values())
     locust = running.start_load(profile, load_cpus, out_dir)
+    # the generator's CPU as a share of what it can use: one core per process, at most the load CPUs
+    # here; a worker on another node has its node's core
+    here = profile.processes if locust.workers_cpu is None else len(locust.worker_pids())
+    cores = (min(here, len(load_cpus)) + profile.processes - here) or 1
     activity = waiting.DbActivity(admin_url)
     sampler = Sampler(app_pids, locust.pids(), database_pids,
                       probes=_waiting_probes(running, services, activity))
@@ -116,7 +131,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         # apps' per service, for the profile's shares (harness.results.layers)
         db_before, services_before = read_counters(admin_url), services_cpu_seconds(services)
         nodes_before = running.node_cpu_seconds()
-        db_cpu_before, gen_before = tree_cpu_seconds(database_pids), tree_cpu_seconds(locust.pids())
+        db_cpu_before, gen_before = tree_cpu_seconds(database_pids), _generator_cpu(locust)
         budget_before, load_before = waiting.cpu_times(server_cpus), waiting.cpu_times(load_cpus)
         others_before = waiting.process_times()
         wire = running.wire
@@ -128,7 +143,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         db_after, services_after = read_counters(admin_url), services_cpu_seconds(services)
         nodes_after = running.node_cpu_seconds()
         services_cpu = {name: services_after[name] - services_before[name] for name in services}
-        db_cpu_after, gen_after = tree_cpu_seconds(database_pids), tree_cpu_seconds(locust.pids())
+        db_cpu_after, gen_after = tree_cpu_seconds(database_pids), _generator_cpu(locust)
         budget_after, load_after = waiting.cpu_times(server_cpus), waiting.cpu_times(load_cpus)
         others_after = waiting.process_times()
         # the run's own: the harness and all it started, the stage's processes (containers' too), the database
@@ -165,8 +180,6 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     _check_database(running, database_pids, "the measurement")
     writes_after = count_writes(admin_url)
     span = window[1] - window[0]
-    # the generator's CPU as a share of what it can use: one core per process, at most the load CPUs
-    cores = min(profile.processes, len(load_cpus)) or 1
     result = {
         "window_start": window[0], "window_end": window[1], "window_seconds": span,
         # seconds from launch until every user had signed in; None: not all within the timeout
@@ -175,7 +188,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         "db_cpu_seconds": db_cpu_after - db_cpu_before,  # the PostgreSQL part of server_cpu_seconds
         "generator_processes": profile.processes, "generator_cores": cores,
         "rate": profile.rate, "drain_seconds": drain_seconds(profile) if profile.rate else 0.0,
-        "generator_cpu_pct": 100 * (gen_after - gen_before) / span / cores,
+        "generator_cpu_pct": 100 * (gen_after["total"] - gen_before["total"]) / span / cores,
         # what locust counted against what reached the samples files: analysis's samples_lost
         "generator_sent": locust.sent(),
         "generator_cpu_peak_pct": max((r["generator_cpu_pct"] for r in sampler.rows), default=0.0) / cores,
@@ -188,6 +201,10 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
                     "other_processes": waiting.busiest_others(others_before, others_after, ours, span),
                     **waiting.window_evidence(sampler.rows, window)},
     }
+    if "workers" in gen_after:
+        # the workers' CPU as their nodes read it, and as this host reads those running here
+        result["generator_workers_cpu"] = {"node_readers": gen_after["workers"] - gen_before["workers"],
+                                           "this_host": gen_after["here_workers"] - gen_before["here_workers"]}
     if nodes_before is not None and nodes_after is not None:
         # the same window's CPU per tier as each tier's node read it from its tasks' cgroups
         result["node_cpu_seconds"] = {name: nodes_after[name] - nodes_before[name] for name in nodes_after}

@@ -128,6 +128,8 @@ def _docker(found: Leftovers) -> None:
             return False  # a run on another machine sharing this engine: its pid means nothing here
         return found.gone(labels.get(OWNER_LABEL))
 
+    from harness.backends.containers import listed, remove_released
+
     # swarm services first: removing one removes its task containers (a killed swarm run's tiers)
     with contextlib.suppress(docker.errors.APIError):  # not a swarm manager: no services to list
         for service in engine.services.list(filters=selector):
@@ -138,21 +140,15 @@ def _docker(found: Leftovers) -> None:
     if found.services:
         from harness.backends.swarm_engine import wait_for_tasks_gone
         wait_for_tasks_gone(engine, selector)
-    for container in engine.containers.list(all=True, filters=selector):
+    for container in listed(engine, selector):
         if orphaned(container.labels):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True, v=True)  # v: anonymous volumes (the database's data) too
                 found.containers.append(container.name)
-    for network in engine.networks.list(filters=selector):
-        if orphaned(network.attrs.get("Labels") or {}):
-            with contextlib.suppress(docker.errors.NotFound):
-                network.remove()
-                found.networks.append(network.name)
-    for volume in engine.volumes.list(filters=selector):  # a swarm run's PostgreSQL data
-        if orphaned(volume.attrs.get("Labels") or {}):
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                volume.remove(force=True)
-                found.volumes.append(volume.name)
+    found.networks += remove_released(lambda: [n for n in engine.networks.list(filters=selector)
+                                               if orphaned(n.attrs.get("Labels") or {})])
+    found.volumes += remove_released(lambda: [v for v in engine.volumes.list(filters=selector)  # a swarm's data
+                                              if orphaned(v.attrs.get("Labels") or {})])
 
 
 def _runs(found: Leftovers, results_dir: Path, finish: Callable[[Path], None]) -> None:

@@ -25,6 +25,7 @@ STAGES = [s.id for s in discover()]
 def images() -> None:
     done = run_harness("images", timeout=1500)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "load ladder-load:latest" in done.stdout  # what a swarm's load nodes need (docs/containers.md)
 
 
 def test_compose_file_is_generated_from_the_manifests() -> None:

@@ -67,6 +67,7 @@ def test_quick_ladder_on_a_single_node_swarm(manager: docker.DockerClient, resul
     (run,) = list(results_dir.iterdir())
     meta = json.loads((run / "run.json").read_text())
     assert meta["backend"] == "swarm" and meta["swarm"]["nodes"] == 1 and meta["swarm"]["endpoint_mode"] == "dnsrr"
+    assert meta["swarm"]["placement"] == "tiers on this node, load workers on ladder.tier=load"
     assert meta["interpreter"]["real_path"].startswith("/usr/bin/python3")
     summary = pd.read_csv(run / "summary.csv").set_index("stage")
     assert list(summary.index) == ["s4-queries", "s6-one-deployable"] and (summary["status"] == "ok").all()
@@ -87,7 +88,12 @@ def test_quick_ladder_on_a_single_node_swarm(manager: docker.DockerClient, resul
     assert "2 workers on the nodes labelled ladder.tier=load" in done.stdout + done.stderr
     for stage in summary.index:
         measured = run / "stages" / stage
-        assert json.loads((measured / "measurement.json").read_text())["generator_processes"] == 2
+        measurement = json.loads((measured / "measurement.json").read_text())
+        assert measurement["generator_processes"] == 2 and measurement["generator_cores"] == 1
+        # the workers' CPU as their node's reader reads it is the generator's; on one node it agrees
+        # with this host's reading of the same processes (fails if a worker's task goes unread)
+        workers = measurement["generator_workers_cpu"]
+        assert workers["node_readers"] > 0 and 0.9 <= workers["node_readers"] / workers["this_host"] <= 1.1, workers
         rows = [len(pd.read_csv(measured / f"samples.w{i}.csv")) for i in (0, 1)]
         assert min(rows) > 0 and sum(rows) == summary.loc[stage, "samples_sent"], (stage, rows)
     # the mechanisms travel: s6 serves in one process, s4 calls a service per request
@@ -110,4 +116,4 @@ def test_sweep_removes_what_a_killed_swarm_run_left(manager: docker.DockerClient
     swept = run_harness("cleanup", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=300)
     assert swept.returncode == 0, swept.stdout + swept.stderr
     assert "services: " in swept.stdout, swept.stdout
-    assert _left(manager) == {"services": [], "containers": [], "networks": [], "volumes": []}
+    assert _left(manager) == {"services": [], "containers": [], "networks": [], "volumes": []}, swept.stdout
