@@ -53,10 +53,11 @@ COPY stages/s8_one_round_trip/ stages/s8_one_round_trip/
 
 # The network between the tiers (harness/network/wire.py, standard library only): a container of
 # its own on the stage's network, pinned to the load CPUs, outside the server budget. The swarm's
-# node reader (harness/backends/node_reader.py, standard library only) runs from it too.
+# node reader (harness/backends/node_reader.py) and the probe of a swarm's real network between the
+# tiers (harness/network/probe.py beside the wire as an echo), standard library only, run from it too.
 FROM runtime AS wire
 COPY harness/__init__.py harness/
-COPY harness/network/__init__.py harness/network/wire.py harness/network/
+COPY harness/network/__init__.py harness/network/wire.py harness/network/probe.py harness/network/
 COPY harness/backends/__init__.py harness/backends/node_reader.py harness/backends/
 
 # Locust's workers as swarm services (`--backend swarm --load-processes N`): the locustfile and

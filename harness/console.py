@@ -116,9 +116,11 @@ def open_note(row: dict[str, Any]) -> str:
 def network_note(row: "dict[str, Any] | pd.Series") -> str:
     """'; wire 1 ms asked, 1.02 added (1.12 through it), 9 % CPU, 31 round trips/req' (flagged when not held)."""
     rtt = row.get("rtt_ms", 0.0)
+    added, through = row.get("net_added_ms", float("nan")), row.get("net_rtt_ms", float("nan"))
+    if not rtt and through == through:  # no wire: the real network between the tiers, as probed
+        return f"; real network between the tiers {through:.2f} ms RTT ({added:.2f} over loopback)"
     if not rtt or rtt != rtt:
         return ""
-    added, through = row.get("net_added_ms", float("nan")), row.get("net_rtt_ms", float("nan"))
     trips = (row.get("db_rtts_per_req", 0.0) or 0.0) + (row.get("hop_rtts_per_req", 0.0) or 0.0)
     note = (f"; wire {rtt:g} ms asked, {added:.2f} added ({through:.2f} through it), "
             f"{row.get('net_cpu_pct', 0.0):.0f} % CPU, {trips:.0f} round trips/req")
@@ -154,11 +156,14 @@ def run_ended(run_dir: "Path") -> bool:
 
 
 def rtt_cell(r: "pd.Series") -> str:
-    """'1→1.02' (asked→added), '1→1.4 !' when the wire did not hold it, '0' on loopback."""
+    """'1→1.02' (asked→added), '1→1.4 !' when the wire did not hold it, 'real 0.09' (as probed, no
+    wire), '0' on loopback."""
     rtt = r.get("rtt_ms", 0.0)
+    measured = r.get("net_added_ms", float("nan"))
+    if not rtt and r.get("net_rtt_ms", float("nan")) == r.get("net_rtt_ms", float("nan")):
+        return f"real {r['net_rtt_ms']:.2f}"
     if not rtt or rtt != rtt:
         return "0"
-    measured = r.get("net_added_ms", float("nan"))
     return f"{rtt:g}→{measured:.2f}" + ("" if bool(r.get("net_held", True)) else " !")
 
 
@@ -169,7 +174,9 @@ def describe_plan(plan: "RunPlan") -> None:
                   + (f"{profile.rate:g} req/s offered (open model, a pool of {profile.users} users), " if profile.rate
                      else f"{profile.users} users, ")
                   + f"{profile.warmup:g} s warm-up, {profile.duration:g} s measured per stage; "
-                  + (f"{network.rtt_ms:g} ms RTT between the tiers" if network.on else "loopback between the tiers")
+                  + (f"{network.rtt_ms:g} ms RTT between the tiers" if network.on
+                     else "the overlay between the tiers, its RTT probed" if plan.backend.name == "swarm"
+                     else "loopback between the tiers")
                   + (f", {profile.processes} locust processes" if profile.processes > 1 else "")
                   + ("; each stage also profiled (py-spy)" if plan.profiled else "")
                   + ("; then every stage under the same arrivals (open model)" if plan.same_traffic is not None

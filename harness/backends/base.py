@@ -52,6 +52,10 @@ class RunningStage(Protocol):
         """Each tier's CPU seconds so far as the nodes it runs on read it (swarm), or None where
         every tier runs on this host and the window reads its processes."""
         ...
+    def measured_network(self, window: tuple[float, float]) -> dict[str, Any] | None:
+        """The real network between the tiers as probed in the window (harness.network.real: a
+        swarm stage without a wire), or None: the wire measures its own, and one host has none."""
+        ...
     def start_load(self, profile: LoadProfile, cpus: frozenset[int], out_dir: Path) -> LocustRun:
         """Locust against the stage's edge, its processes on `cpus` where they run on this host."""
         ...

@@ -120,6 +120,9 @@ class LocalStage:
     def node_cpu_seconds(self) -> None:
         return None  # every tier on this host: the window reads its processes
 
+    def measured_network(self, window: tuple[float, float]) -> None:
+        return None  # one host: loopback, or the wire, which measures its own
+
     def start_load(self, profile: LoadProfile, cpus: frozenset[int], out_dir: Path) -> LocustRun:
         return start_locust(self.base_url, profile, cpus, out_dir)
 

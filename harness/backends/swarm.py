@@ -12,6 +12,8 @@ How a stage runs:
   evidence is read: the budget CPUs' busy and steal time, the edge's accept queue, PostgreSQL's
   sessions, py-spy, the host-speed watcher. Other nodes may carry only the load
   (swarm_engine.refusal says so in one line otherwise);
+- at `--rtt 0`, no wire: the tiers talk over the overlay, and a probe where the application tier
+  runs measures its RTT to where PostgreSQL runs (swarm_probe.py), in the wire's columns;
 - the budget as a CPU limit per service (`nano_cpus`; Swarm has no cpuset), and each task's
   container pinned to the budget's CPUs, as the docker backend pins its containers, so the load
   generator's CPUs stay its own;
@@ -70,6 +72,7 @@ from harness.backends.swarm_engine import (
     tier_service,
     wait_for_tasks_gone,
 )
+from harness.backends.swarm_probe import TierProbe, tier_probe
 from harness.cpu import CpuBudget
 from harness.errors import UserError
 from harness.load.profile import LoadProfile, LocustRun, start_locust, worker_env
@@ -101,6 +104,7 @@ class SwarmStage:
     containers: dict[str, Container] = field(default_factory=dict)
     edge_url: str = ""
     wire: RunningWire | None = None
+    tier_probe: TierProbe | None = None  # the real network's, where there is no wire
     load_image: Callable[[], str] = str  # the load workers' image, built when first asked for
     _wire_stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
@@ -143,6 +147,10 @@ class SwarmStage:
                 self.engine, self.network.name, self._name("wire"), self.images.wire, self.network_plan.rtt_ms,
                 targets, planned_ports([*targets]), self.budget.load, self.log_dir.parent / "network",
                 self._labels(), reach=lambda wire: gateway_address(self.engine, wire)))
+        else:  # no wire: the probe measures the real network between the tiers
+            self.tier_probe = self._wire_stack.enter_context(tier_probe(
+                self.engine, self.images.wire, self._name("probe"), self.network, self._labels(), self.budget.load,
+                timeout))
         reach = {s.name: f"http://{gateway_address(self.engine, self.containers[s.name])}:{s.port}"
                  for s in self.stage.services}
         self.edge_url = reach[self.stage.edge.name]
@@ -159,6 +167,9 @@ class SwarmStage:
         """Each tier's CPU seconds so far, read by the node readers from the tasks' cgroups."""
         return self.readers.cpu_seconds({**self.services,
                                          DATABASE_TIER: self.engine.services.get(self.database_service)})
+
+    def measured_network(self, window: tuple[float, float]) -> dict[str, Any] | None:
+        return self.tier_probe.record(window) if self.tier_probe is not None else None
 
     def start_load(self, profile: LoadProfile, cpus: frozenset[int], out_dir: Path) -> LocustRun:
         """One locust process here, or (`profile.processes` > 1) locust's master here and its
@@ -222,6 +233,8 @@ class SwarmStage:
             for name, container in self.containers.items():
                 with contextlib.suppress(docker.errors.DockerException):
                     (self.log_dir / f"{name}.log").write_bytes(container.logs())
+            if self.tier_probe is not None:
+                (self.log_dir / "tier-probe.log").write_bytes(self.tier_probe.log())
             for service in self.services.values():
                 with contextlib.suppress(docker.errors.NotFound):
                     service.remove()

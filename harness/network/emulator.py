@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
@@ -198,18 +198,23 @@ def running_wire(rtt_ms: float, targets: dict[str, tuple[str, int]], cpus: froze
 
 
 def probe_samples(path: Path, window: tuple[float, float]) -> dict[str, list[float]]:
-    """The probe's samples (ms) by kind, inside the window."""
-    found: dict[str, list[float]] = {"data": [], "direct": [], "connect": []}
+    """The probe's samples (ms) by kind, inside the window, from its file."""
     if not path.is_file():
-        return found
+        return probe_rows([], window)
     with open(path, newline="") as lines:
-        for row in csv.reader(lines):
-            if len(row) == 3 and window[0] <= float(row[0]) <= window[1]:
-                found.setdefault(row[1], []).append(float(row[2]) / 1000)
+        return probe_rows(lines, window)
+
+
+def probe_rows(lines: Iterable[str], window: tuple[float, float]) -> dict[str, list[float]]:
+    """The probe's samples (ms) by kind, inside the window, from its output's lines."""
+    found: dict[str, list[float]] = {"data": [], "direct": [], "connect": []}
+    for row in csv.reader(lines):
+        if len(row) == 3 and window[0] <= float(row[0]) <= window[1]:
+            found.setdefault(row[1], []).append(float(row[2]) / 1000)
     return found
 
 
-def _quantile(values: list[float], q: float) -> float:
+def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
@@ -232,7 +237,7 @@ def window_record(rtt_ms: float, before: dict[str, Any], after: dict[str, Any], 
         "added_rtt_ms": added,
         "relay_overhead_ms": round(median(direct), 4) if direct else None,
         "measured_rtt_ms": round(median(data), 4) if data else None,
-        "measured_rtt_p99_ms": round(_quantile(data, 0.99), 4) if data else None,
+        "measured_rtt_p99_ms": round(quantile(data, 0.99), 4) if data else None,
         # a new connection's connect + first exchange: two round trips asked for
         "measured_setup_ms": round(median(connect), 4) if connect else None,
         "cpu_pct": round(cpu_pct, 2),

@@ -7,7 +7,13 @@ exchange on a kept-alive connection through the delayed echo (`data`, expected: 
 through the wire's undelayed echo (`direct`: the relay's and the probe's own overhead, which
 the harness subtracts to get the RTT the wire added), and every `connect_every`-th time a new
 connection's connect + first exchange (`connect`, expected: 2 RTT, handshake included). Each
-line of the output: wall-clock time, kind, microseconds. It stops by itself.
+line of the output: wall-clock time, kind, microseconds (`--out -`: standard output, for a probe
+running as a swarm service, whose log the manager reads on any node). It stops by itself.
+
+The direct echo may be on another host than the delayed one (`--direct-host`): the real network's
+probe (harness.network.real) exchanges with an echo across the network and with one on its own
+loopback. At start it waits up to `--wait` seconds for both to answer (a service's name
+resolves on an overlay only once its task runs).
 
     python -m harness.network.probe --port 40002 --direct-port 40003 --out probe.csv --max-seconds 600
 """
@@ -15,9 +21,12 @@ line of the output: wall-clock time, kind, microseconds. It stops by itself.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
+import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 PAYLOAD = b"ladder-probe-16b"
 
@@ -38,13 +47,31 @@ def _connect(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run(host: str, port: int, direct_port: int, out: Path, interval: float, connect_every: int,
-        max_seconds: float) -> None:
+def _connect_when_up(host: str, port: int, wait: float) -> socket.socket:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return _connect(host, port)
+        except OSError:  # not resolvable or not listening yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _output(out: str) -> contextlib.AbstractContextManager[TextIO]:
+    if out == "-":
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        return contextlib.nullcontext(sys.stdout)
+    return open(Path(out), "a", buffering=1)
+
+
+def run(host: str, port: int, direct_host: str, direct_port: int, out: str, interval: float, connect_every: int,
+        max_seconds: float, wait: float = 0.0) -> None:
     stop_at = time.monotonic() + max_seconds
-    kept, direct = _connect(host, port), _connect(host, direct_port)
+    kept, direct = _connect_when_up(host, port, wait), _connect_when_up(direct_host, direct_port, wait)
     _exchange(kept)  # their own set-up is not a sample
     _exchange(direct)
-    with open(out, "a", buffering=1) as lines:
+    with _output(out) as lines:
         n = 0
         while time.monotonic() < stop_at:
             n += 1
@@ -64,13 +91,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--direct-host", help="the undelayed echo's host (default: --host)")
     parser.add_argument("--direct-port", type=int, required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", required=True, help="a file to append to, or - for standard output")
     parser.add_argument("--interval", type=float, default=0.05)
     parser.add_argument("--connect-every", type=int, default=10)
     parser.add_argument("--max-seconds", type=float, default=3600)
+    parser.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the echoes to answer")
     args = parser.parse_args(argv)
-    run(args.host, args.port, args.direct_port, args.out, args.interval, args.connect_every, args.max_seconds)
+    run(args.host, args.port, args.direct_host or args.host, args.direct_port, args.out, args.interval,
+        args.connect_every, args.max_seconds, args.wait)
 
 
 if __name__ == "__main__":

@@ -229,21 +229,29 @@ def budget_cpus(budget: dict[str, Any]) -> float:
 
 
 def network_figures(record: dict[str, Any] | None, requests: float) -> dict[str, Any]:
-    """The network's columns of one measurement; loopback (no wire) has an RTT of 0 and held."""
+    """The network's columns of one measurement; loopback (no wire) has an RTT of 0 and held, and so
+    has a real network, with the RTT its probe measured."""
     if not record:
         return {"rtt_ms": 0.0, "net_held": True}
+    if "real" in record:  # a real network measured by the probe (harness.network.real): no wire's counters
+        return {"rtt_ms": 0.0, "net_rtt_ms": _nan_if_none(record["measured_rtt_ms"]),
+                "net_added_ms": _nan_if_none(record["added_rtt_ms"]), "net_held": True}
     crossed = round_trips(record)
     per_request = (crossed["db"] + crossed["services"]) / requests
     return {
         "rtt_ms": record["rtt_ms"],
-        "net_rtt_ms": np.nan if record["measured_rtt_ms"] is None else record["measured_rtt_ms"],
+        "net_rtt_ms": _nan_if_none(record["measured_rtt_ms"]),
         # runs made before the undelayed reference have no added figure
-        "net_added_ms": np.nan if record.get("added_rtt_ms") is None else record["added_rtt_ms"],
+        "net_added_ms": _nan_if_none(record.get("added_rtt_ms")),
         "net_cpu_pct": record["cpu_pct"], "net_held": bool(record["held"]),
         "db_rtts_per_req": crossed["db"] / requests, "hop_rtts_per_req": crossed["services"] / requests,
         # waiting a request's work adds up to (not all of it on one request's critical path)
         "wait_ms_per_req": per_request * record["rtt_ms"],
     }
+
+
+def _nan_if_none(value: float | None) -> float:
+    return np.nan if value is None else value
 
 
 def figures_available(run_dir: Path) -> bool:

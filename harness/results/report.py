@@ -243,8 +243,12 @@ def samples_lines(summary: pd.DataFrame) -> list[str]:
 
 
 def network_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
-    """The network between the tiers, in a line: loopback, or the RTT asked for and how it was made."""
+    """The network between the tiers, in a line: loopback, a real one, or the RTT asked for and how it was made."""
     record = run.get("network") or {}
+    if _real_network(record, summary):
+        return ["Network: **real** — no emulated delay: the tiers reach each other over the swarm's overlay "
+                "network, wherever their tasks run. A probe where the application tier runs measured the RTT "
+                "to where PostgreSQL runs (below).", ""]
     if not record.get("rtt_ms"):
         return ["Network: **loopback** — every tier on one host, so a hop, a query or a connection set-up "
                 "costs CPU and no wait (`--rtt` emulates a network between the tiers).", ""]
@@ -253,8 +257,22 @@ def network_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _real_network(record: dict[str, Any], summary: pd.DataFrame) -> bool:
+    """No wire, and a probe measured the network between the tiers (harness.network.real)."""
+    return (not record.get("rtt_ms") and not summary.empty and "net_rtt_ms" in summary
+            and bool(summary["net_rtt_ms"].notna().any()))
+
+
 def network_table_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
     record = run.get("network") or {}
+    if _real_network(record, summary):
+        rows = summary[summary["status"] == "ok"]
+        return ["## Network", "",
+                "Per stage: the RTT between the tiers as a client there sees it (the probe's median exchange "
+                "with an echo where PostgreSQL runs) and what the network added to it (less the same exchange "
+                "on the probe's own loopback). A real network's round trips per request are not counted: "
+                "only the wire counts them.", "",
+                markdown(rows[["stage", "net_added_ms", "net_rtt_ms", "server_busy_pct"]]), ""]
     if not record.get("rtt_ms") or summary.empty or "net_rtt_ms" not in summary:
         return []
     rows = summary[summary["status"] == "ok"]

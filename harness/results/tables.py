@@ -1,14 +1,15 @@
-"""Tables in a report as people read them: 12,050 not 1.2e+04, 0.25 not 2.5e-01, empty not nan."""
+"""Tables in a report as people read them: 12,050 not 1.2e+04, 0.00018 not 1.8e-04, empty not nan."""
 
 import math
 from numbers import Number
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
 def human(value: Any) -> str:
-    """One cell: thousands separated from 100 up, three significant digits below."""
+    """One cell: thousands separated from 100 up, three significant digits below, two under 0.001."""
     if isinstance(value, bool) or not isinstance(value, Number):
         return "" if value is None else str(value)
     v = float(value)  # type: ignore[arg-type]
@@ -22,7 +23,7 @@ def human(value: Any) -> str:
         return f"{v:,.0f}"
     if abs(v) >= 0.001:
         return f"{v:.3g}"
-    return f"{v:.1e}"
+    return str(np.format_float_positional(v, precision=2, unique=False, fractional=False, trim="-"))
 
 
 def markdown(table: pd.DataFrame) -> str:

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from harness.errors import UserError
-from harness.network.emulator import NetworkPlan, round_trips, tolerance_ms, window_record
+from harness.network.emulator import NetworkPlan, probe_rows, round_trips, tolerance_ms, window_record
+from harness.network.real import real_record
 from harness.network.wire import parse_route
 from harness.results.analysis import network_figures
 from harness.results.sweep_report import pays_from, step_table
@@ -80,6 +81,25 @@ def test_network_figures_per_request() -> None:
     assert figures["hop_rtts_per_req"] == pytest.approx(40 / 40)
     assert figures["wait_ms_per_req"] == pytest.approx((320 + 40) / 40 * 2.0)
     assert network_figures(None, 40) == {"rtt_ms": 0.0, "net_held": True}
+
+
+def test_a_real_network_is_what_the_probe_measured_across_it_less_its_loopback() -> None:
+    # the probe's lines as a swarm service logs them: time, kind, microseconds; one outside the window
+    log = ["99.0,data,900.0", "100.5,data,250.0", "100.6,direct,60.0", "101.0,data,270.0",
+           "101.1,direct,70.0", "101.2,connect,400.0", "not a sample", "", "103.0,data,5000.0"]
+    record = real_record(probe_rows(log, (100.0, 102.0)), "the application tier's node to PostgreSQL's")
+    # fails when the window is ignored (900 or 5,000 us counted), the loopback not subtracted, or
+    # microseconds read as milliseconds
+    assert record["measured_rtt_ms"] == pytest.approx(0.26) and record["added_rtt_ms"] == pytest.approx(0.195)
+    assert record["held"] and not record["problems"] and record["rtt_ms"] == 0.0
+    figures = network_figures(record, requests=40)
+    # a real network's RTT lands in the wire's columns; never a `network` verdict, and no round trips
+    # counted (only a wire counts them), so no wait per request is made up
+    assert figures == {"rtt_ms": 0.0, "net_rtt_ms": pytest.approx(0.26), "net_added_ms": pytest.approx(0.195),
+                       "net_held": True}
+    empty = real_record(probe_rows([], (100.0, 102.0)), "")
+    assert empty["measured_rtt_ms"] is None and empty["problems"]
+    assert math.isnan(network_figures(empty, 40)["net_rtt_ms"])
 
 
 def test_parse_route() -> None:
