@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness.results.analysis import ladder_ceiling, read_summary  # noqa: E402
+from harness.results.tables import markdown  # noqa: E402
 from harness.run_folder import read_json  # noqa: E402
 
 PAYS_ABOVE = 1.10
@@ -124,10 +125,10 @@ def write_sweep_report(sweep_dir: Path, table: pd.DataFrame, steps: pd.DataFrame
     if not table.empty:
         pivot = table.pivot_table(index=["order", "stage"], columns="rtt_ms", values="rps").droplevel(0)
         pivot.columns = [f"{c:g} ms" for c in pivot.columns]
-        lines += [pivot.round(1).to_markdown(), "", "## p95 (ms) by RTT", ""]
+        lines += [markdown(pivot.reset_index()), "", "## p95 (ms) by RTT", ""]
         pivot = table.pivot_table(index=["order", "stage"], columns="rtt_ms", values="p95_ms").droplevel(0)
         pivot.columns = [f"{c:g} ms" for c in pivot.columns]
-        lines += [pivot.round(0).to_markdown(), ""]
+        lines += [markdown(pivot.reset_index()), ""]
         unheld = table[~table["net_held"].fillna(True).astype(bool)]
         if not unheld.empty:
             lines += ["**The wire did not hold its RTT in:** " + ", ".join(
