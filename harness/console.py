@@ -158,13 +158,12 @@ def run_ended(run_dir: "Path") -> bool:
 def rtt_cell(r: "pd.Series") -> str:
     """'1→1.02' (asked→added), '1→1.4 !' when the wire did not hold it, 'real 0.09' (as probed, no
     wire), '0' on loopback."""
-    rtt = r.get("rtt_ms", 0.0)
-    measured = r.get("net_added_ms", float("nan"))
-    if not rtt and r.get("net_rtt_ms", float("nan")) == r.get("net_rtt_ms", float("nan")):
-        return f"real {r['net_rtt_ms']:.2f}"
+    rtt, through = r.get("rtt_ms", 0.0), r.get("net_rtt_ms", float("nan"))
+    if not rtt and through == through:
+        return f"real {through:.2f}"
     if not rtt or rtt != rtt:
         return "0"
-    return f"{rtt:g}→{measured:.2f}" + ("" if bool(r.get("net_held", True)) else " !")
+    return f"{rtt:g}→{r.get('net_added_ms', float('nan')):.2f}" + ("" if bool(r.get("net_held", True)) else " !")
 
 
 def describe_plan(plan: "RunPlan") -> None:

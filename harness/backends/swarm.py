@@ -45,7 +45,7 @@ import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.models.services import Service
-from docker.types import EndpointSpec, Mount, RestartPolicy, ServiceMode
+from docker.types import Mount, ServiceMode
 
 from harness import interrupts
 from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
@@ -66,8 +66,9 @@ from harness.backends.swarm_engine import (
     master_address,
     pin_to,
     remove_labelled,
+    run_service,
     running_container,
-    running_tasks,
+    running_containers,
     swarm_engine,
     tier_service,
     wait_for_tasks_gone,
@@ -184,24 +185,20 @@ class SwarmStage:
         locust = start_locust(f"http://{self._name(edge.name)}:{edge.port}", profile, cpus, out_dir,
                               master_port=port)
         name = self._name("load")
-        swarm = self.engine.info()["Swarm"]
         try:
-            workers = self.engine.services.create(
-                image, name=name, networks=[self.network.id], labels=self._labels(),
-                container_labels=self._labels(), endpoint_spec=EndpointSpec(mode="dnsrr"),
+            workers = run_service(
+                self.engine, image, name, self.network, self._labels(),
                 mode=ServiceMode("replicated", replicas=profile.processes), user=APP_UID,
-                restart_policy=RestartPolicy(condition="none"), constraints=load_constraints(self.engine),
-                env=[f"{k}={v}" for k, v in worker_env(profile).items()],
+                constraints=load_constraints(self.engine), env=[f"{k}={v}" for k, v in worker_env(profile).items()],
                 command=["python", "-m", "locust", "-f", "harness/load/locustfile.py", "--worker",
-                         "--master-host", master_address(swarm["NodeAddr"], gateway(self.engine)),
+                         "--master-host", master_address(self.engine.info()["Swarm"]["NodeAddr"], gateway(self.engine)),
                          "--master-port", str(port), "--loglevel", "WARNING"])
-            tasks = running_tasks(workers, profile.processes, 60.0)
+            # those on this node: on the load CPUs, and seen by this host's sampler too
+            local = running_containers(self.engine, workers, profile.processes, 60.0)
         except BaseException:
             locust.stop()
             self._remove_load()
             raise
-        # those on this node: on the load CPUs, and seen by this host's sampler too
-        local = [self.engine.containers.get(c) for node, c in tasks if node == swarm["NodeID"]]
         for container in local:
             pin_to(container, cpus)
         locust.worker_pids = lambda: [pid for c in local if (pid := host_pid(c)) > 0]

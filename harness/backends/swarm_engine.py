@@ -162,15 +162,22 @@ def wait_for_tasks_gone(engine: docker.DockerClient, selector: dict[str, str], t
         time.sleep(0.3)
 
 
+def run_service(engine: docker.DockerClient, image: str, name: str, network: Network, labels: dict[str, str],
+                **spec: Any) -> Service:
+    """A service of the run on its overlay: labelled (service and containers) for cleanup, in DNS
+    round-robin endpoint mode (a virtual IP does not route on some kernels), and never restarted: a
+    task that dies stays dead, so the stage fails with its logs instead of restarting unseen."""
+    return engine.services.create(
+        image, name=name, networks=[network.id], labels=labels, container_labels=labels,
+        endpoint_spec=EndpointSpec(mode="dnsrr"), restart_policy=RestartPolicy(condition="none"), **spec)
+
+
 def tier_service(engine: docker.DockerClient, image: str, name: str, network: Network, labels: dict[str, str],
                  budget: CpuBudget, **spec: Any) -> Service:
     """A tier of the stage (or PostgreSQL) as a service on this node, the budget as its CPU limit."""
     nano_cpus = int((budget.quota if budget.quota is not None else len(budget.server)) * 1e9)
-    return engine.services.create(
-        image, name=name, networks=[network.id], labels=labels, container_labels=labels,
-        endpoint_spec=EndpointSpec(mode="dnsrr"), resources=Resources(cpu_limit=nano_cpus),
-        # a task that dies stays dead: the stage fails with its logs instead of restarting unseen
-        restart_policy=RestartPolicy(condition="none"), constraints=here(engine), **spec)
+    return run_service(engine, image, name, network, labels, resources=Resources(cpu_limit=nano_cpus),
+                       constraints=here(engine), **spec)
 
 
 def pin_to(container: Container, cpus: frozenset[int]) -> None:

@@ -19,9 +19,8 @@ import docker
 import docker.errors
 from docker.models.networks import Network
 from docker.models.services import Service
-from docker.types import EndpointSpec, RestartPolicy
 
-from harness.backends.swarm_engine import here, pin_to, running_containers
+from harness.backends.swarm_engine import here, pin_to, run_service, running_containers
 from harness.network.emulator import probe_rows
 from harness.network.real import real_record
 
@@ -34,26 +33,16 @@ PROBE_MAX_SECONDS = 6 * 3600
 @dataclass
 class TierProbe:
     probe: Service
-    where: str
 
     def record(self, window: tuple[float, float]) -> dict[str, Any]:
         """What the probe measured of the network between the tiers in the window."""
         lines = b"".join(self.probe.logs(stdout=True, stderr=False)).decode(errors="replace").splitlines()
-        return real_record(probe_rows(lines, window), self.where)
+        return real_record(probe_rows(lines, window), "the application tier's node to PostgreSQL's")
 
     def log(self) -> bytes:
         with contextlib.suppress(docker.errors.DockerException):
             return b"".join(self.probe.logs(stdout=True, stderr=True))
         return b""
-
-
-def _service(engine: docker.DockerClient, image: str, name: str, network: Network, labels: dict[str, str],
-             command: list[str]) -> Service:
-    # placed as the tiers are (this node: swarm_engine.refusal); outside the budget, on the load CPUs
-    return engine.services.create(
-        image, name=name, networks=[network.id], labels=labels, container_labels=labels,
-        endpoint_spec=EndpointSpec(mode="dnsrr"), restart_policy=RestartPolicy(condition="none"),
-        constraints=here(engine), command=command)
 
 
 @contextlib.contextmanager
@@ -65,20 +54,21 @@ def tier_probe(engine: docker.DockerClient, image: str, name: str, network: Netw
     echo_route = ["--rtt-ms", "0", "--route"]
     started: list[Service] = []
     try:
-        started.append(_service(engine, image, echo_name, network, labels,
-                                ["python", "-m", "harness.network.wire", *echo_route,
-                                 f"probe=0.0.0.0:{ECHO_PORT}=echo-direct"]))
+        # placed as the tiers are (this node: swarm_engine.refusal); outside the budget, on the load CPUs
+        started.append(run_service(engine, image, echo_name, network, labels, constraints=here(engine),
+                                   command=["python", "-m", "harness.network.wire", *echo_route,
+                                            f"probe=0.0.0.0:{ECHO_PORT}=echo-direct"]))
         local_echo = " ".join(["python", "-m", "harness.network.wire", *echo_route,
                                f"probe-direct=127.0.0.1:{LOOPBACK_ECHO_PORT}=echo-direct"])
         probe = " ".join(["python", "-m", "harness.network.probe", "--host", echo_name, "--port", str(ECHO_PORT),
                           "--direct-host", "127.0.0.1", "--direct-port", str(LOOPBACK_ECHO_PORT), "--out", "-",
                           "--wait", f"{timeout:g}", "--max-seconds", str(PROBE_MAX_SECONDS)])
-        started.append(_service(engine, image, name, network, labels,
-                                ["sh", "-c", f"{local_echo} & exec {probe}"]))
+        started.append(run_service(engine, image, name, network, labels, constraints=here(engine),
+                                   command=["sh", "-c", f"{local_echo} & exec {probe}"]))
         for service in started:
             for container in running_containers(engine, service, 1, timeout):
                 pin_to(container, cpus)
-        yield TierProbe(started[-1], "the application tier's node to PostgreSQL's")
+        yield TierProbe(started[-1])
     finally:
         for service in started:
             with contextlib.suppress(docker.errors.NotFound):

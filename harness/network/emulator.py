@@ -214,9 +214,24 @@ def probe_rows(lines: Iterable[str], window: tuple[float, float]) -> dict[str, l
     return found
 
 
-def quantile(values: list[float], q: float) -> float:
+def _quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def probe_figures(samples: dict[str, list[float]], direct_as: str) -> dict[str, Any]:
+    """The probe's figures (ms) in a window: the median exchange through the echo under test
+    (`measured_rtt_ms`, its p99) less the one through the undelayed reference (`added_rtt_ms`; the
+    reference's own median under `direct_as`), and a new connection's set-up."""
+    data, direct, connect = samples.get("data", []), samples.get("direct", []), samples.get("connect", [])
+    return {
+        "probe_samples": len(data),
+        "added_rtt_ms": round(median(data) - median(direct), 4) if data and direct else None,
+        direct_as: round(median(direct), 4) if direct else None,
+        "measured_rtt_ms": round(median(data), 4) if data else None,
+        "measured_rtt_p99_ms": round(_quantile(data, 0.99), 4) if data else None,
+        "measured_setup_ms": round(median(connect), 4) if connect else None,
+    }
 
 
 def window_record(rtt_ms: float, before: dict[str, Any], after: dict[str, Any], cpu_seconds: float,
@@ -224,22 +239,14 @@ def window_record(rtt_ms: float, before: dict[str, Any], after: dict[str, Any], 
     """What the wire did in one window: the RTT it added and the one a client saw, against the RTT asked for, the wire's
     CPU, how late its releases were, and the round trips crossed per route (connections + turns).
     `held` is False when the RTT was off by more than the tolerance or the wire was saturated."""
-    data, connect = samples.get("data", []), samples.get("connect", [])
-    direct = samples.get("direct", [])
     cpu_pct = 100 * cpu_seconds / window_seconds if window_seconds > 0 else 0.0
     releases = after["releases"] - before["releases"]
-    # what the wire added: through the delayed echo, less through the undelayed one (the probe's
-    # own exchange and the relay's two loopback hops, ~0.1 ms, which any client also pays)
-    added = round(median(data) - median(direct), 4) if data and direct else None
     record: dict[str, Any] = {
         "rtt_ms": rtt_ms, "tolerance_ms": round(tolerance_ms(rtt_ms), 3),
-        "probe_samples": len(data),
-        "added_rtt_ms": added,
-        "relay_overhead_ms": round(median(direct), 4) if direct else None,
-        "measured_rtt_ms": round(median(data), 4) if data else None,
-        "measured_rtt_p99_ms": round(quantile(data, 0.99), 4) if data else None,
-        # a new connection's connect + first exchange: two round trips asked for
-        "measured_setup_ms": round(median(connect), 4) if connect else None,
+        # what the wire added: through the delayed echo, less through the undelayed one (the probe's
+        # own exchange and the relay's two loopback hops, ~0.1 ms, which any client also pays); a new
+        # connection's connect + first exchange: two round trips asked for
+        **probe_figures(samples, direct_as="relay_overhead_ms"),
         "cpu_pct": round(cpu_pct, 2),
         "releases": releases,
         # signed: the wire's mean error at release, with the wake-up cost it learnt to lead by
@@ -249,6 +256,7 @@ def window_record(rtt_ms: float, before: dict[str, Any], after: dict[str, Any], 
         "routes": {name: {k: route[k] - before["routes"][name][k] for k in COUNTERS}
                    for name, route in after["routes"].items() if name not in (PROBE_ROUTE, DIRECT_ROUTE)},
     }
+    added = record["added_rtt_ms"]
     problems = []
     if added is None:
         problems.append("the probe measured nothing in the window")

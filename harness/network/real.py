@@ -13,24 +13,17 @@ wire, so they are unknown here.
 
 from __future__ import annotations
 
-from statistics import median
 from typing import Any
 
-from harness.network.emulator import quantile
+from harness.network.emulator import probe_figures
 
 
 def real_record(samples: dict[str, list[float]], where: str) -> dict[str, Any]:
     """What the probe measured of the real network in one window; `where` says between what."""
-    data, direct, connect = samples.get("data", []), samples.get("direct", []), samples.get("connect", [])
-    record: dict[str, Any] = {
-        "rtt_ms": 0.0, "real": where,
-        "probe_samples": len(data),
-        "added_rtt_ms": round(median(data) - median(direct), 4) if data and direct else None,
-        "loopback_rtt_ms": round(median(direct), 4) if direct else None,
-        "measured_rtt_ms": round(median(data), 4) if data else None,
-        "measured_rtt_p99_ms": round(quantile(data, 0.99), 4) if data else None,
-        "measured_setup_ms": round(median(connect), 4) if connect else None,
+    figures = probe_figures(samples, direct_as="loopback_rtt_ms")
+    return {
+        "rtt_ms": 0.0, "real": where, **figures,
         "held": True,  # nothing was asked of it
-        "problems": [] if data and direct else ["the probe between the tiers measured nothing in the window"],
+        "problems": ([] if figures["added_rtt_ms"] is not None
+                     else ["the probe between the tiers measured nothing in the window"]),
     }
-    return record
