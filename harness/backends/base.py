@@ -20,6 +20,8 @@ from harness.network.emulator import LOOPBACK, NetworkPlan, RunningWire
 from harness.paths import REPO_ROOT
 from harness.settings import HarnessSettings
 
+DATABASE_TIER = "postgres"  # the database's key among the tiers' CPU readings (node_cpu_seconds)
+
 
 @dataclass
 class RunEnvironment:
@@ -47,6 +49,10 @@ class RunningStage(Protocol):
     def pids(self) -> list[int]: ...
     def service_pids(self) -> dict[str, int]:
         """Each running service's main process, as seen from this host."""
+        ...
+    def remote_tiers(self) -> dict[str, str]:
+        """The tiers running on another node (swarm), and that node's name; none on one host. Their
+        processes are not this host's: the window reads their CPU through the node readers."""
         ...
     def node_cpu_seconds(self) -> dict[str, float] | None:
         """Each tier's CPU seconds so far as the nodes it runs on read it (swarm), or None where

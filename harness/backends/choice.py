@@ -16,8 +16,9 @@ AUTO_RULE = ("local backend: PostgreSQL is installed here, so no images to build
 
 
 def choose_backend(name: str, stages: list[StageManifest], say: Callable[[str], None],
-                   network: NetworkPlan = LOOPBACK) -> Backend:
-    """The backend `name` (auto, local, docker, swarm) for `stages`; `say` gets its one line of why."""
+                   network: NetworkPlan = LOOPBACK, profiled: bool = False) -> Backend:
+    """The backend `name` (auto, local, docker, swarm) for `stages`; `say` gets its one line of why.
+    `network` and `profiled`: what the run asks of it (a swarm refuses what its placement cannot measure)."""
     if name not in ("auto", "local", "docker", "swarm"):
         raise UserError(f"unknown backend {name!r}: use auto, local, docker or swarm")
     from harness.backends.images import docker_reachable
@@ -41,7 +42,7 @@ def choose_backend(name: str, stages: list[StageManifest], say: Callable[[str], 
         say(f"images: {text}")
     if name == "swarm":
         from harness.backends.swarm import SwarmBackend
-        return SwarmBackend(stages, say=images)
+        return SwarmBackend(stages, say=images, network=network, profiled=profiled)
     from harness.backends.docker_backend import DockerBackend
     return DockerBackend(stages, say=images)
 

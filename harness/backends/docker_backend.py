@@ -133,6 +133,9 @@ class DockerStage:
     def service_pids(self) -> dict[str, int]:
         return {name: pid for name, c in self.containers.items() if (pid := host_pid(c)) > 0}
 
+    def remote_tiers(self) -> dict[str, str]:
+        return {}
+
     def node_cpu_seconds(self) -> None:
         return None  # every tier on this host: the window reads its processes
 

@@ -117,6 +117,9 @@ class LocalStage:
         wait_until_healthy(self.stage.id, {s.name: f"http://{HOST}:{s.port}/healthz" for s in self.stage.services},
                            timeout, exited, self.logs)
 
+    def remote_tiers(self) -> dict[str, str]:
+        return {}
+
     def node_cpu_seconds(self) -> None:
         return None  # every tier on this host: the window reads its processes
 

@@ -8,24 +8,26 @@ ladder moves from one machine to a few without a home-made orchestrator.
 How a stage runs:
 - one attachable overlay network per run; every service in DNS round-robin endpoint mode
   (`dnsrr`): the default virtual-IP mode resolves a name but does not route on some kernels;
-- the stage's services, PostgreSQL and the wire (`--rtt`) on this node, where the verdict's
-  evidence is read: the budget CPUs' busy and steal time, the edge's accept queue, PostgreSQL's
-  sessions, py-spy, the host-speed watcher. Other nodes may carry only the load
-  (swarm_engine.refusal says so in one line otherwise);
+- the stage's services and PostgreSQL placed by node label (swarm_engine.Placement): on this node
+  unless a node is labelled `ladder.tier=app` or `db`, and the wire (`--rtt`) with them on this
+  node. Where a tier runs on another node, its CPU is what that node's reader reads, its budget is
+  the same CPUs of that node, and the harness reaches it at a port published on its node; the
+  evidence only this host can read (its accept queue, py-spy) is left out, and the run says so;
 - at `--rtt 0`, no wire: the tiers talk over the overlay, and a probe where the application tier
   runs measures its RTT to where PostgreSQL runs (swarm_probe.py), in the wire's columns;
 - the budget as a CPU limit per service (`nano_cpus`; Swarm has no cpuset), and each task's
   container pinned to the budget's CPUs, as the docker backend pins its containers, so the load
-  generator's CPUs stay its own;
+  generator's CPUs stay its own (on another node, by that node's agent: node_reader.py);
 - the load: one locust process on this host, or with `--load-processes N` its master here and N
   workers as a service of the load image on the nodes labelled `load` (any node when none is),
   reaching the edge by name on the overlay as a load machine would (SwarmStage.start_load).
 
-What the harness reads: the window reads the tiers' processes as the docker backend does, and
-reaches the edge, PostgreSQL and the wire at their addresses on `docker_gwbridge`, the bridge
-every swarm task has to its own host. Each tier's CPU, and each load worker's, is also read on
-the node its tasks run on, by the run's node reader (harness/backends/node_reader.py): the
-generator's CPU is its master's here plus every worker's where it runs.
+What the harness reads: the window reads the tiers' processes on this node as the docker backend
+does, and reaches the edge, PostgreSQL and the wire at their addresses on `docker_gwbridge`, the
+bridge every swarm task has to its own host. Each tier's CPU, and each load worker's, is also read
+on the node its tasks run on, by the run's node reader (harness/backends/node_reader.py): the
+generator's CPU is its master's here plus every worker's where it runs, and with a tier on
+another node the server side's CPU is the readers' (harness.measure.window).
 
 The engine must already be a swarm manager: the harness never initialises or leaves a swarm.
 Everything it creates carries the run's and the owner's labels; `harness cleanup` removes what a
@@ -48,7 +50,7 @@ from docker.models.services import Service
 from docker.types import Mount, ServiceMode
 
 from harness import interrupts
-from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
+from harness.backends.base import DATABASE_TIER, RunEnvironment, RunningStage, new_secret, stage_database
 from harness.backends.containers import address, host_pid, stopped
 from harness.backends.docker_wire import docker_wire, planned_ports
 from harness.backends.health import wait_for_postgres, wait_until_healthy
@@ -57,19 +59,24 @@ from harness.backends.local import service_env
 from harness.backends.postgres import ADMIN_USER, prepare_template, server_command
 from harness.backends.swarm_engine import (
     GWBRIDGE,
-    TIER_LABEL,
     NodeReaders,
+    Placement,
+    Task,
+    ended_tasks,
     free_port,
     gateway,
     gateway_address,
-    load_constraints,
     master_address,
+    node_name,
+    pin_task,
     pin_to,
+    placement,
     remove_labelled,
     run_service,
-    running_container,
     running_containers,
+    running_task,
     swarm_engine,
+    task_address,
     tier_service,
     wait_for_tasks_gone,
 )
@@ -86,7 +93,6 @@ STAGE_LABEL = "ladder.stage"
 PG_PORT = 5432
 PG_DATA = "/var/lib/postgresql/data"
 APP_UID = "10001:10001"
-DATABASE_TIER = "postgres"  # the database's key among the tiers' CPU readings
 
 
 @dataclass
@@ -100,9 +106,11 @@ class SwarmStage:
     log_dir: Path
     database_service: str
     readers: NodeReaders
+    placement: Placement
     network_plan: NetworkPlan = LOOPBACK
     services: dict[str, Service] = field(default_factory=dict)
-    containers: dict[str, Container] = field(default_factory=dict)
+    tasks: dict[str, Task] = field(default_factory=dict)
+    containers: dict[str, Container] = field(default_factory=dict)  # the tasks on this node
     edge_url: str = ""
     wire: RunningWire | None = None
     tier_probe: TierProbe | None = None  # the real network's, where there is no wire
@@ -130,14 +138,20 @@ class SwarmStage:
             database_url = rerouted(database_url, self._name("wire"), wire_ports[DATABASE_ROUTE])
         env = service_env(self.stage, database_url, token_secret, urls)
         image = self.images.stage(self.stage)
+        # where the tier may run on another node, each service's port published there for this host
+        published = {s.name: {free_port(): s.port} if "app" in self.placement.elsewhere else {}
+                     for s in self.stage.services}
         for spec in self.stage.services:
             command = self.stage.command(spec, "0.0.0.0", len(self.budget.server), python="python")
             self.services[spec.name] = tier_service(
                 self.engine, image, self._name(spec.name), self.network, self._labels(), self.budget,
-                command=command, hostname=spec.name, env=[f"{k}={v}" for k, v in env.items()], user=APP_UID)
+                self.placement.app, published=published[spec.name], command=command, hostname=spec.name,
+                env=[f"{k}={v}" for k, v in env.items()], user=APP_UID)
         for name, service in self.services.items():
-            self.containers[name] = running_container(self.engine, service, timeout, self.logs)
-            pin_to(self.containers[name], self.budget.server)
+            self.tasks[name] = running_task(self.engine, service, timeout, self.logs)
+            if (here := self.tasks[name].here) is not None:
+                self.containers[name] = here
+            pin_task(self.tasks[name], self.budget.server, self.readers)
         if self.network_plan.on:
             of_database = {"label": f"com.docker.swarm.service.name={self.database_service}"}
             database = self.engine.containers.list(filters=of_database)
@@ -151,9 +165,9 @@ class SwarmStage:
         else:  # no wire: the probe measures the real network between the tiers
             self.tier_probe = self._wire_stack.enter_context(tier_probe(
                 self.engine, self.images.wire, self._name("probe"), self.network, self._labels(), self.budget.load,
-                timeout))
-        reach = {s.name: f"http://{gateway_address(self.engine, self.containers[s.name])}:{s.port}"
-                 for s in self.stage.services}
+                timeout, self.placement, self.readers))
+        reach = {s.name: "http://" + task_address(self.engine, self.tasks[s.name], s.port, published[s.name],
+                                                  self.readers) for s in self.stage.services}
         self.edge_url = reach[self.stage.edge.name]
         wait_until_healthy(self.stage.id, {name: f"{url}/healthz" for name, url in reach.items()}, timeout,
                            lambda name: "" if name in self.dead_services() else None, self.logs, interval=0.3)
@@ -163,6 +177,13 @@ class SwarmStage:
 
     def service_pids(self) -> dict[str, int]:
         return {name: pid for name, c in self.containers.items() if (pid := host_pid(c)) > 0}
+
+    def remote_tiers(self) -> dict[str, str]:
+        """The tiers whose task runs on another node, and that node's name."""
+        tasks = {**self.tasks, DATABASE_TIER: running_task(self.engine, self.engine.services.get(self.database_service),
+                                                           5.0)}
+        names = {n.id: node_name(n.attrs) for n in self.engine.nodes.list()}
+        return {tier: names.get(task.node, task.node) for tier, task in tasks.items() if task.here is None}
 
     def node_cpu_seconds(self) -> dict[str, float]:
         """Each tier's CPU seconds so far, read by the node readers from the tasks' cgroups."""
@@ -189,7 +210,7 @@ class SwarmStage:
             workers = run_service(
                 self.engine, image, name, self.network, self._labels(),
                 mode=ServiceMode("replicated", replicas=profile.processes), user=APP_UID,
-                constraints=load_constraints(self.engine), env=[f"{k}={v}" for k, v in worker_env(profile).items()],
+                constraints=list(self.placement.load), env=[f"{k}={v}" for k, v in worker_env(profile).items()],
                 command=["python", "-m", "locust", "-f", "harness/load/locustfile.py", "--worker",
                          "--master-host", master_address(self.engine.info()["Swarm"]["NodeAddr"], gateway(self.engine)),
                          "--master-port", str(port), "--loglevel", "WARNING"])
@@ -212,7 +233,8 @@ class SwarmStage:
             self.engine.services.get(self._name("load")).remove()
 
     def dead_services(self) -> list[str]:
-        dead = stopped(self.containers)
+        elsewhere = {name: s for name, s in self.services.items() if name not in self.containers}
+        dead = [*stopped(self.containers), *ended_tasks(elsewhere)]
         if self.wire is not None and self.wire.dead():
             dead.append("network emulator")
         return dead
@@ -230,6 +252,10 @@ class SwarmStage:
             for name, container in self.containers.items():
                 with contextlib.suppress(docker.errors.DockerException):
                     (self.log_dir / f"{name}.log").write_bytes(container.logs())
+            for name, service in self.services.items():  # those on other nodes, through the manager
+                if name not in self.containers:
+                    with contextlib.suppress(docker.errors.DockerException):
+                        (self.log_dir / f"{name}.log").write_bytes(b"".join(service.logs(stdout=True, stderr=True)))
             if self.tier_probe is not None:
                 (self.log_dir / "tier-probe.log").write_bytes(self.tier_probe.log())
             for service in self.services.values():
@@ -243,8 +269,12 @@ class SwarmStage:
 class SwarmBackend:
     name = "swarm"
 
-    def __init__(self, stages: list[StageManifest], say: Any = print, offline: bool | None = None) -> None:
+    def __init__(self, stages: list[StageManifest], say: Any = print, offline: bool | None = None,
+                 network: NetworkPlan = LOOPBACK, profiled: bool = False) -> None:
         self.engine = swarm_engine()  # fails fast, in one line, when this engine cannot run the ladder
+        self.placement = placement(self.engine)
+        if why := self.placement.refusal(network.rtt_ms if network.on else 0.0, profiled):
+            raise UserError(why)
         self.stages, self.say, self.offline = stages, say, offline
         self.images = ImageSet("", "", offline=False)
         self.run_id = secrets.token_hex(4)
@@ -267,29 +297,35 @@ class SwarmBackend:
                                                        labels=labels)
             self.readers = NodeReaders.start(self.engine, self.images.wire, f"ladder-{self.run_id}-reader", labels)
             password = secrets.token_urlsafe(18)
-            # the data on a volume of the run's (not the container's layer), as in the docker backend
-            data = Mount(PG_DATA, f"ladder-{self.run_id}-pgdata", type="volume", labels=labels)
+            remote_db = "db" in self.placement.elsewhere
+            # the data on a volume of the run's (not the container's layer), as in the docker backend; on
+            # another node in memory: a volume there would outlive the run (the manager removes only its own)
+            data = Mount(PG_DATA, None, type="tmpfs") if remote_db else \
+                Mount(PG_DATA, f"ladder-{self.run_id}-pgdata", type="volume", labels=labels)
+            published = {free_port(): PG_PORT} if remote_db else {}
             db = tier_service(self.engine, self.images.postgres, self.database_service, self.network, labels, budget,
-                          args=server_command(), hostname="db", mounts=[data],
-                          env=[f"POSTGRES_USER={ADMIN_USER}", f"POSTGRES_PASSWORD={password}", "POSTGRES_DB=postgres"])
-            container = running_container(self.engine, db, 120.0)
-            pin_to(container, budget.server)
-            admin_url = (f"postgresql://{ADMIN_USER}:{password}@{gateway_address(self.engine, container)}:{PG_PORT}"
-                         "/postgres")
-            def ended() -> bool:
-                with contextlib.suppress(docker.errors.NotFound):
-                    container.reload()
-                return bool(container.status == "exited")
-            wait_for_postgres(admin_url, 90.0, ended,
-                              lambda: container.logs(tail=5).decode(errors="replace")[-300:],
+                              self.placement.db, published=published, args=server_command(), hostname="db",
+                              mounts=[data], env=[f"POSTGRES_USER={ADMIN_USER}", f"POSTGRES_PASSWORD={password}",
+                                                  "POSTGRES_DB=postgres"])
+            task = running_task(self.engine, db, 120.0)
+            pin_task(task, budget.server, self.readers)
+            admin_url = (f"postgresql://{ADMIN_USER}:{password}@"
+                         f"{task_address(self.engine, task, PG_PORT, published, self.readers)}/postgres")
+            def last_words() -> str:
+                return b"".join(db.logs(stdout=True, stderr=True, tail=5)).decode(errors="replace")[-300:]
+            wait_for_postgres(admin_url, 90.0, lambda: bool(ended_tasks({"db": db})), last_words,
                               what="PostgreSQL service", interval=0.5)
             seed_rows = prepare_template(admin_url)
             yield RunEnvironment(
                 admin_url, new_secret(settings), budget, seed_rows, "swarm service",
-                lambda: [host_pid(container)],
-                details={"enforced": "nano_cpus quota per service + cpuset on this node",
+                # on another node its processes are not this host's: the window reads it through the node readers
+                lambda: [host_pid(task.here)] if task.here is not None else [],
+                details={"enforced": "nano_cpus quota per service + cpuset on the budget's CPUs of its node",
                          "swarm": {"nodes": len(self.engine.nodes.list()), "endpoint_mode": "dnsrr",
-                                   "placement": f"tiers on this node, load workers on {TIER_LABEL}=load"},
+                                   "placement": self.placement.describe(),
+                                   "tiers_elsewhere": list(self.placement.elsewhere),
+                                   "nodes_elsewhere": list(self.placement.nodes),
+                                   "postgres_data": "tmpfs on its node" if remote_db else "volume"},
                          "images": {"base": self.images.base, "postgres": self.images.postgres,
                                     "offline_base": self.images.offline},
                          "interpreter": image_interpreter(self.engine, self.images.stage(self.stages[0]), labels)},
@@ -302,7 +338,7 @@ class SwarmBackend:
               network: NetworkPlan = LOOPBACK) -> Iterator[RunningStage]:
         assert self.network is not None and self.readers is not None
         running = SwarmStage(stage, self.engine, self.network, self.images, env.budget, self.run_id, log_dir,
-                             self.database_service, self.readers, network_plan=network,
+                             self.database_service, self.readers, self.placement, network_plan=network,
                              load_image=self._load_image)
         try:
             running.start(stage_database(env, stage), env.token_secret, start_timeout)
@@ -312,5 +348,9 @@ class SwarmBackend:
 
     def choose_load_path(self, env: RunEnvironment, profile: LoadProfile, load_cpus: frozenset[int],
                          out_dir: Path, start_timeout: float = 60.0) -> dict[str, Any]:
-        return {"chosen": GWBRIDGE, "why": "every task runs on this host: the load reaches the edge's task on the "
-                                           "bridge swarm gives each task to its host, with no proxy in between"}
+        if "app" in self.placement.elsewhere:
+            return {"chosen": "published port", "why": "the application tier may run on another node "
+                    f"({', '.join(self.placement.nodes)}): the load reaches the edge at the port its task publishes "
+                    "there, over the real network between the machines"}
+        return {"chosen": GWBRIDGE, "why": "the application tier runs on this host: the load reaches the edge's task "
+                                           "on the bridge swarm gives each task to its host, with no proxy in between"}

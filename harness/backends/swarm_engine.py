@@ -19,7 +19,7 @@ from harness import interrupts
 from harness.backends.containers import listed, remove_released
 from harness.backends.images import client
 from harness.backends.node_reader import MOUNT as READER_MOUNT
-from harness.backends.node_reader import read_node
+from harness.backends.node_reader import pin_on_node, read_node
 from harness.cpu import CpuBudget, format_cpus
 from harness.errors import StageFailed, UserError
 from harness.ownership import RUN_LABEL
@@ -31,15 +31,12 @@ ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
 
 
 def swarm_engine() -> docker.DockerClient:
-    """The engine, if it is the manager of a swarm this backend can measure; else one line saying why."""
+    """The engine, if it is a swarm manager; else one line saying how to make it one."""
     engine = client()
     swarm = engine.info().get("Swarm") or {}
     if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
         raise UserError(f"the swarm backend needs this Docker engine to be a swarm manager: `{MAKE_MANAGER}` "
                         "makes it one (a single node; `docker swarm leave --force` undoes it)")
-    nodes = {n.id: n.attrs for n in engine.nodes.list()}
-    if why := refusal(nodes, str(swarm["NodeID"])):
-        raise UserError(why)
     return engine
 
 
@@ -47,29 +44,68 @@ def tier_label(node: dict[str, Any]) -> str | None:
     return (node.get("Spec", {}).get("Labels") or {}).get(TIER_LABEL)
 
 
-def refusal(nodes: dict[str, dict[str, Any]], this_node: str) -> str | None:
-    """Why this swarm cannot be measured, or None. The tiers run on this node, where every part of
-    a verdict's evidence is read (the budget CPUs' busy and steal time, the edge's accept queue,
-    PostgreSQL's sessions, py-spy, the host-speed watcher); other nodes may only carry load
-    (`ladder.tier=load`): locust's workers, whose CPU the node readers read where they run."""
-    others = sorted(n.get("Description", {}).get("Hostname") or node_id
-                    for node_id, n in ((i, m) for i, m in nodes.items() if i != this_node) if tier_label(n) != "load")
-    if not others:
+def node_name(node: dict[str, Any]) -> str:
+    return str(node.get("Description", {}).get("Hostname") or node.get("ID", "?"))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a run's tiers go, by node label: the application tier on the nodes labelled
+    `ladder.tier=app`, PostgreSQL on those labelled `db`, each on this node when no node carries its
+    label; the load's workers on those labelled `load`, anywhere when none is.
+
+    A tier on another node (`elsewhere`) changes what can be read, and the run says so: the budget
+    is its CPUs on every node that carries a tier (pinned there by the node's agent), so the server
+    side is bound per node and the verdict takes the busiest; its CPU is what the node readers read;
+    the edge's accept queue and py-spy need its processes here, and are not read; the wire would
+    route every hop through this node, so the tiers talk over the real network (`--rtt 0`)."""
+    app: tuple[str, ...]
+    db: tuple[str, ...]
+    load: tuple[str, ...]
+    elsewhere: tuple[str, ...] = ()  # the tiers ('app', 'db') that may run on another node
+    nodes: tuple[str, ...] = ()  # the nodes labelled for them, by name
+
+    def refusal(self, rtt_ms: float, profiled: bool) -> str | None:
+        """Why a run with these options cannot be measured on this placement, or None."""
+        if not self.elsewhere:
+            return None
+        where = f"the {' and '.join(self.elsewhere)} tier on {', '.join(self.nodes)}"
+        if rtt_ms > 0:
+            return (f"{where}: tiers on other nodes talk over the real network, and the wire would route them "
+                    "through this one: use --rtt 0 (the probe measures the real RTT)")
+        if profiled:
+            return f"{where}: py-spy reads processes on this host only; --profile needs the tiers here"
         return None
-    return (f"the swarm's nodes {', '.join(others)} are not labelled {TIER_LABEL}=load: the tiers run on this node, "
-            f"where a verdict's evidence is read, and other nodes may carry only the load "
-            f"(`docker node update --label-add {TIER_LABEL}=load NODE`, or leave them out of the swarm)")
+
+    def describe(self) -> str:
+        """For run.json: where each tier goes, in the labels' words."""
+        def where(constraints: tuple[str, ...], otherwise: str) -> str:
+            return f"on {constraints[0].removeprefix('node.labels.')}" if constraints[0:1] and \
+                constraints[0].startswith("node.labels.") else otherwise
+        return (f"application tier {where(self.app, 'on this node')}, PostgreSQL {where(self.db, 'on this node')}, "
+                f"load workers {where(self.load, 'anywhere')}")
 
 
-def here(engine: docker.DockerClient) -> list[str]:
-    """A tier's placement: this node (see refusal)."""
-    return [f"node.id=={engine.info()['Swarm']['NodeID']}"]
+def placement(engine: docker.DockerClient) -> Placement:
+    """The run's placement from the swarm's node labels (see Placement)."""
+    return placement_of([n.attrs for n in engine.nodes.list()], engine.info()["Swarm"]["NodeID"])
 
 
-def load_constraints(engine: docker.DockerClient) -> list[str]:
-    """The load workers' placement: the nodes labelled `load`, or anywhere when none is (one node)."""
-    labelled = [n for n in engine.nodes.list() if tier_label(n.attrs) == "load"]
-    return [f"node.labels.{TIER_LABEL}==load"] if labelled else []
+def placement_of(nodes: list[dict[str, Any]], this_node: str) -> Placement:
+    elsewhere: list[str] = []
+    names: list[str] = []
+
+    def constraints(tier: str) -> tuple[str, ...]:
+        labelled = [n for n in nodes if tier_label(n) == tier]
+        if not labelled:
+            return (f"node.id=={this_node}",)
+        if any(n["ID"] != this_node for n in labelled):
+            elsewhere.append(tier)
+            names.extend(name for n in labelled if n["ID"] != this_node and (name := node_name(n)) not in names)
+        return (f"node.labels.{TIER_LABEL}=={tier}",)
+    app, db = constraints("app"), constraints("db")
+    load = (f"node.labels.{TIER_LABEL}==load",) if any(tier_label(n) == "load" for n in nodes) else ()
+    return Placement(app, db, load, tuple(elsewhere), tuple(names))
 
 
 def master_address(node_address: str, gateway_address: str) -> str:
@@ -77,12 +113,6 @@ def master_address(node_address: str, gateway_address: str) -> str:
     nodes route to; the docker_gwbridge gateway when the swarm advertises loopback (a one-node
     swarm, where a task's loopback would be its own)."""
     return gateway_address if node_address.startswith("127.") else node_address
-
-
-def running_container(engine: docker.DockerClient, service: Service, timeout: float,
-                      logs: Any = None) -> Container:
-    """The container of the service's one task once it runs; a task that ended is a failed stage."""
-    return running_containers(engine, service, 1, timeout, logs)[0]
 
 
 def running_containers(engine: docker.DockerClient, service: Service, count: int, timeout: float,
@@ -163,27 +193,79 @@ def wait_for_tasks_gone(engine: docker.DockerClient, selector: dict[str, str], t
 
 
 def run_service(engine: docker.DockerClient, image: str, name: str, network: Network, labels: dict[str, str],
-                **spec: Any) -> Service:
+                published: dict[int, int] | None = None, **spec: Any) -> Service:
     """A service of the run on its overlay: labelled (service and containers) for cleanup, in DNS
     round-robin endpoint mode (a virtual IP does not route on some kernels), and never restarted: a
-    task that dies stays dead, so the stage fails with its logs instead of restarting unseen."""
+    task that dies stays dead, so the stage fails with its logs instead of restarting unseen.
+    `published` (port on its node: port in the task) in host mode: how this host reaches a task on
+    another node, with no routing mesh in between."""
+    ports = {node_port: (port, "tcp", "host") for node_port, port in (published or {}).items()}
     return engine.services.create(
         image, name=name, networks=[network.id], labels=labels, container_labels=labels,
-        endpoint_spec=EndpointSpec(mode="dnsrr"), restart_policy=RestartPolicy(condition="none"), **spec)
+        endpoint_spec=EndpointSpec(mode="dnsrr", ports=ports or None), restart_policy=RestartPolicy(condition="none"),
+        **spec)
 
 
 def tier_service(engine: docker.DockerClient, image: str, name: str, network: Network, labels: dict[str, str],
-                 budget: CpuBudget, **spec: Any) -> Service:
-    """A tier of the stage (or PostgreSQL) as a service on this node, the budget as its CPU limit."""
+                 budget: CpuBudget, constraints: tuple[str, ...], **spec: Any) -> Service:
+    """A tier of the stage (or PostgreSQL) as a service where `constraints` place it, the budget as
+    its CPU limit (and, once it runs, its cpuset: pin)."""
     nano_cpus = int((budget.quota if budget.quota is not None else len(budget.server)) * 1e9)
     return run_service(engine, image, name, network, labels, resources=Resources(cpu_limit=nano_cpus),
-                       constraints=here(engine), **spec)
+                       constraints=list(constraints), **spec)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A service's running task: its node, its container, and that container when it is on this
+    node (the manager's engine holds only its own node's containers)."""
+    node: str
+    container_id: str
+    here: Container | None
+
+
+def running_task(engine: docker.DockerClient, service: Service, timeout: float, logs: Any = None) -> Task:
+    """The service's one task once it runs; a task that ended is a failed stage."""
+    (node, container_id), = running_tasks(service, 1, timeout, logs)
+    local = node == engine.info()["Swarm"]["NodeID"]
+    return Task(node, container_id, engine.containers.get(container_id) if local else None)
 
 
 def pin_to(container: Container, cpus: frozenset[int]) -> None:
     """On this host, the task's CPUs as its cpuset: the budget's for a tier (the quota alone would
     let it run on the load's), the load's for a load worker."""
     container.update(cpuset_cpus=format_cpus(cpus))
+
+
+def pin_task(task: Task, cpus: frozenset[int], readers: "NodeReaders") -> None:
+    """The task's cpuset: through the engine on this node, through its node's agent elsewhere."""
+    if task.here is not None:
+        pin_to(task.here, cpus)
+    else:
+        readers.pin(task.node, task.container_id, cpus)
+
+
+def task_address(engine: docker.DockerClient, task: Task, port: int, published: dict[int, int],
+                 readers: "NodeReaders") -> str:
+    """host:port where this host reaches the task's `port`: its docker_gwbridge address on this
+    node (no proxy in between); on another, its node's address and the port published there
+    (`published`: node port to task port, as the service was created with)."""
+    if task.here is not None:
+        return f"{gateway_address(engine, task.here)}:{port}"
+    node_port = next((node_port for node_port, target in published.items() if target == port), None)
+    if node_port is None:
+        raise StageFailed(f"container {task.container_id[:12]} runs on another node and publishes no port for {port}")
+    return f"{readers.nodes()[task.node]}:{node_port}"
+
+
+def ended_tasks(services: dict[str, Service]) -> list[str]:
+    """The services whose task ended, wherever it ran (the manager knows every node's tasks)."""
+    ended = []
+    for name, service in services.items():
+        with contextlib.suppress(docker.errors.NotFound):
+            if any((t.get("Status") or {}).get("State") in ENDED for t in service.tasks()):
+                ended.append(name)
+    return ended
 
 
 @dataclass
@@ -200,7 +282,8 @@ class NodeReaders:
         engine.services.create(
             image, name=name, labels=labels, container_labels=labels, mode=ServiceMode("global"),
             command=["python", "-m", "harness.backends.node_reader", "--port", str(port)],
-            mounts=[Mount(READER_MOUNT, "/sys/fs/cgroup", type="bind", read_only=True)],
+            # root and the tree read-write: it pins tasks on its node (node_reader says why)
+            user="0:0", mounts=[Mount(READER_MOUNT, "/sys/fs/cgroup", type="bind", read_only=False)],
             endpoint_spec=EndpointSpec(mode="dnsrr", ports={port: (port, "tcp", "host")}),
             restart_policy=RestartPolicy(condition="none"))
         readers = cls(engine, port)
@@ -216,6 +299,17 @@ class NodeReaders:
                     raise StageFailed(f"the node reader {name} did not answer on port {port} "
                                       f"within {timeout:.0f}s") from None
                 time.sleep(0.3)
+
+    def pin(self, node: str, container_id: str, cpus: frozenset[int]) -> None:
+        """Pin a task on another node to `cpus` through that node's agent."""
+        address = self.nodes()[node]
+        try:
+            missing = pin_on_node(address, self.port, [container_id], format_cpus(cpus))
+        except OSError as error:  # an HTTPError carries the agent's one line
+            raise StageFailed(f"the node agent on {address} could not pin a task to CPUs {format_cpus(cpus)}: "
+                              f"{getattr(error, 'reason', error)}") from None
+        if missing:
+            raise StageFailed(f"the node agent on {address} found no cpuset for container {container_id[:12]}")
 
     def nodes(self) -> dict[str, str]:
         """Each node's id and the address its published ports answer on."""

@@ -20,7 +20,7 @@ import docker.errors
 from docker.models.networks import Network
 from docker.models.services import Service
 
-from harness.backends.swarm_engine import here, pin_to, run_service, running_containers
+from harness.backends.swarm_engine import NodeReaders, Placement, pin_task, run_service, running_task
 from harness.network.emulator import probe_rows
 from harness.network.real import real_record
 
@@ -47,15 +47,15 @@ class TierProbe:
 
 @contextlib.contextmanager
 def tier_probe(engine: docker.DockerClient, image: str, name: str, network: Network, labels: dict[str, str],
-               cpus: frozenset[int], timeout: float) -> Iterator[TierProbe]:
+               cpus: frozenset[int], timeout: float, placement: Placement, readers: NodeReaders) -> Iterator[TierProbe]:
     """The echo where PostgreSQL runs and the probe where the application tier runs, both running
-    (and pinned to `cpus` where they run on this node) until the block ends."""
+    (and pinned to `cpus` of their node) until the block ends."""
     echo_name = f"{name}-echo"
     echo_route = ["--rtt-ms", "0", "--route"]
     started: list[Service] = []
     try:
-        # placed as the tiers are (this node: swarm_engine.refusal); outside the budget, on the load CPUs
-        started.append(run_service(engine, image, echo_name, network, labels, constraints=here(engine),
+        # placed as the tiers are (swarm_engine.Placement); outside the budget, on the load CPUs
+        started.append(run_service(engine, image, echo_name, network, labels, constraints=list(placement.db),
                                    command=["python", "-m", "harness.network.wire", *echo_route,
                                             f"probe=0.0.0.0:{ECHO_PORT}=echo-direct"]))
         local_echo = " ".join(["python", "-m", "harness.network.wire", *echo_route,
@@ -63,11 +63,10 @@ def tier_probe(engine: docker.DockerClient, image: str, name: str, network: Netw
         probe = " ".join(["python", "-m", "harness.network.probe", "--host", echo_name, "--port", str(ECHO_PORT),
                           "--direct-host", "127.0.0.1", "--direct-port", str(LOOPBACK_ECHO_PORT), "--out", "-",
                           "--wait", f"{timeout:g}", "--max-seconds", str(PROBE_MAX_SECONDS)])
-        started.append(run_service(engine, image, name, network, labels, constraints=here(engine),
+        started.append(run_service(engine, image, name, network, labels, constraints=list(placement.app),
                                    command=["sh", "-c", f"{local_echo} & exec {probe}"]))
         for service in started:
-            for container in running_containers(engine, service, 1, timeout):
-                pin_to(container, cpus)
+            pin_task(running_task(engine, service, timeout), cpus, readers)
         yield TierProbe(started[-1])
     finally:
         for service in started:

@@ -45,7 +45,7 @@ def ladder_plan(stages: list[str] | None, quick: bool, users: int | None, durati
     if idle_timeout < 0 or not 0 < idle_threshold <= 100:
         raise UserError("--idle-threshold must be in (0, 100] and --idle-timeout not negative")
     interrupts.install()
-    chosen = choose_backend(backend, selected, say, network)
+    chosen = choose_backend(backend, selected, say, network, profiled)
     if same_traffic is None:
         same_traffic = SAME_TRAFFIC_BY_DEFAULT and not quick
     # the ceiling is a closed-loop figure (what the framework serves flat out): not part of an open run;

@@ -1,24 +1,40 @@
-"""Which swarms the swarm backend measures, and where its load workers find their master."""
+"""Where the swarm backend places a run's tiers, what it refuses there, and where its load
+workers find their master."""
 
-from harness.backends.swarm_engine import master_address, refusal
-
-
-def _node(hostname: str, tier: str | None = None) -> dict[str, object]:
-    return {"Description": {"Hostname": hostname}, "Spec": {"Labels": {"ladder.tier": tier} if tier else {}}}
+from harness.backends.swarm_engine import master_address, placement_of
 
 
-def test_one_node_is_measured_whatever_its_labels() -> None:
-    assert refusal({"a": _node("lab-1")}, "a") is None
-    assert refusal({"a": _node("lab-1", "db")}, "a") is None
+def _node(node_id: str, hostname: str, tier: str | None = None) -> dict[str, object]:
+    return {"ID": node_id, "Description": {"Hostname": hostname},
+            "Spec": {"Labels": {"ladder.tier": tier} if tier else {}}}
 
 
-def test_other_nodes_may_carry_only_the_load() -> None:
-    # fails if an unlabelled node or one labelled for a tier is let in: the tiers' evidence would go unread
-    nodes = {"a": _node("lab-1"), "b": _node("load-1", "load"), "c": _node("db-1", "db"), "d": _node("spare")}
-    why = refusal(nodes, "a")
-    assert why is not None and "db-1, spare" in why and "load-1" not in why
-    assert "docker node update --label-add ladder.tier=load" in why
-    assert refusal({"a": _node("lab-1"), "b": _node("load-1", "load"), "c": _node("load-2", "load")}, "a") is None
+def test_with_no_tier_labels_the_tiers_run_on_this_node_and_the_load_anywhere() -> None:
+    placed = placement_of([_node("a", "lab-1"), _node("b", "spare")], "a")
+    assert placed.app == placed.db == ("node.id==a",) and placed.load == ()
+    assert placed.elsewhere == () and placed.refusal(1.0, profiled=True) is None
+    assert placed.describe() == "application tier on this node, PostgreSQL on this node, load workers anywhere"
+
+
+def test_a_tier_labelled_on_another_node_goes_there_and_is_named() -> None:
+    # fails if the label is ignored (the tier would stay here) or this node is named as "another"
+    nodes = [_node("a", "lab-1", "db"), _node("b", "app-1", "app"), _node("c", "load-1", "load")]
+    placed = placement_of(nodes, "a")
+    assert placed.app == ("node.labels.ladder.tier==app",) and placed.db == ("node.labels.ladder.tier==db",)
+    assert placed.load == ("node.labels.ladder.tier==load",)
+    assert placed.elsewhere == ("app",) and placed.nodes == ("app-1",)
+    assert placed.describe() == ("application tier on ladder.tier==app, PostgreSQL on ladder.tier==db, "
+                                 "load workers on ladder.tier==load")
+
+
+def test_tiers_on_other_nodes_need_the_real_network_and_no_profile() -> None:
+    # fails if a wire or py-spy is let in where they cannot measure what they claim to
+    placed = placement_of([_node("a", "lab-1"), _node("b", "db-1", "db")], "a")
+    assert placed.refusal(0.0, profiled=False) is None
+    wire = placed.refusal(1.0, profiled=False)
+    assert wire is not None and "db tier on db-1" in wire and "--rtt 0" in wire
+    profile = placed.refusal(0.0, profiled=True)
+    assert profile is not None and "--profile" in profile
 
 
 def test_workers_reach_the_master_at_the_swarm_address_unless_it_is_loopback() -> None:
