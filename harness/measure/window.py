@@ -12,7 +12,7 @@ import psutil
 import psycopg
 
 from harness import interrupts
-from harness.backends.base import RunningStage
+from harness.backends.base import DATABASE_TIER, RunningStage
 from harness.errors import DatabaseDied, StageFailed
 from harness.load.profile import (
     SIGN_IN_TIMEOUT_SECONDS,
@@ -108,6 +108,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
     launch = time.time()
     services = running.service_pids()
     app_pids = list(services.values())
+    remote = running.remote_tiers()  # tiers on other nodes: their CPU is what their nodes read
     locust = running.start_load(profile, load_cpus, out_dir)
     # the generator's CPU as a share of what it can use: one core per process, at most the load CPUs
     # here; a worker on another node has its node's core
@@ -196,7 +197,10 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         "host_speed": calibrate.window_speed(out_dir, window),
         "writes": {"before": writes_before.as_record(), "after": writes_after.as_record()},
         # where the time went when the budget was not the bound (harness/measure/waiting.py)
-        "waiting": {"budget_cpus": waiting.cpu_shares(budget_before, budget_after, span),
+        # (with a tier on another node, this host's budget CPUs are not the busiest node's: their
+        # busy and steal time are kept under another name, and no verdict reads them)
+        "waiting": {"this_host_budget_cpus" if remote else "budget_cpus":
+                    waiting.cpu_shares(budget_before, budget_after, span),
                     "load_cpus": waiting.cpu_shares(load_before, load_after, span),
                     "other_processes": waiting.busiest_others(others_before, others_after, ours, span),
                     **waiting.window_evidence(sampler.rows, window)},
@@ -207,7 +211,9 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
                                            "this_host": gen_after["here_workers"] - gen_before["here_workers"]}
     if nodes_before is not None and nodes_after is not None:
         # the same window's CPU per tier as each tier's node read it from its tasks' cgroups
-        result["node_cpu_seconds"] = {name: nodes_after[name] - nodes_before[name] for name in nodes_after}
+        result["node_cpu_seconds"] = tiers = {name: nodes_after[name] - nodes_before[name] for name in nodes_after}
+        if remote:
+            result.update(remote_server_cpu(tiers, remote))
     if wire is not None:
         network = window_record(wire.rtt_ms, wire_before, wire_after, wire_cpu_after - wire_cpu_before,
                                 probe_samples(wire.probe_path, window), span)
@@ -218,6 +224,18 @@ def measure(running: RunningStage, admin_url: str, database_pids: list[int], pro
         result["profile"] = profiled_record
     write_json(out_dir / "measurement.json", result)
     return result
+
+
+def remote_server_cpu(tiers: dict[str, float], remote: dict[str, str]) -> dict[str, Any]:
+    """With tiers on other nodes, the server side's CPU is the node readers' (this host sees only
+    its own tiers' processes), and each node's tiers are bound by the budget's CPUs of that node:
+    `node_busy_seconds` per node, the busiest of which the verdict takes (analysis)."""
+    per_node: dict[str, float] = {}
+    for tier, seconds in tiers.items():
+        node = remote.get(tier, "this host")
+        per_node[node] = per_node.get(node, 0.0) + seconds
+    return {"server_cpu_seconds": sum(tiers.values()), "db_cpu_seconds": tiers.get(DATABASE_TIER, 0.0),
+            "server_cpu_read_by": "node readers", "remote_tiers": remote, "node_busy_seconds": per_node}
 
 
 def _waiting_probes(running: RunningStage, pids: dict[str, int],

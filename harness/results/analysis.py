@@ -168,7 +168,9 @@ def window_figures(everything: pd.DataFrame, m: dict[str, Any], budget_cpus: flo
         "gen_cpu_pct": m["generator_cpu_pct"],
         # how busy the server side kept its budget: ~100 % means the budget set the throughput,
         # well below means the stage waited (on the network, a lock, a queue) with CPU to spare
-        "server_busy_pct": 100 * m["server_cpu_seconds"] / m["window_seconds"] / budget_cpus,
+        # (with tiers on several nodes, the busiest node's: each has the budget's CPUs)
+        "server_busy_pct": 100 * max((m.get("node_busy_seconds") or {"": m["server_cpu_seconds"]}).values())
+                           / m["window_seconds"] / budget_cpus,
         "sign_in_s": np.nan if m.get("sign_in_seconds") is None else m["sign_in_seconds"],
         # sign-in and warm-up are outside the figures, but what failed there is not dropped
         "failures_before_window": int((before & (everything["ok"] == 0)).sum()),

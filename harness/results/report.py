@@ -137,6 +137,19 @@ def host_speed_lines(summary: pd.DataFrame) -> list[str]:
     return lines
 
 
+def placement_lines(swarm: Any) -> list[str]:
+    """Where a swarm run's tiers ran, and what that left unread when one ran on another node."""
+    if not isinstance(swarm, dict) or not swarm.get("placement"):
+        return []
+    line = f"Placement ({swarm.get('nodes')} nodes): {swarm['placement']}."
+    if swarm.get("tiers_elsewhere"):
+        line += (f" Tiers that may run elsewhere: {', '.join(swarm['tiers_elsewhere'])} "
+                 f"(on {', '.join(swarm.get('nodes_elsewhere') or [])}): each node's tiers have the budget's CPUs "
+                 "there, their CPU is what the node readers read, and 'budget busy %' is the busiest node's; "
+                 "not read there: the edge's accept queue, steal time, host speed (this host's only) and py-spy.")
+    return [line, ""]
+
+
 def load_path_lines(record: Any) -> list[str]:
     """How the load reached the edge; with the probe of both paths when there was one."""
     if not isinstance(record, dict):
@@ -318,6 +331,7 @@ def render(run_dir: Path) -> str:
     if run.get("not_run"):
         lines += [f"**Run stopped**: {run.get('not_run_because', '')}. Not run: {', '.join(run['not_run'])}.", ""]
     lines += network_lines(run, summary)
+    lines += placement_lines(run.get("swarm"))
     lines += load_path_lines(run.get("load_path"))
     table = summary[TABLE_COLUMNS].copy() if not summary.empty else summary
     lines += ["## Summary", "", markdown(table), ""]

@@ -113,3 +113,24 @@ def test_each_samples_file_is_parsed_once_in_a_run(run: Path, monkeypatch: pytes
     ladder.finish(run)  # a redraw (harness report RUN) reads the figures too
     assert parsed == {"stages/s0-slow/samples.csv": 1, "stages/s1-fast/samples.csv": 1}
     assert (run / "report.md").is_file() and summarise(run).set_index("stage").loc["s1-fast", "rps"] == 40.0
+
+
+def test_with_tiers_on_several_nodes_the_busiest_node_sets_the_budgets_share(tmp_path: Path) -> None:
+    # each node carrying a tier has the budget's CPU: 9.7 s of 10 on app-1 is budget-bound though the
+    # db's 3.3 s here leave this host idle; fails if the nodes' seconds are summed (130 %) or averaged (65 %)
+    import json
+
+    from harness.measure.window import remote_server_cpu
+    from tests.results_fixture import make_header, write_stage
+    run_dir = tmp_path / "run"
+    make_header(run_dir)
+    write_stage(run_dir, "s4-queries", 4, [10.0] * 100, 0, 10.0, 13.0, 10, 20, 2)
+    path = run_dir / "stages" / "s4-queries" / "measurement.json"
+    m = json.loads(path.read_text())
+    split = remote_server_cpu({"core-api": 9.0, "edge": 0.7, "postgres": 3.3}, {"core-api": "app-1", "edge": "app-1"})
+    assert split["node_busy_seconds"] == pytest.approx({"app-1": 9.7, "this host": 3.3})
+    assert (split["server_cpu_seconds"], split["db_cpu_seconds"]) == pytest.approx((13.0, 3.3))
+    path.write_text(json.dumps({**m, **split}))
+    row = summarise(run_dir).set_index("stage").loc["s4-queries"]
+    assert row["server_busy_pct"] == pytest.approx(97.0) and row["bound_by"] == "budget"
+    assert row["cpu_s_per_1k"] == pytest.approx(130.0)
