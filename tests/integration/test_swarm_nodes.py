@@ -1,0 +1,106 @@
+"""The swarm backend with a tier on another node: this engine the manager, a second engine in a
+network namespace of this machine the node labelled for the application tier
+(tests/integration/second_engine.py says what it is and is not).
+
+The engine is made a swarm manager on the link to the second node only when it is in no swarm,
+and everything is left as found: the node leaves, the swarm is left, the namespace removed."""
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pandas as pd
+import pytest
+
+from tests.conftest import run_harness
+from tests.integration.second_engine import HOST_ADDRESS, SecondEngine, second_engine
+
+OWNED = {"label": "ladder.run"}
+STAGE = "s4-queries"
+
+
+def _left(engine: docker.DockerClient) -> dict[str, list[str]]:
+    return {"services": [s.name for s in engine.services.list(filters=OWNED)] if engine.info()["Swarm"].get(
+                "ControlAvailable") else [],
+            "containers": [c.name for c in engine.containers.list(all=True, filters=OWNED)],
+            "volumes": [v.name for v in engine.volumes.list(filters=OWNED)]}
+
+
+@pytest.fixture(scope="module")
+def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[docker.DockerClient, SecondEngine]]:
+    manager = docker.from_env()
+    assert manager.info()["Swarm"]["LocalNodeState"] == "inactive", \
+        "the two-node test makes its own swarm: this engine must be in none"
+    had_gateway_bridge = bool(manager.networks.list(names=["docker_gwbridge"]))
+    # the images first, on both engines: a node with no registry runs only what was loaded on it
+    built = run_harness("images", STAGE, timeout=1800)
+    assert built.returncode == 0, built.stdout + built.stderr
+    with second_engine(tmp_path_factory.mktemp("node")) as node:
+        node.load([f"ladder-{STAGE}:latest", "ladder-wire:latest", "ladder-postgres:bookworm"])
+        manager.swarm.init(advertise_addr=HOST_ADDRESS)
+        try:
+            manager.swarm.reload()
+            node.client.swarm.join([f"{HOST_ADDRESS}:2377"], manager.swarm.attrs["JoinTokens"]["Worker"],
+                                   advertise_addr=node.address)
+            (joined,) = [n for n in manager.nodes.list() if n.attrs["Description"]["Hostname"] == node.hostname]
+            spec = joined.attrs["Spec"]
+            joined.update({**spec, "Labels": {**spec.get("Labels", {}), "ladder.tier": "app"}})
+            yield manager, node
+        finally:
+            node.client.swarm.leave(force=True)
+            manager.swarm.leave(force=True)
+            assert manager.info()["Swarm"]["LocalNodeState"] == "inactive"
+            if not had_gateway_bridge:
+                for bridge in manager.networks.list(names=["docker_gwbridge"]):
+                    bridge.remove()
+
+
+def test_the_application_tier_on_another_node_is_measured_over_the_real_network(
+        two_nodes: tuple[docker.DockerClient, SecondEngine], results_dir: Path) -> None:
+    manager, node = two_nodes
+    env = {"LADDER_RESULTS_DIR": str(results_dir)}
+    # a wire would route the tiers through this node: refused in one line, before anything starts
+    refused = run_harness("run-all", "--backend", "swarm", "--quick", "--stages", STAGE, env=env, timeout=120)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert f"app tier on {node.hostname}" in refused.stderr and "--rtt 0" in refused.stderr
+    done = run_harness("run-all", "--backend", "swarm", "--quick", "--no-ceiling", "--rtt", "0", "--stages", STAGE,
+                       env=env, timeout=1200)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = [p for p in results_dir.iterdir() if (p / "summary.csv").is_file()]
+    row = pd.read_csv(run / "summary.csv").set_index("stage").loc[STAGE]
+    m = json.loads((run / "stages" / STAGE / "measurement.json").read_text())
+    # every service of the stage ran on the other node, PostgreSQL here; fails if the label is ignored
+    assert set(m["remote_tiers"].values()) == {node.hostname} and "postgres" not in m["remote_tiers"], m
+    assert set(m["remote_tiers"]) == set(m["node_cpu_seconds"]) - {"postgres"}
+    # their CPU is what the other node's reader read (this host sees none of their processes): the
+    # server side's CPU is the readers' sum, the verdict's share the busiest node's
+    assert m["server_cpu_read_by"] == "node readers" and all(s > 0 for s in m["node_cpu_seconds"].values()), m
+    assert m["server_cpu_seconds"] == pytest.approx(sum(m["node_cpu_seconds"].values()))
+    assert m["node_busy_seconds"][node.hostname] == pytest.approx(
+        sum(s for t, s in m["node_cpu_seconds"].items() if t != "postgres"))
+    busiest = max(m["node_busy_seconds"].values()) / m["window_seconds"] * 100
+    assert row["server_busy_pct"] == pytest.approx(busiest, abs=0.01)
+    # the probe ran on the other node and exchanged with the echo here, across the machines' link and
+    # the overlay (~120 exchanges in 6 s): more than the same exchange on loopback there
+    network = m["network"]
+    assert network["real"] and network["probe_samples"] >= 60 and not network["problems"], network
+    assert 0 < row["net_rtt_ms"] < 5.0 and row["net_added_ms"] > 0, network
+    assert row["status"] == "ok" and row["writes_lost"] == 0 and row["hops_per_req"] >= 1
+    header = json.loads((run / "run.json").read_text())
+    assert header["load_path"]["chosen"] == "published port", header["load_path"]
+    report = (run / "report.md").read_text()
+    assert "Network: **real**" in report and f"Tiers that may run elsewhere: app (on {node.hostname})" in report
+    # this host's budget CPUs carried only PostgreSQL: their busy time is kept aside, not taken for the
+    # budget's (the summary's budget_busy_pct stays empty)
+    assert "budget_cpus" not in m["waiting"] and "this_host_budget_cpus" in m["waiting"], m["waiting"]
+    assert pd.isna(row.get("budget_busy_pct")), row
+    # nothing of the run is left on either engine (the other node removes its containers once their
+    # services are gone, a moment later)
+    assert _left(manager) == {"services": [], "containers": [], "volumes": []}
+    deadline = time.monotonic() + 30
+    while _left(node.client)["containers"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _left(node.client) == {"services": [], "containers": [], "volumes": []}
+    assert not manager.networks.list(filters=OWNED)
