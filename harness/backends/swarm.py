@@ -92,6 +92,9 @@ from harness.settings import HarnessSettings
 STAGE_LABEL = "ladder.stage"
 PG_PORT = 5432
 PG_DATA = "/var/lib/postgresql/data"
+# on another node: a tmpfs here, the data a directory inside it. A tmpfs is root's (mode 1777), and
+# initdb, run as postgres, may create its directory in it but not chmod the mount itself
+PG_MEMORY, PG_MEMORY_DATA = "/var/lib/postgresql/memory", "/var/lib/postgresql/memory/data"
 APP_UID = "10001:10001"
 
 
@@ -300,13 +303,14 @@ class SwarmBackend:
             remote_db = "db" in self.placement.elsewhere
             # the data on a volume of the run's (not the container's layer), as in the docker backend; on
             # another node in memory: a volume there would outlive the run (the manager removes only its own)
-            data = Mount(PG_DATA, None, type="tmpfs") if remote_db else \
+            data = Mount(PG_MEMORY, None, type="tmpfs") if remote_db else \
                 Mount(PG_DATA, f"ladder-{self.run_id}-pgdata", type="volume", labels=labels)
             published = {free_port(): PG_PORT} if remote_db else {}
             db = tier_service(self.engine, self.images.postgres, self.database_service, self.network, labels, budget,
                               self.placement.db, published=published, args=server_command(), hostname="db",
                               mounts=[data], env=[f"POSTGRES_USER={ADMIN_USER}", f"POSTGRES_PASSWORD={password}",
-                                                  "POSTGRES_DB=postgres"])
+                                                  "POSTGRES_DB=postgres",
+                                                  f"PGDATA={PG_MEMORY_DATA if remote_db else PG_DATA}"])
             task = running_task(self.engine, db, 120.0)
             pin_task(task, budget.server, self.readers)
             admin_url = (f"postgresql://{ADMIN_USER}:{password}@"

@@ -31,6 +31,7 @@ NETNS = "ladder-test-node"
 HOST_SIDE, NODE_SIDE = "ladder-n0", "ladder-n1"
 HOST_ADDRESS, NODE_ADDRESS = "10.77.0.1", "10.77.0.2"
 HOSTNAME = "ladder-node-2"
+CGROUP_PARENT = "/ladder-node-2"
 
 
 @dataclass
@@ -63,7 +64,7 @@ def second_engine(workdir: Path) -> Iterator[SecondEngine]:
     config.write_text(json.dumps({
         "data-root": str(workdir / "data"), "exec-root": str(workdir / "exec"), "pidfile": str(workdir / "docker.pid"),
         "hosts": [f"unix://{sock}"], "storage-driver": "fuse-overlayfs", "bridge": "",
-        "cgroup-parent": "/ladder-node-2", "log-driver": "json-file"}))
+        "cgroup-parent": CGROUP_PARENT, "log-driver": "json-file"}))
     engine: subprocess.Popen[bytes] | None = None
     try:
         _ip("netns", "add", NETNS)
@@ -93,3 +94,7 @@ def second_engine(workdir: Path) -> Iterator[SecondEngine]:
         subprocess.run(["ip", "link", "del", HOST_SIDE], capture_output=True, check=False)
         subprocess.run(["ip", "netns", "del", NETNS], capture_output=True, check=False)
         subprocess.run(["rm", "-rf", str(workdir / "data"), str(workdir / "exec")], capture_output=True, check=False)
+        # the engine's cgroup parent, empty once its containers are gone (rmdir removes only an empty one)
+        for parent in Path("/sys/fs/cgroup").glob(f"*{CGROUP_PARENT}"):
+            with contextlib.suppress(OSError):
+                parent.rmdir()

@@ -1,6 +1,6 @@
 """The swarm backend with a tier on another node: this engine the manager, a second engine in a
-network namespace of this machine the node labelled for the application tier
-(tests/integration/second_engine.py says what it is and is not).
+network namespace of this machine the node labelled for the application tier, then for
+PostgreSQL (tests/integration/second_engine.py says what it is and is not).
 
 The engine is made a swarm manager on the link to the second node only when it is in no swarm,
 and everything is left as found: the node leaves, the swarm is left, the namespace removed."""
@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import run_harness
-from tests.integration.second_engine import HOST_ADDRESS, SecondEngine, second_engine
+from tests.integration.second_engine import CGROUP_PARENT, HOST_ADDRESS, NETNS, SecondEngine, second_engine
 
 OWNED = {"label": "ladder.run"}
 STAGE = "s4-queries"
@@ -44,9 +44,6 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[docker
             manager.swarm.reload()
             node.client.swarm.join([f"{HOST_ADDRESS}:2377"], manager.swarm.attrs["JoinTokens"]["Worker"],
                                    advertise_addr=node.address)
-            (joined,) = [n for n in manager.nodes.list() if n.attrs["Description"]["Hostname"] == node.hostname]
-            spec = joined.attrs["Spec"]
-            joined.update({**spec, "Labels": {**spec.get("Labels", {}), "ladder.tier": "app"}})
             yield manager, node
         finally:
             node.client.swarm.leave(force=True)
@@ -55,11 +52,32 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[docker
             if not had_gateway_bridge:
                 for bridge in manager.networks.list(names=["docker_gwbridge"]):
                     bridge.remove()
+    # the second engine, its namespace, link and cgroups gone with it
+    assert not Path(f"/var/run/netns/{NETNS}").exists()
+    assert not list(Path("/sys/fs/cgroup").glob(f"*{CGROUP_PARENT}")), "the second engine's cgroups are left"
+
+
+def _label(manager: docker.DockerClient, node: SecondEngine, tier: str) -> None:
+    (joined,) = [n for n in manager.nodes.list() if n.attrs["Description"]["Hostname"] == node.hostname]
+    spec = joined.attrs["Spec"]
+    joined.update({**spec, "Labels": {**spec.get("Labels", {}), "ladder.tier": tier}})
+
+
+def _nothing_left(manager: docker.DockerClient, node: SecondEngine) -> None:
+    """Nothing of the run on either engine (the other node removes its containers once their
+    services are gone, a moment later)."""
+    assert _left(manager) == {"services": [], "containers": [], "volumes": []}
+    deadline = time.monotonic() + 30
+    while _left(node.client)["containers"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _left(node.client) == {"services": [], "containers": [], "volumes": []}
+    assert not manager.networks.list(filters=OWNED)
 
 
 def test_the_application_tier_on_another_node_is_measured_over_the_real_network(
         two_nodes: tuple[docker.DockerClient, SecondEngine], results_dir: Path) -> None:
     manager, node = two_nodes
+    _label(manager, node, "app")
     env = {"LADDER_RESULTS_DIR": str(results_dir)}
     # a wire would route the tiers through this node: refused in one line, before anything starts
     refused = run_harness("run-all", "--backend", "swarm", "--quick", "--stages", STAGE, env=env, timeout=120)
@@ -96,11 +114,23 @@ def test_the_application_tier_on_another_node_is_measured_over_the_real_network(
     # budget's (the summary's budget_busy_pct stays empty)
     assert "budget_cpus" not in m["waiting"] and "this_host_budget_cpus" in m["waiting"], m["waiting"]
     assert pd.isna(row.get("budget_busy_pct")), row
-    # nothing of the run is left on either engine (the other node removes its containers once their
-    # services are gone, a moment later)
-    assert _left(manager) == {"services": [], "containers": [], "volumes": []}
-    deadline = time.monotonic() + 30
-    while _left(node.client)["containers"] and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert _left(node.client) == {"services": [], "containers": [], "volumes": []}
-    assert not manager.networks.list(filters=OWNED)
+    _nothing_left(manager, node)
+
+
+def test_postgresql_on_another_node_keeps_its_data_there_in_memory_and_is_read_there(
+        two_nodes: tuple[docker.DockerClient, SecondEngine], results_dir: Path) -> None:
+    manager, node = two_nodes
+    _label(manager, node, "db")
+    done = run_harness("run-all", "--backend", "swarm", "--quick", "--no-ceiling", "--rtt", "0", "--stages", STAGE,
+                       env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=1200)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = [p for p in results_dir.iterdir() if (p / "summary.csv").is_file()]
+    row = pd.read_csv(run / "summary.csv").set_index("stage").loc[STAGE]
+    m = json.loads((run / "stages" / STAGE / "measurement.json").read_text())
+    # PostgreSQL ran there (reached at the port its task published, pinned by that node's agent), the
+    # stage's services here; its CPU is the other node's reading of it
+    assert m["remote_tiers"] == {"postgres": node.hostname}, m
+    assert m["db_cpu_seconds"] == pytest.approx(m["node_busy_seconds"][node.hostname]) and m["db_cpu_seconds"] > 0
+    assert json.loads((run / "run.json").read_text())["swarm"]["postgres_data"] == "tmpfs on its node"
+    assert row["status"] == "ok" and row["writes_lost"] == 0 and row["net_added_ms"] > 0
+    _nothing_left(manager, node)
