@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import docker
 import psutil
 import pytest
 
@@ -13,6 +14,17 @@ REPO = Path(__file__).resolve().parent.parent
 # the installed console script, what users run (make bench, the README): not `python -m harness.cli`,
 # which once took another entry point than the script and hid that the script skipped main()
 HARNESS = [str(Path(sys.executable).with_name("harness"))]
+
+
+def owned_left(engine: docker.DockerClient) -> dict[str, list[str]]:
+    """What carries a run's label on this engine (its services only where it is a swarm manager:
+    a worker cannot list them)."""
+    owned = {"label": "ladder.run"}
+    manager = (engine.info().get("Swarm") or {}).get("ControlAvailable")
+    return {"services": [s.name for s in engine.services.list(filters=owned)] if manager else [],
+            "containers": [c.name for c in engine.containers.list(all=True, filters=owned)],
+            "networks": [n.name for n in engine.networks.list(filters=owned)],
+            "volumes": [v.name for v in engine.volumes.list(filters=owned)]}
 
 
 def run_harness(*args: str, env: dict[str, str] | None = None,

@@ -108,12 +108,12 @@ class SwarmStage:
     run_id: str
     log_dir: Path
     database_service: str
+    database_task: Task  # PostgreSQL's, started with the run
     readers: NodeReaders
     placement: Placement
     network_plan: NetworkPlan = LOOPBACK
     services: dict[str, Service] = field(default_factory=dict)
     tasks: dict[str, Task] = field(default_factory=dict)
-    containers: dict[str, Container] = field(default_factory=dict)  # the tasks on this node
     edge_url: str = ""
     wire: RunningWire | None = None
     tier_probe: TierProbe | None = None  # the real network's, where there is no wire
@@ -123,6 +123,11 @@ class SwarmStage:
     @property
     def base_url(self) -> str:
         return self.edge_url
+
+    @property
+    def containers(self) -> dict[str, Container]:
+        """The containers of the services' tasks on this node (the manager's engine holds no other)."""
+        return {name: task.here for name, task in self.tasks.items() if task.here is not None}
 
     def _name(self, service: str) -> str:
         return f"ladder-{self.run_id}-{self.stage.order}-{service}"
@@ -152,15 +157,13 @@ class SwarmStage:
                 env=[f"{k}={v}" for k, v in env.items()], user=APP_UID)
         for name, service in self.services.items():
             self.tasks[name] = running_task(self.engine, service, timeout, self.logs)
-            if (here := self.tasks[name].here) is not None:
-                self.containers[name] = here
             pin_task(self.tasks[name], self.budget.server, self.readers)
         if self.network_plan.on:
-            of_database = {"label": f"com.docker.swarm.service.name={self.database_service}"}
-            database = self.engine.containers.list(filters=of_database)
-            targets = {s.name: (address(self.containers[s.name], self.network.name), s.port)
-                       for s in self.stage.services}
-            targets[DATABASE_ROUTE] = (address(database[0], self.network.name), address_of(direct_db)[1])
+            database = self.database_task.here  # a wire only with every tier on this node (Placement.refusal)
+            assert database is not None
+            here = self.containers
+            targets = {s.name: (address(here[s.name], self.network.name), s.port) for s in self.stage.services}
+            targets[DATABASE_ROUTE] = (address(database, self.network.name), address_of(direct_db)[1])
             self.wire = self._wire_stack.enter_context(docker_wire(
                 self.engine, self.network.name, self._name("wire"), self.images.wire, self.network_plan.rtt_ms,
                 targets, planned_ports([*targets]), self.budget.load, self.log_dir.parent / "network",
@@ -183,10 +186,12 @@ class SwarmStage:
 
     def remote_tiers(self) -> dict[str, str]:
         """The tiers whose task runs on another node, and that node's name."""
-        tasks = {**self.tasks, DATABASE_TIER: running_task(self.engine, self.engine.services.get(self.database_service),
-                                                           5.0)}
+        elsewhere = {tier: task.node for tier, task in {**self.tasks, DATABASE_TIER: self.database_task}.items()
+                     if task.here is None}
+        if not elsewhere:
+            return {}
         names = {n.id: node_name(n.attrs) for n in self.engine.nodes.list()}
-        return {tier: names.get(task.node, task.node) for tier, task in tasks.items() if task.here is None}
+        return {tier: names.get(node, node) for tier, node in elsewhere.items()}
 
     def node_cpu_seconds(self) -> dict[str, float]:
         """Each tier's CPU seconds so far, read by the node readers from the tasks' cgroups."""
@@ -236,7 +241,7 @@ class SwarmStage:
             self.engine.services.get(self._name("load")).remove()
 
     def dead_services(self) -> list[str]:
-        elsewhere = {name: s for name, s in self.services.items() if name not in self.containers}
+        elsewhere = {name: self.services[name] for name, task in self.tasks.items() if task.here is None}
         dead = [*stopped(self.containers), *ended_tasks(elsewhere)]
         if self.wire is not None and self.wire.dead():
             dead.append("network emulator")
@@ -255,10 +260,11 @@ class SwarmStage:
             for name, container in self.containers.items():
                 with contextlib.suppress(docker.errors.DockerException):
                     (self.log_dir / f"{name}.log").write_bytes(container.logs())
-            for name, service in self.services.items():  # those on other nodes, through the manager
-                if name not in self.containers:
+            for name, task in self.tasks.items():  # those on other nodes, through the manager
+                if task.here is None:
                     with contextlib.suppress(docker.errors.DockerException):
-                        (self.log_dir / f"{name}.log").write_bytes(b"".join(service.logs(stdout=True, stderr=True)))
+                        (self.log_dir / f"{name}.log").write_bytes(
+                            b"".join(self.services[name].logs(stdout=True, stderr=True)))
             if self.tier_probe is not None:
                 (self.log_dir / "tier-probe.log").write_bytes(self.tier_probe.log())
             for service in self.services.values():
@@ -284,6 +290,7 @@ class SwarmBackend:
         self.network: Network | None = None
         self.readers: NodeReaders | None = None
         self.database_service = f"ladder-{self.run_id}-db"
+        self.database_task: Task | None = None
 
     @functools.cache  # noqa: B019 (one backend per run: the cache goes with it)
     def _load_image(self) -> str:
@@ -311,7 +318,7 @@ class SwarmBackend:
                               mounts=[data], env=[f"POSTGRES_USER={ADMIN_USER}", f"POSTGRES_PASSWORD={password}",
                                                   "POSTGRES_DB=postgres",
                                                   f"PGDATA={PG_MEMORY_DATA if remote_db else PG_DATA}"])
-            task = running_task(self.engine, db, 120.0)
+            task = self.database_task = running_task(self.engine, db, 120.0)
             pin_task(task, budget.server, self.readers)
             admin_url = (f"postgresql://{ADMIN_USER}:{password}@"
                          f"{task_address(self.engine, task, PG_PORT, published, self.readers)}/postgres")
@@ -340,9 +347,10 @@ class SwarmBackend:
     @contextlib.contextmanager
     def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path, start_timeout: float = 60.0,
               network: NetworkPlan = LOOPBACK) -> Iterator[RunningStage]:
-        assert self.network is not None and self.readers is not None
+        assert self.network is not None and self.readers is not None and self.database_task is not None
         running = SwarmStage(stage, self.engine, self.network, self.images, env.budget, self.run_id, log_dir,
-                             self.database_service, self.readers, self.placement, network_plan=network,
+                             self.database_service, self.database_task, self.readers, self.placement,
+                             network_plan=network,
                              load_image=self._load_image)
         try:
             running.start(stage_database(env, stage), env.token_secret, start_timeout)

@@ -15,16 +15,7 @@ import docker
 import pandas as pd
 import pytest
 
-from tests.conftest import HARNESS, REPO, run_harness
-
-OWNED = {"label": "ladder.run"}
-
-
-def _left(engine: docker.DockerClient) -> dict[str, list[str]]:
-    return {"services": [s.name for s in engine.services.list(filters=OWNED)],
-            "containers": [c.name for c in engine.containers.list(all=True, filters=OWNED)],
-            "networks": [n.name for n in engine.networks.list(filters=OWNED)],
-            "volumes": [v.name for v in engine.volumes.list(filters=OWNED)]}
+from tests.conftest import HARNESS, REPO, owned_left, run_harness
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +89,7 @@ def test_quick_ladder_on_a_single_node_swarm(manager: docker.DockerClient, resul
         rows = [len(pd.read_csv(measured / f"samples.w{i}.csv")) for i in (0, 1)]
         assert min(rows) > 0 and sum(rows) == summary.loc[stage, "samples_sent"], (stage, rows)
     assert summary.loc["s6-one-deployable", "hops_per_req"] == 0  # the mechanism travels: one process
-    assert _left(manager) == {"services": [], "containers": [], "networks": [], "volumes": []}
+    assert owned_left(manager) == {"services": [], "containers": [], "networks": [], "volumes": []}
 
 
 def test_sweep_removes_what_a_killed_swarm_run_left(manager: docker.DockerClient, results_dir: Path) -> None:
@@ -106,14 +97,14 @@ def test_sweep_removes_what_a_killed_swarm_run_left(manager: docker.DockerClient
                              "--stages", "s4-queries"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir)})
     deadline = time.monotonic() + 900
-    while len(_left(manager)["services"]) < 5:  # the database and the stage's four services
+    while len(owned_left(manager)["services"]) < 5:  # the database and the stage's four services
         assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, _left(manager)
+        assert time.monotonic() < deadline, owned_left(manager)
         time.sleep(1)
     proc.send_signal(signal.SIGKILL)  # the harness removes nothing
     proc.communicate(timeout=30)
-    assert len(_left(manager)["services"]) >= 5
+    assert len(owned_left(manager)["services"]) >= 5
     swept = run_harness("cleanup", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=300)
     assert swept.returncode == 0, swept.stdout + swept.stderr
     assert "services: " in swept.stdout, swept.stdout
-    assert _left(manager) == {"services": [], "containers": [], "networks": [], "volumes": []}, swept.stdout
+    assert owned_left(manager) == {"services": [], "containers": [], "networks": [], "volumes": []}, swept.stdout

@@ -14,18 +14,10 @@ import docker
 import pandas as pd
 import pytest
 
-from tests.conftest import run_harness
+from tests.conftest import owned_left, run_harness
 from tests.integration.second_engine import CGROUP_PARENT, HOST_ADDRESS, NETNS, SecondEngine, second_engine
 
-OWNED = {"label": "ladder.run"}
 STAGE = "s4-queries"
-
-
-def _left(engine: docker.DockerClient) -> dict[str, list[str]]:
-    return {"services": [s.name for s in engine.services.list(filters=OWNED)] if engine.info()["Swarm"].get(
-                "ControlAvailable") else [],
-            "containers": [c.name for c in engine.containers.list(all=True, filters=OWNED)],
-            "volumes": [v.name for v in engine.volumes.list(filters=OWNED)]}
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +58,12 @@ def _label(manager: docker.DockerClient, node: SecondEngine, tier: str) -> None:
 def _nothing_left(manager: docker.DockerClient, node: SecondEngine) -> None:
     """Nothing of the run on either engine (the other node removes its containers once their
     services are gone, a moment later)."""
-    assert _left(manager) == {"services": [], "containers": [], "volumes": []}
+    nothing: dict[str, list[str]] = {"services": [], "containers": [], "networks": [], "volumes": []}
+    assert owned_left(manager) == nothing
     deadline = time.monotonic() + 30
-    while _left(node.client)["containers"] and time.monotonic() < deadline:
+    while owned_left(node.client) != nothing and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _left(node.client) == {"services": [], "containers": [], "volumes": []}
-    assert not manager.networks.list(filters=OWNED)
+    assert owned_left(node.client) == nothing
 
 
 def test_the_application_tier_on_another_node_is_measured_over_the_real_network(
