@@ -32,7 +32,7 @@ COPY stages/s1_consolidated/ stages/s1_consolidated/
 FROM s1-consolidated AS s2-async
 COPY stages/s2_async/ stages/s2_async/
 
-FROM s1-consolidated AS s3-pooled
+FROM s2-async AS s3-pooled
 COPY stages/s3_pooled/ stages/s3_pooled/
 
 FROM s3-pooled AS s4-queries
@@ -41,7 +41,7 @@ COPY stages/s4_queries/ stages/s4_queries/
 FROM s4-queries AS s5-optimized
 COPY optimized/ optimized/
 
-# beyond the case study: each rung adds its folder to the one before
+# beyond the case study: each rung adds its folder to the one it extends
 FROM s5-optimized AS s6-one-deployable
 COPY stages/s6_one_deployable/ stages/s6_one_deployable/
 

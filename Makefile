@@ -2,7 +2,7 @@
 #   make bench   — the whole ladder (harness run-all) on defaults that work on 2 cores
 #   make test    — lint, types and the whole test suite (real PostgreSQL, locust, Docker, the wire): what CI runs
 # and one for every change, without root or PostgreSQL:
-#   make check   — lint, types and the unit tests, in about two minutes
+#   make check   — lint, types and the unit tests, in under a minute
 VENV ?= .venv
 # the interpreter the venv (and so every service of a local run) is built from: a statically
 # linked CPython where one is installed (scripts/pick-python.sh says why)

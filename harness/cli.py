@@ -6,6 +6,7 @@ matplotlib, the docker SDK or the stages' own code is imported by the command th
 its options are checked: `--help` and a line of bad input answer without paying for them.
 """
 
+import errno
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -15,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from harness import interrupts, ownership
+from harness.backends import registry
 from harness.manifests import manifest
 
 try:  # recent typer carries its own copy of click
@@ -24,7 +26,7 @@ except ImportError:  # older typer runs on click itself
 from harness import console as screen
 from harness.console import console, err, say
 from harness.cpu import CpuBudget
-from harness.errors import RunInterrupted, UserError
+from harness.errors import OptionError, RunInterrupted, UserError
 from harness.manifests.diff import stage_diff
 from harness.network.emulator import DEFAULT_RTT_MS, NetworkPlan
 from harness.settings import HarnessSettings
@@ -50,12 +52,19 @@ IdleThreshold = Annotated[float, typer.Option(
     help="Before each measurement, wait until every budget and load CPU is below this % busy.")]
 IdleTimeout = Annotated[float, typer.Option(
     help="Give up waiting for a quiet machine after this many seconds (recorded; 0: no check).")]
-Backend = Annotated[str, typer.Option(
-    help="auto (local where PostgreSQL is installed, else Docker), local, docker, or swarm "
-         "(the stage's tiers as Docker Swarm services; the engine must be a swarm manager).")]
+Backend = Annotated[str, typer.Option(help=registry.help_text())]
 Rtt = Annotated[float, typer.Option(
     "--rtt", help="Round-trip time in ms between the tiers (edge, services, PostgreSQL each on a host of its "
     "own), emulated on the load CPUs; 0: loopback.")]
+
+
+# the flag of each option as the code names it (RunOptions' fields and the commands' parameters):
+# `--` and the name with dashes, but for these
+FLAG_EXCEPTIONS = {"rtt_ms": "--rtt", "profiled": "--profile"}
+
+
+def flag(option: str) -> str:
+    return FLAG_EXCEPTIONS.get(option, "--" + option.replace("_", "-"))
 
 
 def user_errors(fn: F) -> F:
@@ -63,8 +72,21 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except OptionError as exc:  # a bad option's value, said with its flag
+            said = exc.said_with({o: flag(o) for o in exc.options})
+            err.print(f"[bold red]error:[/] {said}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
         except UserError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except OSError as full:
+            if full.errno != errno.ENOSPC:
+                raise
+            # the disk filled under the run: everything it started is stopped by now (the context
+            # managers unwound), and every file written before stays whole (writes are atomic)
+            err.print(f"[bold red]error:[/] no space left on the disk of {full.filename or 'the results'}: "
+                      "the run stopped; what it wrote before is kept (harness report RUN draws it again "
+                      "from a disk with room)", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except RunInterrupted as stop:
             err.print(f"interrupted in {stop.where}; everything it started is stopped, what it measured "
@@ -131,11 +153,21 @@ def images(
 @app.command()
 @user_errors
 def compose(
-    check: Annotated[bool, typer.Option("--check", help="Only check docker-compose.yml is up to date.")] = False,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Only check docker-compose.yml and the Dockerfile are up to date.")] = False,
 ) -> None:
-    """Write docker-compose.yml (one profile per stage) from the manifests."""
+    """Write docker-compose.yml (one profile per stage) and the Dockerfile (one target per stage) from the
+    manifests of this repository's stages."""
     from harness.backends import compose as compose_file
-    say(compose_file.check(manifest.all_stages()) if check else f"wrote {compose_file.write(manifest.all_stages())}")
+    from harness.backends import dockerfile
+    stages = manifest.discover()  # the repository's: the images hold nothing else
+    if check:
+        say(compose_file.check(stages))
+        if not dockerfile.is_current(stages):
+            raise UserError("the Dockerfile is out of date with the manifests: run `harness compose`")
+        say("the Dockerfile is up to date")
+    else:
+        say(f"wrote {compose_file.write(stages)} and {dockerfile.write(stages)}")
 
 
 @app.command("run-all")
@@ -172,18 +204,40 @@ def run_all_command(
         "--profile", help="Also measure each stage with py-spy attached to every service (on the load CPUs): "
         "CPU per request by layer and function (layers.csv, functions.csv, speedscope files), and the "
         "profiler's own cost, beside the plain measurement.")] = False,
+    service: Annotated[Path | None, typer.Option(
+        help="Your own FastAPI service instead of the ladder: its service file (ladder.toml), or the folder "
+        "holding it (`harness init` writes one).")] = None,
+    variants: Annotated[list[str] | None, typer.Option(
+        help="With --service: the git refs (or folders) to measure, in order, comma-separated; each is checked "
+        "out outside your tree.")] = None,
 ) -> None:
-    """Measure the whole ladder under one CPU budget; write results/<run>/."""
+    """Measure the whole ladder (or your service's variants) under one CPU budget; write results/<run>/."""
     from harness.runs.ladder import run_all
-    from harness.runs.plans import ladder_plan
-    plan = ladder_plan(stages, quick, users, duration, warmup, backend, server_cpus, load_cpus, cpu_quota, repeat,
-                       idle_threshold, idle_timeout, ceiling, load_processes, NetworkPlan(rtt), say, rate,
-                       same_traffic, same_traffic_rate, profile)
+    from harness.runs.plans import RunOptions, ladder_plan
+    options = RunOptions(stages, quick, users, duration, warmup, backend, server_cpus, load_cpus, cpu_quota, repeat,
+                         idle_threshold, idle_timeout, ceiling, load_processes, rtt, rate, same_traffic,
+                         same_traffic_rate, profile, service, variants)
+    if service is not None:
+        from harness.service.plan import service_plan
+        plan = service_plan(options, say)
+    else:
+        plan = ladder_plan(options, say)
     screen.describe_plan(plan)
     with screen.RichProgress() as progress:
         run_dir = run_all(plan, HarnessSettings(), progress)
     if not screen.run_ended(run_dir):
         raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def init(path: Annotated[Path, typer.Argument(help="Your service's folder (default: this one).")] = Path(".")) -> None:
+    """Write a commented service file (ladder.toml) from what your FastAPI service's code shows, to finish
+    by hand; then `harness run-all --service PATH --variants REF,REF`."""
+    from harness.service.init import write_service_file
+    written = write_service_file(path)
+    console.print(f"wrote {written}: check the lines marked CHECK, then "
+                  f"`harness run-all --service {path} --variants main,HEAD`", highlight=False)
 
 
 @app.command("rtt-sweep")
@@ -204,11 +258,12 @@ def rtt_sweep_command(
     idle_timeout: IdleTimeout = 30.0,
 ) -> None:
     """The ladder at several RTTs between the tiers: when each fix starts to pay, and why."""
-    from harness.runs.plans import ladder_plan
+    from harness.runs.plans import RunOptions, ladder_plan, sweep_options
     from harness.runs.rtt_sweep import parse_rtts, run_sweep
     rtt_list = parse_rtts(rtts)
-    plan = ladder_plan(stages, quick, users, duration, warmup, backend, server_cpus, load_cpus, cpu_quota, 1,
-                       idle_threshold, idle_timeout, False, 1, NetworkPlan(max(rtt_list)), say)
+    options = RunOptions(stages, quick, users, duration, warmup, backend, server_cpus, load_cpus, cpu_quota,
+                         idle_threshold=idle_threshold, idle_timeout=idle_timeout)
+    plan = ladder_plan(sweep_options(options, rtt_list), say)
     screen.describe_plan(plan)
 
     with screen.RichProgress() as progress:
@@ -283,9 +338,10 @@ def capacity(
 ) -> None:
     """The highest throughput each stage sustains with p95 ≤ the target, and the chart."""
     from harness.runs.capacity import run_capacity
-    from harness.runs.plans import capacity_plan
-    plan = capacity_plan(stages, target_p95, steps, duration, warmup, backend, server_cpus, load_cpus, cpu_quota,
-                         NetworkPlan(rtt), rates, say)
+    from harness.runs.plans import RunOptions, capacity_plan
+    options = RunOptions(stages, duration=duration, warmup=warmup, backend=backend, server_cpus=server_cpus,
+                         load_cpus=load_cpus, cpu_quota=cpu_quota, rtt_ms=rtt)
+    plan = capacity_plan(options, target_p95, steps, rates, say)
     run_dir = run_capacity(plan, HarnessSettings(), say)
     console.print((run_dir / "capacity.csv").read_text(), highlight=False)
     console.print(f"results: {run_dir}/ (report.md, capacity.csv, capacity_steps.csv, capacity.png)", highlight=False)
@@ -313,18 +369,27 @@ def sweep(docker: Docker = True) -> None:
     cleanup(docker)
 
 
+Target = Annotated[str, typer.Argument(help="A results folder, or RUN:STAGE for one stage (a service's variant).")]
+
+
 @app.command("compare")
 @user_errors
 def compare_command(
-    run_a: RunDir, run_b: RunDir,
+    a: Target, b: Target,
     threshold: Annotated[float, typer.Option(help="Smallest relative change to call (0.10 = 10 %).")] = 0.10,
 ) -> None:
-    """Per-stage throughput and p95 ratios B/A; exits 1 on a regression beyond threshold and noise."""
-    from harness.results.compare import compare_runs, condition_differences
-    rows = compare_runs(run_a, run_b, threshold)
-    lines, regressed = screen.compare_lines(rows, run_a, run_b, threshold, condition_differences(run_a, run_b))
+    """Per-stage throughput and p95 ratios B/A; exits 1 on a regression beyond threshold and noise.
+    `harness compare RUN:before RUN:after` compares two variants of one run."""
+    from harness.reporting.compare import compare_runs, condition_differences, target
+    (run_a, stage_a), (run_b, stage_b) = target(a), target(b)
+    from harness.reporting.html_report import write_compare_page
+    rows = compare_runs(run_a, run_b, threshold, stage_a, stage_b)
+    differences = condition_differences(run_a, run_b)
+    lines, regressed = screen.compare_lines(rows, run_a, run_b, threshold, differences)
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
+    page = write_compare_page(rows, run_a, stage_a, run_b, stage_b, threshold, differences)
+    console.print(f"page: {page}", highlight=False, soft_wrap=True)
     if regressed:
         raise typer.Exit(1)
 

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from harness.backends.registry import entry_of
 from harness.measure import waiting
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from harness.manifests.manifest import StageManifest
-    from harness.results.compare import StageComparison
+    from harness.reporting.compare import StageComparison
     from harness.runs.ladder import RunPlan
     from harness.runs.leftovers import Leftovers
     from harness.verify.stages import LadderVerification, StageVerification
@@ -100,7 +101,17 @@ class RichProgress:
                           + open_note(row)
                           + f"{int(row['failures'])} failures" + (f" (+{before} before the window)" if before else "")
                           + (f"; host speed {speed:,.0f} units/s" if speed == speed else "")
-                          + network_note(row), highlight=False, soft_wrap=True)
+                          + network_note(row) + restart_note(row), highlight=False, soft_wrap=True)
+
+
+def restart_note(row: dict[str, Any]) -> str:
+    """'; PostgreSQL restarted in the window (down 2.3 s): its failures are in the figures'."""
+    restarts = row.get("db_restarts") or 0
+    if not restarts or restarts != restarts:
+        return ""
+    times = "once" if restarts == 1 else f"{int(restarts)} times"
+    return (f"; [yellow]PostgreSQL restarted {times} in the window (down {row.get('db_down_s', 0):.1f} s)[/]: "
+            "the requests it could not answer are in the failures")
 
 
 def open_note(row: dict[str, Any]) -> str:
@@ -128,7 +139,7 @@ def network_note(row: "dict[str, Any] | pd.Series") -> str:
 
 
 def summary_table(run_dir: "Path") -> Table:
-    from harness.results.analysis import read_summary
+    from harness.reporting.analysis import read_summary
     summary = read_summary(run_dir)
     table = Table("stage", "status", "req/s", "p50 ms", "p95 ms", "p99 ms", "failures", "CPU-s/1k",
                   "gen CPU %", "bound by", "hops", "DB sess.", "stmts", "RTT ms", "RTTs/req",
@@ -149,7 +160,7 @@ def summary_table(run_dir: "Path") -> Table:
 
 def run_ended(run_dir: "Path") -> bool:
     """run-all's summary table and where its results are; whether every stage measured."""
-    from harness.results.analysis import read_summary
+    from harness.reporting.analysis import read_summary
     console.print(summary_table(run_dir))
     console.print(f"results: {run_dir}/ (summary.csv, report.md, ladder.png)", highlight=False)
     return bool((read_summary(run_dir)["status"] == "ok").all())
@@ -167,20 +178,20 @@ def rtt_cell(r: "pd.Series") -> str:
 
 
 def describe_plan(plan: "RunPlan") -> None:
-    budget, profile, network = plan.budget.as_record(), plan.profile, plan.network
+    budget, shape, network = plan.budget.as_record(), plan.shape, plan.network
     console.print(f"backend [bold]{plan.backend.name}[/]; server CPUs {budget['server_cpus']}, "
                   f"load CPUs {budget['load_cpus']}; "
-                  + (f"{profile.rate:g} req/s offered (open model, a pool of {profile.users} users), " if profile.rate
-                     else f"{profile.users} users, ")
-                  + f"{profile.warmup:g} s warm-up, {profile.duration:g} s measured per stage; "
+                  + (f"{shape.rate:g} req/s offered (open model, a pool of {shape.users} users), " if shape.rate
+                     else f"{shape.users} users, ")
+                  + f"{shape.warmup:g} s warm-up, {shape.duration:g} s measured per stage; "
                   + (f"{network.rtt_ms:g} ms RTT between the tiers" if network.on
-                     else "the overlay between the tiers, its RTT probed" if plan.backend.name == "swarm"
+                     else "the overlay between the tiers, its RTT probed" if entry_of(plan.backend).real_network
                      else "loopback between the tiers")
-                  + (f", {profile.processes} locust processes" if profile.processes > 1 else "")
+                  + (f", {shape.processes} locust processes" if shape.processes > 1 else "")
                   + ("; each stage also profiled (py-spy)" if plan.profiled else "")
                   + ("; then every stage under the same arrivals (open model)" if plan.same_traffic is not None
                      else ""), highlight=False)
-    if plan.backend.name == "local":
+    if entry_of(plan.backend).this_interpreter:
         from harness import interpreter
         record = interpreter.this_interpreter()
         note = interpreter.different_build_note(record)
@@ -200,7 +211,7 @@ def verified(result: "StageVerification") -> None:
 def compare_lines(rows: "list[StageComparison]", run_a: "Path", run_b: "Path", threshold: float,
                   differences: list[str]) -> tuple[list[Any], bool]:
     """compare's table and notes, and whether any stage regressed."""
-    from harness.results.compare import GENERATOR_BOUND, NETWORK_NOT_HELD
+    from harness.reporting.compare import GENERATOR_BOUND, NETWORK_NOT_HELD
     table = Table("stage", "req/s A", "req/s B", "B/A", "throughput", "p95 A", "p95 B", "B/A", "p95",
                   title=f"{run_b.name} vs {run_a.name} (threshold {threshold:.0%})")
     for r in rows:

@@ -4,7 +4,7 @@ import os
 from dataclasses import dataclass
 from typing import Protocol
 
-from harness.errors import UserError
+from harness.errors import OptionError, UserError
 
 
 def parse_cpus(spec: str) -> frozenset[int]:
@@ -65,8 +65,8 @@ class CpuBudget:
             raise UserError(f"server CPUs {format_cpus(self.server)} overlap the load generator's "
                             f"{format_cpus(self.load)}")
         if self.quota is not None and not 0 < self.quota <= len(self.server):
-            raise UserError(f"--cpu-quota must be in (0, {len(self.server)}] for "
-                            f"{len(self.server)} server CPU(s), got {self.quota}")
+            raise OptionError(f"{{0}} must be in (0, {len(self.server)}] for "
+                              f"{len(self.server)} server CPU(s), got {self.quota}", "cpu_quota")
 
     def as_record(self) -> dict[str, object]:
         return {"server_cpus": format_cpus(self.server), "load_cpus": format_cpus(self.load),

@@ -17,6 +17,7 @@ OWNER_LABEL = "ladder.owner"
 HOST_LABEL = "ladder.host"
 RUN_LABEL = "ladder.run"
 PG_DIR_PREFIX = "ladder-pg-"
+VARIANTS_DIR_PREFIX = "ladder-variants-"  # a service run's checked-out variants (harness.service.variants)
 CGROUP_NAME = re.compile(r"^ladder-(\d+-\d+)-[0-9a-f]+$")
 
 

@@ -5,7 +5,7 @@ results/<UTC timestamp>-<short id>/
   stages/<stage id>/stage.json   status, phases, error; measurement.json; raw locust output;
                                  samples.csv; telemetry.csv; verify.json; logs/; and, once its
                                  window ends, its figures (figures.json, endpoints.csv)
-  summary.csv, endpoints.csv     analysis (harness/results/analysis.py), from the figures
+  summary.csv, endpoints.csv     analysis (harness/reporting/analysis.py), from the figures
   *.png, report.md               plots and report, redrawable from the files above
 """
 
@@ -18,11 +18,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from harness import upgrade
 from harness.errors import UserError
 from harness.ownership import owner_record
 from harness.paths import REPO_ROOT
+from harness.upgrade import SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
 PACKAGES = ("fastapi", "uvicorn", "gunicorn", "uvicorn-worker", "sqlalchemy", "psycopg", "asyncpg",
             "httpx", "requests", "locust", "pandas", "matplotlib")
 
@@ -104,6 +105,17 @@ def load_run(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{run_dir} is not a results folder (no run.json)")
     data: dict[str, Any] = read_json(path)
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise UserError(f"{run_dir}: results schema {data.get('schema_version')} is not {SCHEMA_VERSION}")
-    return data
+    if not 1 <= int(data.get("schema_version") or 0) <= SCHEMA_VERSION:
+        raise UserError(f"{run_dir}: results schema {data.get('schema_version')} is not one this harness reads "
+                        f"(1 to {SCHEMA_VERSION})")
+    return upgrade.run_record(data)
+
+
+def read_stage(measurement_dir: Path) -> dict[str, Any]:
+    """A measurement's stage.json, in today's format (harness.upgrade)."""
+    return upgrade.stage_record(read_json(measurement_dir / "stage.json"))
+
+
+def read_measurement(measurement_dir: Path) -> dict[str, Any]:
+    """A measurement's measurement.json, in today's format (harness.upgrade)."""
+    return upgrade.measurement_record(read_json(measurement_dir / "measurement.json"))

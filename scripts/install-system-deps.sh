@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # System packages the harness needs on a fresh Debian/Ubuntu machine: debootstrap (the offline
-# Docker base) and PostgreSQL (server +
-# pg_stat_statements from contrib) for the embedded database. Idempotent.
+# Docker base), PostgreSQL (server + pg_stat_statements from contrib) for the embedded database,
+# and Chromium with its driver (the tests open each run's report.html in a real browser). Idempotent.
 set -euo pipefail
 have_postgres() { ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null 2>&1; }
 have_debootstrap() { command -v debootstrap >/dev/null 2>&1; }
 have_contrib() { ls /usr/share/postgresql/*/extension/pg_stat_statements.control >/dev/null 2>&1; }
-if have_postgres && have_contrib && have_debootstrap; then
+have_chromium() { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; }
+if have_postgres && have_contrib && have_debootstrap && have_chromium; then
   exit 0
 fi
 SUDO=""
@@ -15,6 +16,7 @@ if [ "$(id -u)" -ne 0 ]; then
   SUDO="sudo"
 fi
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql postgresql-contrib debootstrap >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql postgresql-contrib debootstrap \
+  chromium chromium-driver >/dev/null
 # the harness starts its own private server; the distribution's default cluster is not needed
 $SUDO service postgresql stop >/dev/null 2>&1 || true

@@ -16,12 +16,16 @@ REPO = Path(__file__).resolve().parent.parent
 HARNESS = [str(Path(sys.executable).with_name("harness"))]
 
 
+NOTHING_LEFT: dict[str, list[str]] = {"services": [], "secrets": [], "containers": [], "networks": [], "volumes": []}
+
+
 def owned_left(engine: docker.DockerClient) -> dict[str, list[str]]:
-    """What carries a run's label on this engine (its services only where it is a swarm manager:
-    a worker cannot list them)."""
+    """What carries a run's label on this engine (its services and secrets only where it is a
+    swarm manager: a worker cannot list them)."""
     owned = {"label": "ladder.run"}
     manager = (engine.info().get("Swarm") or {}).get("ControlAvailable")
     return {"services": [s.name for s in engine.services.list(filters=owned)] if manager else [],
+            "secrets": [s.name for s in engine.secrets.list(filters=owned)] if manager else [],
             "containers": [c.name for c in engine.containers.list(all=True, filters=owned)],
             "networks": [n.name for n in engine.networks.list(filters=owned)],
             "volumes": [v.name for v in engine.volumes.list(filters=owned)]}
@@ -47,6 +51,6 @@ def leftover_processes() -> list[str]:
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
         if ("uvicorn" in cmd and ".services." in cmd) or "gunicorn" in cmd or "locustfile.py" in cmd \
-                or "ladder-pg-" in cmd or "harness.measure.calibrate" in cmd or "py-spy" in cmd:
+                or "ladder-pg-" in cmd or "harness.measure.host_speed" in cmd or "py-spy" in cmd:
             found.append(f"{proc.info['pid']}: {cmd[:120]}")
     return found

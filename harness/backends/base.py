@@ -14,8 +14,9 @@ from typing import Any, Protocol
 
 from harness.backends.postgres import fresh_stage_database
 from harness.cpu import CpuBudget, ServerPlacement
-from harness.load.profile import LoadProfile, LocustRun
+from harness.load.shape import LoadShape, LocustRun
 from harness.manifests.manifest import StageManifest
+from harness.manifests.rung import Rung
 from harness.network.emulator import LOOPBACK, NetworkPlan, RunningWire
 from harness.paths import REPO_ROOT
 from harness.settings import HarnessSettings
@@ -41,8 +42,10 @@ class RunEnvironment:
 class RunningStage(Protocol):
     """A started stage, whatever runs it."""
 
-    stage: StageManifest
     wire: RunningWire | None  # the network between its tiers, when the run has one
+
+    @property
+    def stage(self) -> Rung: ...
 
     @property
     def base_url(self) -> str: ...
@@ -62,23 +65,46 @@ class RunningStage(Protocol):
         """The real network between the tiers as probed in the window (harness.network.real: a
         swarm stage without a wire), or None: the wire measures its own, and one host has none."""
         ...
-    def start_load(self, profile: LoadProfile, cpus: frozenset[int], out_dir: Path) -> LocustRun:
+    def start_load(self, shape: LoadShape, cpus: frozenset[int], out_dir: Path) -> LocustRun:
         """Locust against the stage's edge, its processes on `cpus` where they run on this host."""
         ...
     def dead_services(self) -> list[str]: ...
+    def lost_nodes(self) -> list[str]:
+        """The nodes that run a tier of the stage and stopped answering (swarm), as 'node (tier)'."""
+        ...
     def logs(self) -> dict[str, str]: ...
+
+
+class OneHost:
+    """What a stage whose every tier runs on this host answers the window (local processes, one
+    engine's containers): no tier elsewhere, no node to read or lose, no network of its own to probe."""
+
+    def remote_tiers(self) -> dict[str, str]:
+        return {}
+
+    def node_cpu_seconds(self) -> None:
+        return None  # every tier on this host: the window reads its processes
+
+    def measured_network(self, window: tuple[float, float]) -> None:
+        return None  # one host: loopback, or the wire, which measures its own
+
+    def lost_nodes(self) -> list[str]:
+        return []
 
 
 class Backend(Protocol):
     name: str
 
-    def environment(self, budget: CpuBudget, settings: HarnessSettings) -> contextlib.AbstractContextManager[
-            RunEnvironment]: ...
+    def environment(self, budget: CpuBudget, settings: HarnessSettings, logs: Path | None = None
+                    ) -> contextlib.AbstractContextManager[RunEnvironment]:
+        """The run's PostgreSQL and secret until the block ends; `logs`: where its set-up may keep
+        what it printed (the run folder's)."""
+        ...
 
-    def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path, start_timeout: float,
+    def stage(self, env: RunEnvironment, stage: Rung, log_dir: Path, start_timeout: float,
               network: NetworkPlan = LOOPBACK) -> contextlib.AbstractContextManager[RunningStage]: ...
 
-    def choose_load_path(self, env: RunEnvironment, profile: LoadProfile, load_cpus: frozenset[int],
+    def choose_load_path(self, env: RunEnvironment, shape: LoadShape, load_cpus: frozenset[int],
                          out_dir: Path, start_timeout: float) -> dict[str, Any]:
         """How the load generator will reach the edge, and why (recorded in run.json)."""
 

@@ -8,13 +8,14 @@ when the run ends.
 import contextlib
 import os
 import secrets
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import interrupts
-from harness.errors import UserError
+from harness.errors import OptionError
 from harness.ownership import owner
 
 ROOT = Path("/sys/fs/cgroup")
@@ -58,27 +59,37 @@ def cpu_quota_group(cpus: float) -> Iterator[CpuQuotaGroup]:
         else:
             base = ROOT / "cpu"
             if not (base / "cpu.cfs_quota_us").exists():
-                raise UserError("--cpu-quota needs the cgroup cpu controller, which this machine does not offer")
+                raise OptionError("{0} needs the cgroup cpu controller, which this machine does not offer", "cpu_quota")
             group = CpuQuotaGroup(base / name, 1)
             group.path.mkdir()
             (group.path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
             (group.path / "cpu.cfs_quota_us").write_text(quota)
     except PermissionError:
-        raise UserError("--cpu-quota needs permission to create cgroups (run as root)") from None
+        raise OptionError("{0} needs permission to create cgroups (run as root)", "cpu_quota") from None
     try:
         yield group
     finally:
         with interrupts.deferred():
-            _remove(group.path)
+            _remove(group)
 
 
-def _remove(path: Path, timeout: float = 10.0) -> None:
-    """rmdir once the group is empty (its processes were stopped just before)."""
+def _remove(group: CpuQuotaGroup, timeout: float = 10.0) -> None:
+    """rmdir once the group is empty (its processes were stopped just before). A process still in
+    it after half the timeout is one the run started (only the server side joins, and what it
+    forks): killed, so the run leaves neither it nor the group behind."""
     deadline = time.monotonic() + timeout
-    while path.exists():
+    killed = False
+    while group.path.exists():
         try:
-            path.rmdir()
+            group.path.rmdir()
         except OSError:
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 return
+            if not killed and now > deadline - timeout / 2:
+                killed = True
+                with contextlib.suppress(OSError):
+                    for pid in group.procs.read_text().split():
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.kill(int(pid), signal.SIGKILL)
             time.sleep(0.2)

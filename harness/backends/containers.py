@@ -21,6 +21,14 @@ def host_pid(container: Container) -> int:
     return int(container.attrs["State"]["Pid"])
 
 
+def current_pid(container: Container) -> int:
+    """The container's main process as this host sees it now (a restarted container's is new; 0:
+    not running)."""
+    with contextlib.suppress(docker.errors.NotFound):
+        container.reload()
+    return host_pid(container)
+
+
 def stopped(containers: dict[str, Container]) -> list[str]:
     """The names of the containers no longer created or running (a service that died)."""
     dead = []

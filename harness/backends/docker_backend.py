@@ -20,18 +20,19 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from harness import interrupts
-from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
-from harness.backends.containers import address, host_pid, listed, remove_released, stopped
+from harness.backends.base import OneHost, RunEnvironment, RunningStage, new_secret, stage_database
+from harness.backends.containers import address, current_pid, host_pid, listed, remove_released, stopped
 from harness.backends.docker_wire import docker_wire, planned_ports
 from harness.backends.health import wait_for_postgres, wait_until_healthy
 from harness.backends.images import ImageSet, build_stage_images, client, image_interpreter
-from harness.backends.load_path import BRIDGE, PUBLISHED, choose, probe, probe_profile
+from harness.backends.load_path import BRIDGE, PUBLISHED, choose, measure_path, path_load
 from harness.backends.local import service_env
 from harness.backends.postgres import ADMIN_USER, prepare_template, server_command
 from harness.cpu import CpuBudget, format_cpus
 from harness.errors import StageFailed, UserError
-from harness.load.profile import LoadProfile, LocustRun, start_locust
-from harness.manifests.manifest import StageManifest
+from harness.load.shape import LoadShape, LocustRun, start_locust
+from harness.manifests.manifest import StageManifest, as_stage
+from harness.manifests.rung import Rung
 from harness.measure.window import measure
 from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, rerouted
 from harness.ownership import RUN_LABEL, owner_labels
@@ -66,7 +67,7 @@ def _remove(engine: docker.DockerClient, selector: dict[str, str]) -> None:
 
 
 @dataclass
-class DockerStage:
+class DockerStage(OneHost):
     stage: StageManifest
     engine: docker.DockerClient
     network: Network
@@ -133,17 +134,8 @@ class DockerStage:
     def service_pids(self) -> dict[str, int]:
         return {name: pid for name, c in self.containers.items() if (pid := host_pid(c)) > 0}
 
-    def remote_tiers(self) -> dict[str, str]:
-        return {}
-
-    def node_cpu_seconds(self) -> None:
-        return None  # every tier on this host: the window reads its processes
-
-    def measured_network(self, window: tuple[float, float]) -> None:
-        return None  # one host: loopback, or the wire, which measures its own
-
-    def start_load(self, profile: LoadProfile, cpus: frozenset[int], out_dir: Path) -> LocustRun:
-        return start_locust(self.base_url, profile, cpus, out_dir)
+    def start_load(self, shape: LoadShape, cpus: frozenset[int], out_dir: Path) -> LocustRun:
+        return start_locust(self.base_url, shape, cpus, out_dir)
 
     def dead_services(self) -> list[str]:
         dead = stopped(self.containers)
@@ -172,7 +164,7 @@ class DockerStage:
 class DockerBackend:
     name = "docker"
 
-    def __init__(self, stages: list[StageManifest], say: Any = print, offline: bool | None = None) -> None:
+    def __init__(self, stages: list[StageManifest], say: Any = print, offline: bool | None = None, **_: Any) -> None:
         self.engine = client()  # fails fast, in one line, when there is no engine
         self.stages, self.say, self.offline = stages, say, offline
         self.images = ImageSet("", "", offline=False)
@@ -181,7 +173,8 @@ class DockerBackend:
         self.load_path = BRIDGE
 
     @contextlib.contextmanager
-    def environment(self, budget: CpuBudget, settings: HarnessSettings) -> Iterator[RunEnvironment]:
+    def environment(self, budget: CpuBudget, settings: HarnessSettings,
+                    logs: Path | None = None) -> Iterator[RunEnvironment]:
         if settings.database_url:
             raise UserError("the docker backend starts its own PostgreSQL; unset LADDER_DATABASE_URL")
         labels = {RUN_LABEL: self.run_id, **owner_labels()}
@@ -200,7 +193,7 @@ class DockerBackend:
             seed_rows = prepare_template(admin_url)
             yield RunEnvironment(
                 admin_url, new_secret(settings), budget, seed_rows, "container",
-                lambda: [host_pid(db)],
+                lambda: [current_pid(db)],  # a restarted container's server: its new pid
                 details={"enforced": "cpuset_cpus" + (" + nano_cpus quota" if budget.quota else ""),
                          "images": {"base": self.images.base, "postgres": self.images.postgres,
                                     "offline_base": self.images.offline},
@@ -210,8 +203,9 @@ class DockerBackend:
             remove_labelled(self.engine, self.run_id)
 
     @contextlib.contextmanager
-    def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path, start_timeout: float = 60.0,
+    def stage(self, env: RunEnvironment, rung: Rung, log_dir: Path, start_timeout: float = 60.0,
               network: NetworkPlan = LOOPBACK) -> Iterator[RunningStage]:
+        stage = as_stage(rung)
         assert self.network is not None
         running = DockerStage(stage, self.engine, self.network, self.images, env.budget, self.run_id, log_dir,
                               self.load_path, network_plan=network)
@@ -221,19 +215,19 @@ class DockerBackend:
         finally:
             running.stop()
 
-    def choose_load_path(self, env: RunEnvironment, profile: LoadProfile, load_cpus: frozenset[int],
+    def choose_load_path(self, env: RunEnvironment, shape: LoadShape, load_cpus: frozenset[int],
                          out_dir: Path, start_timeout: float = 60.0) -> dict[str, Any]:
         """Measure both load paths on the last stage's static JSON; later stages use the faster."""
-        stage, probing = self.stages[-1], probe_profile(profile)
+        stage, probing = self.stages[-1], path_load(shape)
         try:
             with self.stage(env, stage, out_dir / "logs", start_timeout) as running:
                 assert isinstance(running, DockerStage)
 
                 def measure_at(url: str, folder: Path) -> dict[str, Any]:
                     running.edge_url = url
-                    return measure(running, env.admin_url, env.database_pids(), probing, load_cpus, folder)
+                    return measure(running, env.admin_url, env.database_pids, probing, load_cpus, folder)
 
-                probes = [probe(path, running.urls[path], measure_at, out_dir) for path in (BRIDGE, PUBLISHED)]
+                probes = [measure_path(path, running.urls[path], measure_at, out_dir) for path in (BRIDGE, PUBLISHED)]
             self.load_path, why = choose(*probes)
         except StageFailed as failed:
             raise UserError(f"could not measure the load path on {stage.id}: {failed}") from None

@@ -2,7 +2,6 @@
 PostgreSQL (a connection). One loop each, for every backend: each says only how to tell that
 its thing has died, and what its last words were."""
 
-import contextlib
 import time
 from collections.abc import Callable
 
@@ -19,6 +18,7 @@ def wait_until_healthy(stage_id: str, urls: dict[str, str], timeout: float,
     """Until every service's /healthz answers 200. `exited(name)` says how a service that has
     already died ended (None while it runs): that fails the stage at once, with the logs."""
     pending = dict(urls)
+    last: dict[str, str] = {}  # each pending service's last answer, for the line that gives up on it
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=2) as client:
         while pending:
@@ -26,11 +26,18 @@ def wait_until_healthy(stage_id: str, urls: dict[str, str], timeout: float,
             for name, url in list(pending.items()):
                 if (how := exited(name)) is not None:
                     raise StageFailed(f"{stage_id}: service {name} exited at start{how}", logs())
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(url).status_code == 200:
-                        del pending[name]
+                try:
+                    status = client.get(url).status_code
+                except httpx.HTTPError as error:
+                    last[name] = f"{type(error).__name__}"
+                    continue
+                if status == 200:
+                    del pending[name]
+                last[name] = f"answered {status}"
             if pending and time.monotonic() > deadline:
-                raise StageFailed(f"{stage_id}: {', '.join(pending)} not healthy after {timeout:.0f}s", logs())
+                said = "; ".join(f"GET {httpx.URL(pending[n]).path} {last.get(n, 'no answer')}" for n in pending)
+                raise StageFailed(f"{stage_id}: {', '.join(pending)} not healthy after {timeout:.0f}s ({said})",
+                                  logs())
             if pending:
                 time.sleep(interval)
 

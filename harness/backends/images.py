@@ -20,8 +20,9 @@ from typing import Any
 import docker
 import docker.errors
 
+from harness.backends.dockerfile import render as render_dockerfile
 from harness.errors import UserError
-from harness.manifests.manifest import StageManifest
+from harness.manifests.manifest import StageManifest, discover
 from harness.paths import REPO_ROOT
 
 LOCAL_BASE = "ladder-base:bookworm"
@@ -170,12 +171,21 @@ def download_wheels(say: Say) -> None:
     stamp.write_text(digest)
 
 
-def _build(engine: docker.DockerClient, dockerfile: str, target: str | None, tag: str,
+def _build(engine: docker.DockerClient, dockerfile: str | None, target: str | None, tag: str,
            buildargs: dict[str, str]) -> None:
+    """Build `target`; `dockerfile` None: the Dockerfile rendered from the manifests now (a stage
+    added since the committed one was written has its target)."""
+    if dockerfile is None:
+        with tempfile.TemporaryDirectory() as scratch:  # outside the context: the SDK sends it along
+            rendered = Path(scratch) / "Dockerfile"
+            rendered.write_text(render_dockerfile(discover()))
+            _build(engine, str(rendered), target, tag, buildargs)
+        return
     try:
+        # no label per build: the engine's builder adds it as one more instruction, and commits each
+        # as a layer (about 3 s on fuse-overlayfs, once per target); the tag names the target
         engine.images.build(path=str(REPO_ROOT), dockerfile=dockerfile, target=target, tag=tag,
-                            buildargs=buildargs, rm=True, forcerm=True, pull=False,
-                            labels={LABEL: target or tag})
+                            buildargs=buildargs, rm=True, forcerm=True, pull=False)
     except docker.errors.BuildError as exc:
         lines = [str(chunk.get("stream", chunk.get("error", ""))).strip() for chunk in exc.build_log]
         tail = " | ".join(line for line in lines if line)[-300:]
@@ -189,9 +199,9 @@ def build_stage_images(stages: list[StageManifest], say: Say, offline: bool | No
         download_wheels(say)
     for stage in stages:
         say(f"building {images.stage(stage)} (target {stage.id})")
-        _build(engine, "Dockerfile", stage.id, images.stage(stage), {"BASE_IMAGE": images.base})
+        _build(engine, None, stage.id, images.stage(stage), {"BASE_IMAGE": images.base})
     say(f"building {images.wire} (target wire)")
-    _build(engine, "Dockerfile", "wire", images.wire, {"BASE_IMAGE": images.base})
+    _build(engine, None, "wire", images.wire, {"BASE_IMAGE": images.base})
     return images
 
 
@@ -200,5 +210,5 @@ def build_load_image(images: ImageSet, say: Say) -> str:
     if images.offline:
         download_wheels(say)
     say(f"building {images.load} (target load)")
-    _build(client(), "Dockerfile", "load", images.load, {"BASE_IMAGE": images.base})
+    _build(client(), None, "load", images.load, {"BASE_IMAGE": images.base})
     return images.load

@@ -18,17 +18,17 @@ from typing import Any
 import httpx
 
 from harness.errors import StageFailed
-from harness.load.profile import LoadProfile
 from harness.load.samples import latency_stats, load_samples
+from harness.load.shape import LoadShape
 
 BRIDGE, PUBLISHED = "bridge", "published"
 TIE = 0.05  # the published port must be this much faster to be chosen
 
 
-def probe_profile(run_profile: LoadProfile) -> LoadProfile:
+def path_load(run_shape: LoadShape) -> LoadShape:
     """The run's users on static JSON, in a short window: a path that caps shows at once."""
-    return LoadProfile(users=run_profile.users, warmup=min(run_profile.warmup, 2.0),
-                       duration=min(run_profile.duration, 8.0), mix="ceiling")
+    return LoadShape(users=run_shape.users, warmup=min(run_shape.warmup, 2.0),
+                       duration=min(run_shape.duration, 8.0), mix="ceiling")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def answers(url: str) -> bool:
         return False
 
 
-def probe(path: str, url: str, measure_at: Callable[[str, Path], dict[str, Any]], out_dir: Path) -> PathProbe:
+def measure_path(path: str, url: str, measure_at: Callable[[str, Path], dict[str, Any]], out_dir: Path) -> PathProbe:
     """Load `url` once through `measure_at(url, folder)`; its samples give rate and p95."""
     if not answers(url):
         return PathProbe(path, url, reachable=False)

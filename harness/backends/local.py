@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from harness import interpreter, interrupts
-from harness.backends.base import RunEnvironment, RunningStage, new_secret, stage_database
+from harness.backends.base import OneHost, RunEnvironment, RunningStage, new_secret, stage_database
 from harness.backends.cgroups import cpu_quota_group
 from harness.backends.health import wait_until_healthy
 from harness.backends.postgres import EmbeddedPostgres, drop_databases, prepare_template
 from harness.cpu import CpuBudget, ServerPlacement
 from harness.errors import UserError
-from harness.load.profile import LoadProfile, LocustRun, start_locust
-from harness.manifests.manifest import StageManifest
+from harness.load.shape import LoadShape, LocustRun, start_locust
+from harness.manifests.manifest import StageManifest, as_stage
+from harness.manifests.rung import Rung
 from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, running_wire
 from harness.paths import REPO_ROOT
 from harness.settings import HarnessSettings
@@ -59,11 +60,13 @@ def service_env(stage: StageManifest, database_url: str, token_secret: str,
     }
 
 
-@dataclass
-class LocalStage:
-    """The running processes of one stage; `stop` is safe to call at any time, twice."""
+@dataclass(kw_only=True)
+class LocalProcesses(OneHost):
+    """A stage's processes on this host, whoever's code they run (the ladder's stages here, a
+    service's variants in harness.service.running): their logs, the wire between them and
+    PostgreSQL, their health, the load sent to them, and their end. `stop` is safe to call at
+    any time, twice."""
 
-    stage: StageManifest
     log_dir: Path
     placement: ServerPlacement
     network: NetworkPlan = LOOPBACK
@@ -72,62 +75,31 @@ class LocalStage:
     wire: RunningWire | None = None
     _network_stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.stage.edge.port}"
-
     def log_path(self, service: str) -> Path:
         return self.log_dir / f"{service}.log"
 
     def logs(self) -> dict[str, str]:
         return {name: tail(self.log_path(name)) for name in self.processes}
 
-    def start(self, database_url: str, token_secret: str, timeout: float = 60.0) -> None:
-        for spec in self.stage.services:
-            if port_in_use(spec.port):
-                raise UserError(f"port {spec.port} is in use (needed by {spec.name} of {self.stage.id})")
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        urls = {s.name: f"http://{HOST}:{s.port}" for s in self.stage.services}
-        if self.network.on:
-            # every service is a host of its own, and so is PostgreSQL: each connection into
-            # one of them crosses the wire; the load generator still reaches the edge directly
-            targets = {name: address_of(url) for name, url in urls.items()}
-            targets[DATABASE_ROUTE] = address_of(database_url)
-            self.wire = self._network_stack.enter_context(running_wire(
-                self.network.rtt_ms, targets, self.wire_cpus or self.placement.cpus, self.log_dir.parent / "network"))
-            urls = {name: self.wire.url(name, url) for name, url in urls.items()}
-            database_url = self.wire.url(DATABASE_ROUTE, database_url)
-        env = {**os.environ, **service_env(self.stage, database_url, token_secret, urls)}
-        # a variant outside the repo imports its own modules from beside its manifest
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(self.stage.folder.parent), str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
-        for spec in self.stage.services:
-            with open(self.log_path(spec.name), "wb") as log:
-                self.processes[spec.name] = subprocess.Popen(
-                    self.stage.command(spec, HOST, len(self.placement.cpus)), env=env, cwd=REPO_ROOT,
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    preexec_fn=self.placement.enter, start_new_session=True,
-                )
-        self.wait_healthy(timeout)
+    def start_wire(self, targets: dict[str, tuple[str, int]]) -> RunningWire:
+        """The wire between the tiers (the load CPUs, outside the budget), until `stop`."""
+        self.wire = self._network_stack.enter_context(running_wire(
+            self.network.rtt_ms, targets, self.wire_cpus or self.placement.cpus, self.log_dir.parent / "network"))
+        return self.wire
 
-    def wait_healthy(self, timeout: float) -> None:
+    def spawn(self, name: str, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        """One server process on the budget, in a session of its own (a Ctrl-C reaches the harness first)."""
+        with open(self.log_path(name), "wb") as log:
+            self.processes[name] = subprocess.Popen(
+                argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                preexec_fn=self.placement.enter, start_new_session=True,
+            )
+
+    def wait_healthy(self, stage_id: str, urls: dict[str, str], timeout: float) -> None:
         def exited(name: str) -> str | None:
             code = self.processes[name].poll()
             return None if code is None else f" (code {code})"
-        wait_until_healthy(self.stage.id, {s.name: f"http://{HOST}:{s.port}/healthz" for s in self.stage.services},
-                           timeout, exited, self.logs)
-
-    def remote_tiers(self) -> dict[str, str]:
-        return {}
-
-    def node_cpu_seconds(self) -> None:
-        return None  # every tier on this host: the window reads its processes
-
-    def measured_network(self, window: tuple[float, float]) -> None:
-        return None  # one host: loopback, or the wire, which measures its own
-
-    def start_load(self, profile: LoadProfile, cpus: frozenset[int], out_dir: Path) -> LocustRun:
-        return start_locust(self.base_url, profile, cpus, out_dir)
+        wait_until_healthy(stage_id, urls, timeout, exited, self.logs)
 
     def dead_services(self) -> list[str]:
         dead = [n for n, p in self.processes.items() if p.poll() is not None]
@@ -161,6 +133,43 @@ class LocalStage:
         self._network_stack.close()  # the wire last: the services' connections ran through it
 
 
+@dataclass(kw_only=True)
+class LocalStage(LocalProcesses):
+    """A ladder stage's services as processes of this repository's code."""
+
+    stage: StageManifest
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.stage.edge.port}"
+
+    def start(self, database_url: str, token_secret: str, timeout: float = 60.0) -> None:
+        for spec in self.stage.services:
+            if port_in_use(spec.port):
+                raise UserError(f"port {spec.port} is in use (needed by {spec.name} of {self.stage.id})")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        urls = {s.name: f"http://{HOST}:{s.port}" for s in self.stage.services}
+        if self.network.on:
+            # every service is a host of its own, and so is PostgreSQL: each connection into
+            # one of them crosses the wire; the load generator still reaches the edge directly
+            targets = {name: address_of(url) for name, url in urls.items()}
+            targets[DATABASE_ROUTE] = address_of(database_url)
+            wire = self.start_wire(targets)
+            urls = {name: wire.url(name, url) for name, url in urls.items()}
+            database_url = wire.url(DATABASE_ROUTE, database_url)
+        env = {**os.environ, **service_env(self.stage, database_url, token_secret, urls)}
+        # a variant outside the repo imports its own modules from beside its manifest
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(self.stage.folder.parent), str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+        for spec in self.stage.services:
+            self.spawn(spec.name, self.stage.command(spec, HOST, len(self.placement.cpus)), env, REPO_ROOT)
+        self.wait_healthy(self.stage.id, {s.name: f"http://{HOST}:{s.port}/healthz" for s in self.stage.services},
+                          timeout)
+
+    def start_load(self, shape: LoadShape, cpus: frozenset[int], out_dir: Path) -> LocustRun:
+        return start_locust(self.base_url, shape, cpus, out_dir)
+
+
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
@@ -171,8 +180,12 @@ class LocalBackend:
 
     name = "local"
 
+    def __init__(self, **_: Any) -> None:  # the registry's arguments (stages, say, network…): none needed here
+        pass
+
     @contextlib.contextmanager
-    def environment(self, budget: CpuBudget, settings: HarnessSettings) -> Iterator[RunEnvironment]:
+    def environment(self, budget: CpuBudget, settings: HarnessSettings,
+                    logs: Path | None = None) -> Iterator[RunEnvironment]:
         with contextlib.ExitStack() as stack:
             group = stack.enter_context(cpu_quota_group(budget.quota)) if budget.quota else None
             placement = ServerPlacement(budget.server, group)
@@ -181,25 +194,38 @@ class LocalBackend:
             if postgres:
                 stack.callback(postgres.stop)
             admin_url = postgres.start() if postgres else settings.database_url
-            seed_rows = prepare_template(admin_url)
             if not postgres:
-                stack.callback(drop_databases, admin_url)  # also on errors and Ctrl-C
-            yield RunEnvironment(admin_url, new_secret(settings), budget, seed_rows,
+                stack.callback(self.drop_databases, admin_url)  # also on errors and Ctrl-C
+            secret = new_secret(settings)
+            seed_rows = self.prepare_database(admin_url, secret)
+            yield RunEnvironment(admin_url, secret, budget, seed_rows,
                                  "embedded" if postgres else "external",
                                  postgres.pids if postgres else list,
-                                 details={"enforced": enforced, "interpreter": interpreter.this_interpreter()},
-                                 placement=placement)
+                                 details={"enforced": enforced, **self.details()}, placement=placement)
 
-    def choose_load_path(self, env: RunEnvironment, profile: LoadProfile, load_cpus: frozenset[int],
+    def prepare_database(self, admin_url: str, secret: str) -> dict[str, int]:
+        """The run's template database (the ladder's seed), each table's rows; `secret`: the run's."""
+        return prepare_template(admin_url)
+
+    def drop_databases(self, admin_url: str) -> None:
+        """Leave an external server as the run found it."""
+        drop_databases(admin_url)
+
+    def details(self) -> dict[str, Any]:
+        """What run.json records of where the stages ran."""
+        return {"interpreter": interpreter.this_interpreter()}
+
+    def choose_load_path(self, env: RunEnvironment, shape: LoadShape, load_cpus: frozenset[int],
                          out_dir: Path, start_timeout: float = 60.0) -> dict[str, Any]:
         return {"chosen": "loopback", "why": "local services listen on 127.0.0.1; there is no other path"}
 
     @contextlib.contextmanager
-    def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path, start_timeout: float = 60.0,
+    def stage(self, env: RunEnvironment, rung: Rung, log_dir: Path, start_timeout: float = 60.0,
               network: NetworkPlan = LOOPBACK) -> Iterator[RunningStage]:
+        stage = as_stage(rung)
         database_url = stage_database(env, stage)
-        running = LocalStage(stage, log_dir, env.placement or ServerPlacement(env.budget.server),
-                             network, env.budget.load)
+        running = LocalStage(stage=stage, log_dir=log_dir, network=network, wire_cpus=env.budget.load,
+                             placement=env.placement or ServerPlacement(env.budget.server))
         try:
             running.start(database_url, env.token_secret, start_timeout)
             yield running

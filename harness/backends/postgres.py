@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg
 from psycopg import sql
 
@@ -132,7 +133,21 @@ class EmbeddedPostgres:
         return self.url
 
     def pids(self) -> list[int]:
-        return [self.process.pid] if self.process and self.process.poll() is None else []
+        """The postmaster: the one this started, or, after a restart by someone else (`pg_ctl
+        restart`), the one its data folder names (postmaster.pid's first line)."""
+        if self.process and self.process.poll() is None:
+            return [self.process.pid]
+        restarted = self._restarted()
+        return [restarted] if restarted else []
+
+    def _restarted(self) -> int | None:
+        if self.workdir is None:
+            return None
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int((self.workdir / "data" / "postmaster.pid").read_text().splitlines()[0])
+            if psutil.pid_exists(pid) and psutil.Process(pid).name() == "postgres":
+                return pid
+        return None
 
     def stop(self) -> None:
         with interrupts.deferred():
@@ -146,6 +161,13 @@ class EmbeddedPostgres:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        elif (restarted := self._restarted()) is not None:  # a server restarted under the run: its too
+            with contextlib.suppress(psutil.Error):
+                server = psutil.Process(restarted)
+                server.send_signal(signal.SIGINT)
+                _, alive = psutil.wait_procs([server], timeout=30)
+                for process in alive:
+                    process.kill()
         self.process = None
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)

@@ -14,7 +14,7 @@ How a stage runs:
   the same CPUs of that node, and the harness reaches it at a port published on its node; the
   evidence only this host can read (its accept queue, py-spy) is left out, and the run says so;
 - at `--rtt 0`, no wire: the tiers talk over the overlay, and a probe where the application tier
-  runs measures its RTT to where PostgreSQL runs (swarm_probe.py), in the wire's columns;
+  runs measures its RTT to where PostgreSQL runs (swarm_network.py), in the wire's columns;
 - the budget as a CPU limit per service (`nano_cpus`; Swarm has no cpuset), and each task's
   container pinned to the budget's CPUs, as the docker backend pins its containers, so the load
   generator's CPUs stay its own (on another node, by that node's agent: node_reader.py);
@@ -37,6 +37,7 @@ killed run left.
 import contextlib
 import functools
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,7 @@ from docker.types import Mount, ServiceMode
 
 from harness import interrupts
 from harness.backends.base import DATABASE_TIER, RunEnvironment, RunningStage, new_secret, stage_database
-from harness.backends.containers import address, host_pid, stopped
+from harness.backends.containers import address, current_pid, host_pid, stopped
 from harness.backends.docker_wire import docker_wire, planned_ports
 from harness.backends.health import wait_for_postgres, wait_until_healthy
 from harness.backends.images import ImageSet, build_load_image, build_stage_images, image_interpreter
@@ -80,11 +81,12 @@ from harness.backends.swarm_engine import (
     tier_service,
     wait_for_tasks_gone,
 )
-from harness.backends.swarm_probe import TierProbe, tier_probe
+from harness.backends.swarm_network import TierProbe, tier_probe
 from harness.cpu import CpuBudget
 from harness.errors import UserError
-from harness.load.profile import LoadProfile, LocustRun, start_locust, worker_env
-from harness.manifests.manifest import StageManifest
+from harness.load.shape import LoadShape, LocustRun, start_locust, worker_env
+from harness.manifests.manifest import StageManifest, as_stage
+from harness.manifests.rung import Rung
 from harness.network.emulator import DATABASE_ROUTE, LOOPBACK, NetworkPlan, RunningWire, address_of, rerouted
 from harness.ownership import RUN_LABEL, owner_labels
 from harness.settings import HarnessSettings
@@ -96,6 +98,7 @@ PG_DATA = "/var/lib/postgresql/data"
 # initdb, run as postgres, may create its directory in it but not chmod the mount itself
 PG_MEMORY, PG_MEMORY_DATA = "/var/lib/postgresql/memory", "/var/lib/postgresql/memory/data"
 APP_UID = "10001:10001"
+NODE_CHECK_S = 2.0  # how often a measurement asks the other nodes' agents whether they are there
 
 
 @dataclass
@@ -119,6 +122,7 @@ class SwarmStage:
     tier_probe: TierProbe | None = None  # the real network's, where there is no wire
     load_image: Callable[[], str] = str  # the load workers' image, built when first asked for
     _wire_stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    _nodes_checked: float = 0.0
 
     @property
     def base_url(self) -> str:
@@ -201,29 +205,32 @@ class SwarmStage:
     def measured_network(self, window: tuple[float, float]) -> dict[str, Any] | None:
         return self.tier_probe.record(window) if self.tier_probe is not None else None
 
-    def start_load(self, profile: LoadProfile, cpus: frozenset[int], out_dir: Path) -> LocustRun:
+    def start_load(self, shape: LoadShape, cpus: frozenset[int], out_dir: Path) -> LocustRun:
         """One locust process here, or (`profile.processes` > 1) locust's master here and its
         workers as a service of the load image, one task per worker on the nodes labelled
         `ladder.tier=load`. The workers reach the edge by its name on the run's overlay, as a load
         machine would, and hand their samples to the master over locust's own connection."""
-        if profile.processes == 1:
-            return start_locust(self.base_url, profile, cpus, out_dir)
+        if shape.processes == 1:
+            return start_locust(self.base_url, shape, cpus, out_dir)
         image = self.load_image()
         port = free_port()
         edge = self.stage.edge
-        locust = start_locust(f"http://{self._name(edge.name)}:{edge.port}", profile, cpus, out_dir,
-                              master_port=port)
+        # the master listens only where its workers reach it: this node's swarm address (the bridge's
+        # gateway on a one-node swarm advertising loopback)
+        master = master_address(self.engine.info()["Swarm"]["NodeAddr"], gateway(self.engine))
+        locust = start_locust(f"http://{self._name(edge.name)}:{edge.port}", shape, cpus, out_dir,
+                              master=(master, port))
         name = self._name("load")
         try:
             workers = run_service(
                 self.engine, image, name, self.network, self._labels(),
-                mode=ServiceMode("replicated", replicas=profile.processes), user=APP_UID,
-                constraints=list(self.placement.load), env=[f"{k}={v}" for k, v in worker_env(profile).items()],
+                mode=ServiceMode("replicated", replicas=shape.processes), user=APP_UID,
+                constraints=list(self.placement.load), env=[f"{k}={v}" for k, v in worker_env(shape).items()],
                 command=["python", "-m", "locust", "-f", "harness/load/locustfile.py", "--worker",
-                         "--master-host", master_address(self.engine.info()["Swarm"]["NodeAddr"], gateway(self.engine)),
+                         "--master-host", master,
                          "--master-port", str(port), "--loglevel", "WARNING"])
             # those on this node: on the load CPUs, and seen by this host's sampler too
-            local = running_containers(self.engine, workers, profile.processes, 60.0)
+            local = running_containers(self.engine, workers, shape.processes, 60.0)
         except BaseException:
             locust.stop()
             self._remove_load()
@@ -239,6 +246,22 @@ class SwarmStage:
     def _remove_load(self) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             self.engine.services.get(self._name("load")).remove()
+
+    def lost_nodes(self) -> list[str]:
+        """The other nodes running a tier of the stage whose agent no longer answers (asked at
+        most every NODE_CHECK_S; the window calls this every half second), as 'node (tiers)'."""
+        if time.monotonic() - self._nodes_checked < NODE_CHECK_S:
+            return []
+        self._nodes_checked = time.monotonic()
+        tiers: dict[str, set[str]] = {}  # node -> the placement's tiers on it (app: the stage's services)
+        for name, task in {**self.tasks, DATABASE_TIER: self.database_task}.items():
+            if task.here is None:
+                tiers.setdefault(task.node, set()).add("PostgreSQL" if name == DATABASE_TIER else "application")
+        if not tiers:
+            return []
+        names = {n.id: node_name(n.attrs) for n in self.engine.nodes.list()}
+        return [f"node {names.get(node, node)} (the {' and '.join(sorted(found))} tier)"
+                for node, found in tiers.items() if not self.readers.answers(node)]
 
     def dead_services(self) -> list[str]:
         elsewhere = {name: self.services[name] for name, task in self.tasks.items() if task.here is None}
@@ -260,12 +283,16 @@ class SwarmStage:
             for name, container in self.containers.items():
                 with contextlib.suppress(docker.errors.DockerException):
                     (self.log_dir / f"{name}.log").write_bytes(container.logs())
-            for name, task in self.tasks.items():  # those on other nodes, through the manager
-                if task.here is None:
+            # those on other nodes, through the manager: only from a node still there (the manager
+            # would wait for a lost one's logs); each node asked once: a lost one takes the timeout
+            reachable = {node: self.readers.answers(node)
+                         for node in {task.node for task in self.tasks.values() if task.here is None}}
+            for name, task in self.tasks.items():
+                if task.here is None and reachable[task.node]:
                     with contextlib.suppress(docker.errors.DockerException):
                         (self.log_dir / f"{name}.log").write_bytes(
                             b"".join(self.services[name].logs(stdout=True, stderr=True)))
-            if self.tier_probe is not None:
+            if self.tier_probe is not None and all(reachable.values()):
                 (self.log_dir / "tier-probe.log").write_bytes(self.tier_probe.log())
             for service in self.services.values():
                 with contextlib.suppress(docker.errors.NotFound):
@@ -297,7 +324,8 @@ class SwarmBackend:
         return build_load_image(self.images, self.say)
 
     @contextlib.contextmanager
-    def environment(self, budget: CpuBudget, settings: HarnessSettings) -> Iterator[RunEnvironment]:
+    def environment(self, budget: CpuBudget, settings: HarnessSettings,
+                    logs: Path | None = None) -> Iterator[RunEnvironment]:
         if settings.database_url:
             raise UserError("the swarm backend starts its own PostgreSQL; unset LADDER_DATABASE_URL")
         labels = {RUN_LABEL: self.run_id, **owner_labels()}
@@ -330,7 +358,7 @@ class SwarmBackend:
             yield RunEnvironment(
                 admin_url, new_secret(settings), budget, seed_rows, "swarm service",
                 # on another node its processes are not this host's: the window reads it through the node readers
-                lambda: [host_pid(task.here)] if task.here is not None else [],
+                lambda: [current_pid(task.here)] if task.here is not None else [],
                 details={"enforced": "nano_cpus quota per service + cpuset on the budget's CPUs of its node",
                          "swarm": {"nodes": len(self.engine.nodes.list()), "endpoint_mode": "dnsrr",
                                    "placement": self.placement.describe(),
@@ -345,8 +373,9 @@ class SwarmBackend:
             remove_labelled(self.engine, self.run_id)
 
     @contextlib.contextmanager
-    def stage(self, env: RunEnvironment, stage: StageManifest, log_dir: Path, start_timeout: float = 60.0,
+    def stage(self, env: RunEnvironment, rung: Rung, log_dir: Path, start_timeout: float = 60.0,
               network: NetworkPlan = LOOPBACK) -> Iterator[RunningStage]:
+        stage = as_stage(rung)
         assert self.network is not None and self.readers is not None and self.database_task is not None
         running = SwarmStage(stage, self.engine, self.network, self.images, env.budget, self.run_id, log_dir,
                              self.database_service, self.database_task, self.readers, self.placement,
@@ -358,7 +387,7 @@ class SwarmBackend:
         finally:
             running.stop()
 
-    def choose_load_path(self, env: RunEnvironment, profile: LoadProfile, load_cpus: frozenset[int],
+    def choose_load_path(self, env: RunEnvironment, shape: LoadShape, load_cpus: frozenset[int],
                          out_dir: Path, start_timeout: float = 60.0) -> dict[str, Any]:
         if "app" in self.placement.elsewhere:
             return {"chosen": "published port", "why": "the application tier may run on another node "

@@ -3,6 +3,7 @@ placement by node label, a tier's service with its CPU limit, the running tasks'
 their addresses on this host, the node readers, and removal of everything a run labelled."""
 
 import contextlib
+import secrets
 import socket
 import time
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.models.services import Service
-from docker.types import EndpointSpec, Mount, Resources, RestartPolicy, ServiceMode
+from docker.types import EndpointSpec, Mount, Resources, RestartPolicy, SecretReference, ServiceMode
 
 from harness import interrupts
 from harness.backends.containers import listed, remove_released
@@ -172,7 +173,7 @@ def gateway(engine: docker.DockerClient) -> str:
 
 
 def remove_labelled(engine: docker.DockerClient, run_id: str) -> None:
-    """Every service, container, network and volume of a run (also after a crash)."""
+    """Every service, container, network, volume and secret of a run (also after a crash)."""
     selector = {"label": f"{RUN_LABEL}={run_id}"}
     with interrupts.deferred():
         for service in engine.services.list(filters=selector):
@@ -183,6 +184,9 @@ def remove_labelled(engine: docker.DockerClient, run_id: str) -> None:
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True, v=True)
         remove_released(lambda: [*engine.networks.list(filters=selector), *engine.volumes.list(filters=selector)])
+        for secret in engine.secrets.list(filters=selector):  # free once the services using it are gone
+            with contextlib.suppress(docker.errors.NotFound):
+                secret.remove()
 
 
 def wait_for_tasks_gone(engine: docker.DockerClient, selector: dict[str, str], timeout: float = 30.0) -> None:
@@ -268,48 +272,69 @@ def ended_tasks(services: dict[str, Service]) -> list[str]:
     return ended
 
 
-@dataclass
+@dataclass(repr=False)
 class NodeReaders:
-    """The run's node reader on every node (harness/backends/node_reader.py): a global service
-    publishing `port` on each node's own address."""
+    """The run's node agent on every node (harness/backends/node_reader.py): a global service on
+    each node's host network, listening on the node's swarm address only, answering only requests
+    that carry the run's key. The key is a Swarm secret of the run's (mounted in the agents' tasks)
+    and this object's memory; it is not repr'd, logged or written to the run folder."""
     engine: docker.DockerClient
     port: int
+    key: str
 
     @classmethod
     def start(cls, engine: docker.DockerClient, image: str, name: str, labels: dict[str, str],
               timeout: float = 60.0) -> "NodeReaders":
         port = free_port()
+        key = secrets.token_urlsafe(32)
+        secret = engine.secrets.create(name=f"{name}-key", data=key.encode(), labels=labels)
+        addresses = {n.id: n.attrs["Status"]["Addr"] for n in engine.nodes.list()}
         engine.services.create(
             image, name=name, labels=labels, container_labels=labels, mode=ServiceMode("global"),
-            command=["python", "-m", "harness.backends.node_reader", "--port", str(port)],
-            # root and the tree read-write: it pins tasks on its node (node_reader says why)
+            command=["python", "-m", "harness.backends.node_reader", "--port", str(port),
+                     *(f"--listen={node}={address}" for node, address in addresses.items())],
+            env=["LADDER_NODE={{.Node.ID}}"],  # Swarm fills templates in the environment, not in arguments
+            # root and the tree read-write: it pins tasks on its node (node_reader says why and how it is locked)
             user="0:0", mounts=[Mount(READER_MOUNT, "/sys/fs/cgroup", type="bind", read_only=False)],
-            endpoint_spec=EndpointSpec(mode="dnsrr", ports={port: (port, "tcp", "host")}),
-            restart_policy=RestartPolicy(condition="none"))
-        readers = cls(engine, port)
+            secrets=[SecretReference(secret.id, secret.name, filename="node-key", uid="0", gid="0", mode=0o400)],
+            networks=["host"], restart_policy=RestartPolicy(condition="none"))
+        readers = cls(engine, port, key)
         deadline = time.monotonic() + timeout
         while True:  # every node's reader answers before a stage starts
             interrupts.check()
             try:
                 for address in readers.nodes().values():
-                    read_node(address, port, [], timeout=2.0)
+                    read_node(address, port, key, [], timeout=2.0)
                 return readers
             except OSError:
                 if time.monotonic() > deadline:
-                    raise StageFailed(f"the node reader {name} did not answer on port {port} "
-                                      f"within {timeout:.0f}s") from None
+                    said = b"".join(engine.services.get(name).logs(stdout=True, stderr=True, tail=3)).decode(
+                        errors="replace").strip().splitlines()
+                    raise UserError(f"the node agent {name} did not answer on port {port} within {timeout:.0f}s"
+                                    + (f": {said[-1]}" if said else "")) from None
                 time.sleep(0.3)
 
     def pin(self, node: str, container_id: str, cpus: frozenset[int]) -> None:
         """Pin a task on another node to `cpus` through that node's agent."""
         address = self.nodes()[node]
         try:
-            missing = pin_on_node(address, self.port, [container_id], format_cpus(cpus))
+            missing = pin_on_node(address, self.port, self.key, [container_id], format_cpus(cpus))
         except OSError as error:  # an HTTPError carries the agent's one line
             raise StageFailed(f"the node agent on {address} could not pin a task to CPUs {format_cpus(cpus)}: "
                               f"{getattr(error, 'reason', error)}") from None
         if missing:
             raise StageFailed(f"the node agent on {address} found no cpuset for container {container_id[:12]}")
+
+    def answers(self, node: str, timeout: float = 1.5) -> bool:
+        """Does the node's agent answer (the node is there, and reachable from here)?"""
+        address = self.nodes().get(node)
+        if address is None:
+            return False
+        try:
+            read_node(address, self.port, self.key, [], timeout=timeout)
+        except OSError:
+            return False
+        return True
 
     def nodes(self) -> dict[str, str]:
         """Each node's id and the address its published ports answer on."""
@@ -326,7 +351,7 @@ class NodeReaders:
         addresses = self.nodes()
         seconds = dict.fromkeys(services, 0.0)
         for node, tasks in where.items():
-            read = read_node(addresses[node], self.port, [c for _, c in tasks])
+            read = read_node(addresses[node], self.port, self.key, [c for _, c in tasks])
             for name, container in tasks:
                 if read.get(container) is None:
                     raise StageFailed(f"the node reader on {addresses[node]} found no cgroup for {name}'s task")

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.errors import UserError
+from harness.manifests.rung import Rung
 from harness.paths import REPO_ROOT
 from harness.settings import HarnessSettings
 
@@ -205,6 +206,13 @@ def select(stages: list[StageManifest], wanted: list[str] | None) -> list[StageM
     if unknown:
         raise UserError(f"unknown stage {', '.join(unknown)}; known: {', '.join(by_id)}")
     return sorted((by_id[w] for w in dict.fromkeys(wanted)), key=lambda m: m.order)
+
+
+def as_stage(rung: Rung) -> StageManifest:
+    """A rung a ladder backend runs: one of the ladder's stages (a service's variant has a backend of its own)."""
+    if not isinstance(rung, StageManifest):
+        raise TypeError(f"{rung.id} is not a ladder stage")
+    return rung
 
 
 def all_stages() -> list[StageManifest]:

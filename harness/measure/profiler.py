@@ -7,7 +7,7 @@ workers), pinned to the load CPUs, so the profiler's own CPU lands beside the ge
 not on the budget; it is measured like the generator's (`profiler_cpu_pct`). Each writes a
 speedscope file (open it at https://www.speedscope.app), in which py-spy records on-CPU samples
 only (no `--idle`), each weighing 1/rate seconds. py-spy's "active" is the kernel's runnable, so
-on a busy budget the samples overstate CPU; harness.results.layers uses them for shares and
+on a busy budget the samples overstate CPU; harness.reporting.layers uses them for shares and
 applies the shares to the CPU the kernel counted per service in the window (`measured_cpu_s`),
 which the window reads beside its own readings and hands to `stop`: the profiler reads no CPU
 of the services itself (py-spy starts after the window opens and outlives it while the load goes
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cpu import pin
-from harness.errors import UserError
+from harness.errors import OptionError
 from harness.processes import terminate
 
 # samples per second per service; a stage of 14 services shares ~1,000 between them, so the
@@ -52,7 +52,7 @@ def py_spy() -> str:
     beside = Path(sys.executable).parent / "py-spy"
     found = str(beside) if beside.is_file() else shutil.which("py-spy")
     if not found:
-        raise UserError("--profile needs py-spy (pip install py-spy; it is among the harness's dependencies)")
+        raise OptionError("{0} needs py-spy (pip install py-spy; it is among the harness's dependencies)", "profiled")
     return found
 
 

@@ -44,7 +44,8 @@ class Sampler:
 
     app_pids: list[int]
     generator_pids: list[int]
-    db_pids: list[int] = field(default_factory=list)
+    # the database's CPU seconds so far (harness.measure.database.DatabaseWatch: across a restart)
+    db_cpu: Callable[[], float] = lambda: 0.0
     interval: float = 1.0
     # further readings merged into each row (harness/measure/waiting.py); one that fails (the
     # database died, the edge went away) leaves its keys out of that row, never stops the sampling
@@ -80,7 +81,7 @@ class Sampler:
         return tree_cpu_seconds(self.app_pids)
 
     def _db(self) -> float:
-        return tree_cpu_seconds(self.db_pids)
+        return self.db_cpu()
 
     def _generator(self) -> float:
         return tree_cpu_seconds(self.generator_pids)

@@ -82,11 +82,13 @@ class DbActivity:
     its one session is opened before the window's first reading)."""
 
     def __init__(self, admin_url: str, dbname: str = STAGE_DB) -> None:
-        self.dbname = dbname
+        self.dbname, self.admin_url = dbname, admin_url
         # the admin database, not the stage's: pg_stat_database.sessions of the stage stays the app's
         self.conn = psycopg.connect(make_conninfo(admin_url), autocommit=True)
 
     def sample(self) -> dict[str, float]:
+        if self.conn.closed or self.conn.broken:  # the server restarted under the window: a new session
+            self.conn = psycopg.connect(make_conninfo(self.admin_url), autocommit=True)
         rows = self.conn.execute(
             "SELECT coalesce(state, 'none'), wait_event_type IS NOT NULL AND wait_event_type = 'Lock', count(*) "
             "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() GROUP BY 1, 2",
@@ -146,16 +148,11 @@ def busiest_others(before: dict[int, tuple[str, float]], after: dict[int, tuple[
     return [(name, round(100 * seconds / span, 1)) for name, seconds in ranked if span > 0]
 
 
-WAITING_COLUMNS = ["budget_busy_pct", "budget_other_pct", "budget_softirq_pct", "budget_steal_pct", "load_other_pct",
-                   "edge_queue_mean", "edge_queue_max", "db_active_mean", "db_idle_in_tx_mean", "db_lock_waits_mean",
-                   "busiest_service", "busiest_service_pct", "busiest_others"]
-
-
 def waiting_figures(record: dict[str, Any] | None, server_busy_pct: float, generator_cores: float,
                     wire_cores: float) -> dict[str, Any]:
     """The window's waiting record as flat figures: what else kept the budget and load CPUs busy,
     the edge's accept queue, PostgreSQL's sessions by state, the busiest service."""
-    if not record:  # runs from before the evidence
+    if not record:  # a window that recorded none (harness.upgrade gives older runs' windows None)
         return {}
     budget, load = record.get("budget_cpus") or {}, record.get("load_cpus") or {}
     out: dict[str, Any] = {k: record.get(k, float("nan")) for k in

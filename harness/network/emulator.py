@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.cpu import pin
-from harness.errors import StageFailed, UserError
+from harness.errors import OptionError, StageFailed, UserError
 from harness.processes import terminate
 from harness.run_folder import read_json
 
@@ -66,7 +66,7 @@ class NetworkPlan:
 
     def __post_init__(self) -> None:
         if not 0 <= self.rtt_ms <= 1000:
-            raise UserError(f"--rtt must be between 0 and 1000 ms, got {self.rtt_ms:g}")
+            raise OptionError(f"{{0}} must be between 0 and 1000 ms, got {self.rtt_ms:g}", "rtt_ms")
 
     @property
     def on(self) -> bool:

@@ -22,13 +22,14 @@ from harness import interrupts  # noqa: E402
 from harness.backends.base import Backend  # noqa: E402
 from harness.cpu import CpuBudget  # noqa: E402
 from harness.errors import StageFailed, UserError  # noqa: E402
-from harness.load.profile import LoadProfile  # noqa: E402
+from harness.load.shape import LoadShape  # noqa: E402
 from harness.manifests.manifest import StageManifest  # noqa: E402
 from harness.measure.waiting import bound_note  # noqa: E402
 from harness.measure.window import measure  # noqa: E402
 from harness.network.emulator import LOOPBACK, NetworkPlan  # noqa: E402
-from harness.results.analysis import budget_cpus, record  # noqa: E402
-from harness.results.capacity_report import best_step, write_capacity_report  # noqa: E402
+from harness.reporting.analysis import budget_cpus, record  # noqa: E402
+from harness.reporting.capacity_report import best_step, write_capacity_report  # noqa: E402
+from harness.reporting.png import save_chart  # noqa: E402
 from harness.run_folder import load_run, new_run_dir, run_header, write_json  # noqa: E402
 from harness.runs.skeleton import recorded_run  # noqa: E402
 from harness.settings import HarnessSettings  # noqa: E402
@@ -90,7 +91,7 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
     with recorded_run(run_dir, run, where=lambda: f"capacity search of {stage_now[-1]}" if stage_now
                       else "set-up", finish=tables), plan.backend.environment(plan.budget, settings) as env:
         run["load_path"] = plan.backend.choose_load_path(
-            env, LoadProfile(users=max(plan.steps), warmup=plan.warmup, duration=plan.duration),
+            env, LoadShape(users=max(plan.steps), warmup=plan.warmup, duration=plan.duration),
             plan.budget.load, run_dir / "load-path", settings.start_timeout_seconds)
         write_json(run_dir / "run.json", run)
         for stage in plan.stages:
@@ -103,8 +104,8 @@ def run_capacity(plan: CapacityPlan, settings: HarnessSettings,
                     for users, rate in step_loads(plan):
                         out = run_dir / "stages" / stage.id / (f"r{rate:g}" if rate else f"u{users}")
                         out.mkdir(parents=True, exist_ok=True)
-                        profile = LoadProfile(users=users, warmup=plan.warmup, duration=plan.duration, rate=rate)
-                        measure(running, env.admin_url, env.database_pids(), profile,
+                        shape = LoadShape(users=users, warmup=plan.warmup, duration=plan.duration, rate=rate)
+                        measure(running, env.admin_url, env.database_pids, shape,
                                     plan.budget.load, out, server_cpus=plan.budget.server)
                         stats = record(out, cpus)
                         stage_rows.append({"stage": stage.id, "order": stage.order, "users": users,
@@ -165,5 +166,5 @@ def capacity_chart(steps: pd.DataFrame, summary: pd.DataFrame, target_p95_ms: fl
     ax.set_title("Throughput against p95 as the load grows (labels: concurrent users, or offered req/s)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_chart(fig, path)
     plt.close(fig)

@@ -6,6 +6,7 @@ stage, so a crash or Ctrl-C later loses nothing already measured.
 """
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,18 +17,19 @@ from harness import interrupts
 from harness.backends.base import Backend, RunEnvironment
 from harness.backends.local import LocalBackend
 from harness.cpu import CpuBudget
-from harness.errors import DatabaseDied, StageFailed, UserError
-from harness.load.profile import LoadProfile
-from harness.manifests.manifest import StageManifest
+from harness.errors import PartLost, StageFailed, UserError
+from harness.kinds import Kind, folder_name, measurement_id
+from harness.load.shape import LoadShape
+from harness.manifests.rung import Rung
 from harness.measure.idle import IdleCheck, wait_until_idle
 from harness.measure.window import measure
 from harness.network.emulator import NetworkPlan
-from harness.results import analysis, plots, report
-from harness.results.layers import PROFILED_SUFFIX
-from harness.run_folder import new_run_dir, read_json, run_header, stage_dir, utc_now, write_json
+from harness.reporting import analysis, html_report, plots, report
+from harness.run_folder import new_run_dir, read_stage, run_header, stage_dir, utc_now, write_json
 from harness.runs.skeleton import recorded_run
+from harness.runs.subject import LADDER, Subject
 from harness.settings import HarnessSettings
-from harness.verify.script import Script, Transcript, compare
+from harness.verify.script import Transcript, compare
 
 
 class Progress(Protocol):
@@ -49,9 +51,9 @@ class SilentProgress:
 
 @dataclass(frozen=True)
 class RunPlan:
-    stages: list[StageManifest]
+    stages: Sequence[Rung]
     budget: CpuBudget
-    profile: LoadProfile
+    shape: LoadShape
     backend: Backend = field(default_factory=LocalBackend)
     repeat: int = 1
     idle: IdleCheck = field(default_factory=IdleCheck)
@@ -63,6 +65,7 @@ class RunPlan:
     # each stage also measured with py-spy attached (harness.measure.profiler), right beside its
     # plain measurement: the profile says where the CPU goes, the pair what profiling cost
     profiled: bool = False
+    subject: Subject = LADDER  # the ladder's stages, or a service's variants (harness.service)
 
 
 def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None = None,
@@ -72,15 +75,16 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
     run_dir = run_dir or new_run_dir(settings.results_dir)
     run: dict[str, Any] = {
         **run_header("ladder", plan.backend.name, {**plan.budget.as_record(), "enforced": "affinity"}),
-        "load": plan.profile.as_record(), "stages": [s.id for s in plan.stages], "repeat": plan.repeat,
+        "load": plan.shape.as_record(), "stages": [s.id for s in plan.stages], "repeat": plan.repeat,
         "network": plan.network.as_record(),
         "idle_check": {"threshold_pct": plan.idle.threshold_pct, "timeout_s": plan.idle.timeout_s},
+        **plan.subject.record(),
     }
     started: list[str] = []
     with recorded_run(run_dir, run, where=lambda: _where(run_dir, started), finish=lambda: finish(run_dir)):
         try:
             _measure_ladder(plan, settings, progress, run_dir, run, started)
-        except DatabaseDied as died:
+        except PartLost as died:
             # the system under test failed, not the harness: one line, the cause recorded, and what
             # was not measured named (every measurement planned and not started)
             run["status"] = "failed"
@@ -89,6 +93,9 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
             run["not_run_because"] = str(died)
             raise UserError(f"{died}; not run: {', '.join(run['not_run']) or 'nothing'} "
                             f"(results so far in {run_dir})") from None
+        except UserError as refused:  # the set-up refused (a variant that cannot be made): said in run.json too
+            run["status"], run["failed_because"] = "failed", str(refused)
+            raise
         failed = sorted({d.name for d in (run_dir / "stages").iterdir() if _status(d) != "ok"})
         run["status"] = "complete" if not failed else "complete-with-failures"
         run["failed_stages"] = failed
@@ -97,25 +104,25 @@ def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None 
 
 def _planned(plan: RunPlan) -> list[str]:
     """Every measurement the plan asks for, in order (the same-traffic pass's, if any, by stage)."""
-    names = [name for r in range(1, plan.repeat + 1) for s in plan.stages
-             for name in [measurement_name(s, r), *([measurement_name(s, r, profiled=True)] if plan.profiled else [])]]
+    kinds = [Kind.LADDER, *([Kind.PROFILED] if plan.profiled else [])]
+    names = [folder_name(s.id, kind, r) for r in range(1, plan.repeat + 1) for s in plan.stages for kind in kinds]
     if plan.ceiling and plan.stages:
-        names.append(measurement_name(plan.stages[-1], 1, ceiling=True))
+        names.append(folder_name(plan.stages[-1].id, Kind.CEILING))
     if plan.same_traffic is not None:
-        names += [measurement_name(s, 1, open_rate=1.0) for s in plan.stages]
+        names += [folder_name(s.id, Kind.SAME_TRAFFIC) for s in plan.stages]
     return names
 
 
 def _measure_ladder(plan: RunPlan, settings: HarnessSettings, progress: Progress, run_dir: Path,
                     run: dict[str, Any], started: list[str]) -> None:
     """The ladder, its ceiling and the same-traffic pass inside one environment (database, budget)."""
-    with plan.backend.environment(plan.budget, settings) as env:
+    with plan.backend.environment(plan.budget, settings, run_dir / "setup") as env:
         run["database"] = {"kind": env.database_kind, "seed_rows": env.seed_rows}
         run["budget"]["enforced"] = env.details.pop("enforced", "affinity")
         run.update(env.details)
         progress.phase("choosing the load path")
         run["load_path"] = plan.backend.choose_load_path(
-            env, plan.profile, plan.budget.load, run_dir / "load-path", settings.start_timeout_seconds)
+            env, plan.shape, plan.budget.load, run_dir / "load-path", settings.start_timeout_seconds)
         write_json(run_dir / "run.json", run)
         reference: list[Transcript] = []
         total = len(plan.stages) * plan.repeat
@@ -126,15 +133,16 @@ def _measure_ladder(plan: RunPlan, settings: HarnessSettings, progress: Progress
                 progress.stage((repeat - 1) * len(plan.stages) + index, total, stage.id)
                 # with --profile, the plain and the profiled measurement take turns going first,
                 # so neither always meets the host a few minutes later than the other
-                for profiled in ([False, True] if repeat % 2 else [True, False]) if plan.profiled else [False]:
+                pair = [Kind.LADDER, Kind.PROFILED] if repeat % 2 else [Kind.PROFILED, Kind.LADDER]
+                for kind in pair if plan.profiled else [Kind.LADDER]:
                     interrupts.check()
-                    started.append(measurement_name(stage, repeat, profiled=profiled))
-                    _run_stage(env, stage, plan, run_dir, reference, settings, progress, repeat, profiled=profiled)
+                    started.append(folder_name(stage.id, kind, repeat))
+                    _run_stage(env, stage, plan, run_dir, reference, settings, progress, repeat, kind)
         if plan.ceiling and plan.stages:
             interrupts.check()
             progress.stage(total, total, f"{plan.stages[-1].id} ceiling")
-            started.append(measurement_name(plan.stages[-1], 1, ceiling=True))
-            _run_stage(env, plan.stages[-1], plan, run_dir, reference, settings, progress, 1, ceiling=True)
+            started.append(folder_name(plan.stages[-1].id, Kind.CEILING))
+            _run_stage(env, plan.stages[-1], plan, run_dir, reference, settings, progress, 1, Kind.CEILING)
         if plan.same_traffic is not None and plan.stages:
             rate, rule = same_traffic_rate(run_dir, plan)
             run["same_traffic"] = {"rate": rate, "rule": rule}
@@ -142,20 +150,24 @@ def _measure_ladder(plan: RunPlan, settings: HarnessSettings, progress: Progress
             for index, stage in enumerate(plan.stages if rate else [], start=1):
                 interrupts.check()
                 progress.stage(index, len(plan.stages), f"{stage.id} at {rate:,.0f} req/s")
-                started.append(measurement_name(stage, 1, open_rate=rate))
-                _run_stage(env, stage, plan, run_dir, reference, settings, progress, 1, open_rate=rate)
+                started.append(folder_name(stage.id, Kind.SAME_TRAFFIC))
+                _run_stage(env, stage, plan, run_dir, reference, settings, progress, 1, Kind.SAME_TRAFFIC, rate)
 
 
-def finish(run_dir: Path) -> None:
-    """Tables, charts and report from whatever the run wrote."""
+def finish(run_dir: Path, charts: bool = True) -> None:
+    """Tables, charts and reports from whatever the run wrote (`charts` off: the tables and
+    report.md only)."""
     if not (run_dir / "stages").is_dir():
         return
     if analysis.figures_available(run_dir) or not (run_dir / "summary.csv").is_file():
         analysis.write_tables(run_dir)
     # else: a committed run keeps its derived tables only; charts and report are drawn from them
-    plots.draw_all(run_dir, subtitle=run_dir.name)
+    if charts:
+        plots.draw_all(run_dir, subtitle=run_dir.name)
     # the report also when nothing was measured: it says which stages failed, and why
     report.write_report(run_dir)
+    if charts:
+        html_report.write_html_report(run_dir)
 
 
 def measurement_ended(run_dir: Path, out: Path) -> dict[str, Any] | None:
@@ -163,7 +175,7 @@ def measurement_ended(run_dir: Path, out: Path) -> dict[str, Any] | None:
     time they are parsed), then the run's tables rewritten from every measurement's figures, so a
     run stopped later keeps them (the profile's tables, from py-spy's raw files, at the end).
     Returns the measurement's row, None when it did not measure."""
-    measured = read_json(out / "stage.json")["status"] == "ok"
+    measured = read_stage(out)["status"] == "ok"
     if measured:
         analysis.recorded(out)  # recorded here, unless a table of the run already did
     analysis.write_tables(run_dir, profiles=False)
@@ -174,8 +186,8 @@ def _where(run_dir: Path, measurements: list[str]) -> str:
     """Where a stop landed: '<measurement>: <phase>', between measurements, or in set-up."""
     if not measurements:
         return "set-up"
-    path = run_dir / "stages" / measurements[-1] / "stage.json"
-    meta = read_json(path) if path.is_file() else {"status": "interrupted", "phase": "start"}
+    folder = run_dir / "stages" / measurements[-1]
+    meta = read_stage(folder) if (folder / "stage.json").is_file() else {"status": "interrupted", "phase": "start"}
     if meta["status"] == "interrupted":
         return f"{measurements[-1]}: {meta['phase']}"
     return f"{measurements[-1]}: {meta['phase']}, measured" if meta["phase"] == "teardown" \
@@ -183,11 +195,9 @@ def _where(run_dir: Path, measurements: list[str]) -> str:
 
 
 def _status(measurement_dir: Path) -> str:
-    path = measurement_dir / "stage.json"
-    return str(read_json(path)["status"]) if path.is_file() else "missing"
+    return str(read_stage(measurement_dir)["status"]) if (measurement_dir / "stage.json").is_file() else "missing"
 
 
-CEILING = "ceiling"
 # the ceiling's window is capped: at thousands of req/s 40 s already holds ~10^5 requests, and
 # its per-request samples.csv grows with the window (~27 MB per 40 s at 10,000 req/s)
 CEILING_WINDOW_S = 40.0
@@ -199,14 +209,14 @@ CEILING_WINDOW_S = 40.0
 SAME_TRAFFIC_WINDOW_S = 30.0
 
 
-def measured_profile(profile: LoadProfile, ceiling: bool, open_rate: float | None = None) -> LoadProfile:
+def measured_shape(shape: LoadShape, kind: Kind, open_rate: float | None = None) -> LoadShape:
     """The run's load; for the ceiling its static-JSON mix in a window of at most CEILING_WINDOW_S;
     for the same-traffic pass the open model at `open_rate` in one of at most SAME_TRAFFIC_WINDOW_S."""
-    if open_rate:
-        return replace(profile, rate=open_rate, duration=min(profile.duration, SAME_TRAFFIC_WINDOW_S))
-    if not ceiling:
-        return profile
-    return replace(profile, mix=CEILING, duration=min(profile.duration, CEILING_WINDOW_S))
+    if kind is Kind.SAME_TRAFFIC and open_rate:
+        return replace(shape, rate=open_rate, duration=min(shape.duration, SAME_TRAFFIC_WINDOW_S))
+    if kind is not Kind.CEILING:
+        return shape
+    return replace(shape, mix="ceiling", duration=min(shape.duration, CEILING_WINDOW_S))
 
 
 # the same-traffic pass's rate by rule: this share of the anchor stage's closed-loop throughput, so
@@ -240,30 +250,14 @@ def same_traffic_rate(run_dir: Path, plan: RunPlan) -> tuple[float, str]:
     return rate, f"{SAME_TRAFFIC_SHARE:.0%} of {anchor.id}'s closed-loop throughput{where}, {rps:,.0f} req/s"
 
 
-def measurement_name(stage: StageManifest, repeat: int, ceiling: bool = False, open_rate: float | None = None,
-                     profiled: bool = False) -> str:
-    """stages/<id> for the first measurement of a stage, stages/<id>.r<k> for repeat k,
-    stages/<id>.ceiling for the static-JSON ceiling, stages/<id>.open for the same-traffic pass,
-    stages/<id>.profiled (.r<k>) for the measurement with the profiler attached."""
-    if ceiling:
-        return f"{stage.id}.{CEILING}"
-    if open_rate:
-        return f"{stage.id}{analysis.SAME_TRAFFIC_SUFFIX}"
-    base = f"{stage.id}{PROFILED_SUFFIX}" if profiled else stage.id
-    return base if repeat == 1 else f"{base}.r{repeat}"
-
-
-def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir: Path,
+def _run_stage(env: RunEnvironment, stage: Rung, plan: RunPlan, run_dir: Path,
                reference: list[Transcript], settings: HarnessSettings, progress: Progress,
-               repeat: int = 1, ceiling: bool = False, open_rate: float | None = None, profiled: bool = False) -> None:
-    name = measurement_name(stage, repeat, ceiling, open_rate, profiled)
-    out = stage_dir(run_dir, name)
-    # the ceiling, the same-traffic pass and the profiled measurements are rows of their own,
-    # never part of the ladder's ratios
-    meta: dict[str, Any] = {"id": name if ceiling or open_rate else measurement_name(stage, 1, profiled=profiled),
-                            "order": 1000 + stage.order if ceiling else 2000 + stage.order if open_rate
-                            else 3000 + stage.order if profiled else stage.order,
-                            "repeat": repeat, "ceiling": ceiling, "open_rate": open_rate, "profiled": profiled,
+               repeat: int = 1, kind: Kind = Kind.LADDER, open_rate: float | None = None) -> None:
+    out = stage_dir(run_dir, folder_name(stage.id, kind, repeat))
+    # the ceiling, the same-traffic pass and the profiled measurements are rows of their own
+    # (harness.kinds), never part of the ladder's ratios
+    meta: dict[str, Any] = {"id": measurement_id(stage.id, kind), "kind": kind.value,
+                            "order": kind.order_offset + stage.order, "repeat": repeat, "open_rate": open_rate,
                             "title": stage.title, "fix": stage.fix, "part": stage.part,
                             "removes": stage.removes, "services": len(stage.services),
                             "status": "running", "started_at": utc_now(), "phase": "start", "phases": {}}
@@ -284,21 +278,28 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
         with plan.backend.stage(env, stage, out / "logs", settings.start_timeout_seconds, plan.network) as running:
             meta["phases"]["start_s"] = round(time.monotonic() - started, 2)
             meta["url"] = running.base_url  # what the load was sent to
-            if repeat == 1 and not ceiling and not open_rate and not profiled:
+            if repeat == 1 and kind is Kind.LADDER:
                 enter("verify")
-                with httpx.Client(base_url=running.base_url, timeout=120) as client:
-                    transcript = Script(client, env.token_secret).run(stage.id)
+                try:
+                    with httpx.Client(base_url=running.base_url, timeout=120) as client:
+                        transcript = plan.subject.transcript(client, env, stage)
+                except httpx.HTTPError as broken:  # a reset, a timeout: the stage's failure, not the run's
+                    raise StageFailed(f"{stage.id}: verify failed: {type(broken).__name__}: {broken} "
+                                      f"({broken.request.method} {broken.request.url.path})",
+                                      running.logs()) from None
                 write_json(out / "verify.json", {"steps": transcript.steps, "problems": transcript.problems})
                 differences = compare([*reference[:1], transcript])
                 if transcript.problems or differences:
-                    raise StageFailed(f"{stage.id}: verify failed: {(transcript.problems + differences)[0]}")
+                    raise StageFailed(f"{stage.id}: verify failed: {(transcript.problems + differences)[0]}",
+                                      running.logs())
                 reference.append(transcript)
             interrupts.check()
             enter("idle check")
             meta["idle"] = wait_until_idle(plan.budget.server | plan.budget.load, plan.idle).as_record()
             t = time.monotonic()
-            measure(running, env.admin_url, env.database_pids(), measured_profile(plan.profile, ceiling, open_rate),
-                    plan.budget.load, out, tick=enter, server_cpus=plan.budget.server, profiled=profiled)
+            measure(running, env.admin_url, env.database_pids, measured_shape(plan.shape, kind, open_rate),
+                    plan.budget.load, out, tick=enter, server_cpus=plan.budget.server, profiled=kind is Kind.PROFILED,
+                    writes=plan.subject.writes)
             meta["phases"]["load_s"] = round(time.monotonic() - t, 2)
             # measured: the status and the teardown phase go into stage.json in one write, so a
             # stop that lands from here on (even before the backend's teardown defers signals)
@@ -314,8 +315,8 @@ def _run_stage(env: RunEnvironment, stage: StageManifest, plan: RunPlan, run_dir
         for name, text in failed.logs.items():
             (logs / f"{name}.tail.txt").write_text(text)
         meta["log_tail"] = _culprit_tail(str(failed), failed.logs)
-        if isinstance(failed, DatabaseDied):
-            raise  # no later stage can run on that server: run_all lists them as not run
+        if isinstance(failed, PartLost):
+            raise  # no later stage can run without it: run_all lists them as not run
     finally:
         meta["finished_at"] = utc_now()
         if meta["status"] == "running":

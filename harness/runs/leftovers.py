@@ -24,7 +24,16 @@ from pathlib import Path
 
 import psutil
 
-from harness.ownership import CGROUP_NAME, HOST_LABEL, OWNER_ENV, OWNER_LABEL, PG_DIR_PREFIX, RUN_LABEL, alive
+from harness.ownership import (
+    CGROUP_NAME,
+    HOST_LABEL,
+    OWNER_ENV,
+    OWNER_LABEL,
+    PG_DIR_PREFIX,
+    RUN_LABEL,
+    VARIANTS_DIR_PREFIX,
+    alive,
+)
 
 CGROUP_ROOTS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/cpu"))
 
@@ -33,11 +42,13 @@ CGROUP_ROOTS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/cpu"))
 class Leftovers:
     processes: list[str] = field(default_factory=list)
     database_folders: list[str] = field(default_factory=list)
+    variant_folders: list[str] = field(default_factory=list)
     cgroups: list[str] = field(default_factory=list)
     services: list[str] = field(default_factory=list)
     containers: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     live_owners: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
@@ -51,8 +62,9 @@ class Leftovers:
 
     def removed(self) -> dict[str, list[str]]:
         return {"processes": self.processes, "PostgreSQL folders": self.database_folders,
+                "variants' folders": self.variant_folders,
                 "cgroups": self.cgroups, "services": self.services, "containers": self.containers,
-                "networks": self.networks, "volumes": self.volumes,
+                "networks": self.networks, "volumes": self.volumes, "secrets": self.secrets,
                 "runs marked killed": self.runs}
 
 
@@ -86,14 +98,17 @@ def _stop_processes(found: Leftovers, grace: float = 10.0) -> None:
     psutil.wait_procs(survivors, timeout=5)
 
 
-def _database_folders(found: Leftovers) -> None:
-    for folder in Path(tempfile.gettempdir()).glob(f"{PG_DIR_PREFIX}*"):
-        owner_file = folder / "owner"
-        token = owner_file.read_text().strip() if owner_file.is_file() else None
-        if not token or not found.gone(token):
-            continue  # no owner: not ours to judge (written before owners were recorded, or by someone else)
-        shutil.rmtree(folder, ignore_errors=True)
-        found.database_folders.append(str(folder))
+def _owned_folders(found: Leftovers) -> None:
+    """The embedded PostgreSQL's folders and a service run's checked-out variants, each marked
+    with its owner in an `owner` file."""
+    for prefix, removed in ((PG_DIR_PREFIX, found.database_folders), (VARIANTS_DIR_PREFIX, found.variant_folders)):
+        for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+            owner_file = folder / "owner"
+            token = owner_file.read_text().strip() if owner_file.is_file() else None
+            if not token or not found.gone(token):
+                continue  # no owner: not ours to judge (written before owners were recorded, or by someone else)
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
 
 
 def _cgroups(found: Leftovers) -> None:
@@ -140,6 +155,14 @@ def _docker(found: Leftovers) -> None:
     if found.services:
         from harness.backends.swarm_engine import wait_for_tasks_gone
         wait_for_tasks_gone(engine, selector)
+    with contextlib.suppress(docker.errors.APIError):  # a swarm manager's only: the nodes it cannot reach
+        for node in engine.nodes.list():
+            if (node.attrs.get("Status") or {}).get("State") == "down":
+                name = (node.attrs.get("Description") or {}).get("Hostname") or node.id
+                found.notes.append(
+                    f"node {name} is down: what a run left on it goes when it rejoins the swarm (the services "
+                    "it ran are removed); if it never will, on that machine: "
+                    "docker rm -f $(docker ps -aq --filter label=ladder.run)")
     for container in listed(engine, selector):
         if orphaned(container.labels):
             with contextlib.suppress(docker.errors.NotFound):
@@ -149,6 +172,12 @@ def _docker(found: Leftovers) -> None:
                                                if orphaned(n.attrs.get("Labels") or {})])
     found.volumes += remove_released(lambda: [v for v in engine.volumes.list(filters=selector)  # a swarm's data
                                               if orphaned(v.attrs.get("Labels") or {})])
+    with contextlib.suppress(docker.errors.APIError):  # the node agents' key: a swarm manager's only
+        for secret in engine.secrets.list(filters=selector):
+            if orphaned(secret.attrs["Spec"].get("Labels") or {}):
+                with contextlib.suppress(docker.errors.NotFound):
+                    secret.remove()
+                    found.secrets.append(secret.name)
 
 
 def _runs(found: Leftovers, results_dir: Path, finish: Callable[[Path], None]) -> None:
@@ -181,7 +210,7 @@ def clean_up(results_dir: Path, finish: Callable[[Path], None], docker: bool = T
     cgroups and databases are free to go."""
     found = Leftovers()
     _stop_processes(found)
-    _database_folders(found)
+    _owned_folders(found)
     _cgroups(found)
     if docker:
         _docker(found)

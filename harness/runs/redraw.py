@@ -8,8 +8,8 @@ from harness.run_folder import load_run
 
 
 def run_kind(run: Path) -> str:
-    """What made a results folder (run.json's kind; runs from before it was recorded are ladders)."""
-    return str(load_run(run).get("kind", "ladder"))
+    """What made a results folder (run.json's kind)."""
+    return str(load_run(run)["kind"])
 
 
 def redraw(run: Path, say: Callable[[str], None]) -> str:
@@ -30,5 +30,5 @@ def redraw(run: Path, say: Callable[[str], None]) -> str:
         say(f"redrawn: {run}/sweep.csv, steps.csv, sweep.png, sweep.md and every rtt-*/")
     else:
         finish(run)
-        say(f"redrawn: {run}/ladder.png, latency.png, mechanisms.png")
+        say(f"redrawn: {run}/report.md, report.html, ladder.png, latency.png, mechanisms.png")
     return kind

@@ -15,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from harness.errors import UserError
+from harness.errors import OptionError
 from harness.network.emulator import NetworkPlan
-from harness.results.sweep_report import draw_sweep, step_table, sweep_table, write_sweep_report
+from harness.reporting.sweep_report import draw_sweep, step_table, sweep_table, write_sweep_report
 from harness.run_folder import new_run_dir, run_header, write_json
 from harness.runs.ladder import Progress, RunPlan, run_all
 from harness.runs.skeleton import recorded_run
@@ -28,9 +28,9 @@ def parse_rtts(spec: str) -> list[float]:
     try:
         rtts = sorted({float(part) for part in spec.split(",") if part.strip()})
     except ValueError:
-        raise UserError(f"--rtts must be milliseconds separated by commas, got {spec!r}") from None
+        raise OptionError(f"{{0}} must be milliseconds separated by commas, got {spec!r}", "rtts") from None
     if not rtts:
-        raise UserError("--rtts needs at least one RTT")
+        raise OptionError("{0} needs at least one RTT", "rtts")
     for rtt in rtts:
         NetworkPlan(rtt)  # validates the range
     return rtts
@@ -45,7 +45,7 @@ def run_sweep(plan: RunPlan, rtts: list[float], settings: HarnessSettings,
     """The same ladder (stages, load, budget, backend) once per RTT, each into rtt-<ms>/."""
     sweep_dir = new_run_dir(settings.results_dir)
     record: dict[str, Any] = {**run_header("rtt-sweep", plan.backend.name, plan.budget.as_record()),
-                              "rtts_ms": rtts, "load": plan.profile.as_record(),
+                              "rtts_ms": rtts, "load": plan.shape.as_record(),
                               "stages": [s.id for s in plan.stages], "runs": {}}
     done: list[float] = []
     with recorded_run(sweep_dir, record, where=lambda: f"the ladder at {done[-1]:g} ms" if done else "set-up",

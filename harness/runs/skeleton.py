@@ -3,6 +3,8 @@ start, its status at the end — complete (or what the body decided), interrupte
 crashed — its finishing time, and the tables drawn from whatever was measured, on every way out."""
 
 import contextlib
+import errno
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,8 +38,14 @@ def recorded_run(run_dir: Path, record: dict[str, Any], where: Callable[[], str]
         raise
     finally:
         record["finished_at"] = utc_now()
-        write_json(run_dir / "run.json", record)
-        finish()
+        leaving = sys.exc_info()[1]  # the error on its way out, if any
+        try:
+            write_json(run_dir / "run.json", record)
+            finish()
+        except OSError as full:  # the disk filled: the files written before stay whole
+            if full.errno != errno.ENOSPC or leaving is None:
+                raise
+            # an error is already on its way out (that same full disk, most likely): it is the one said
 
 
 def save(run_dir: Path, record: dict[str, Any]) -> None:

@@ -222,16 +222,19 @@ def measure_mechanisms(script: Script, admin_url: str, calls: int = 5) -> list[E
         "export status": lambda: client.get(f"/api/exports/{created}", headers=auth),
         "healthz": lambda: client.get("/healthz"),
     }
-    out = []
-    for name, call in endpoints.items():
+    for call in endpoints.values():
         call().raise_for_status()  # warm: first connections of a pool, caches
-        before: DbCounters = settled_counters(admin_url)
+    # one settled reading between two endpoints' calls ends the one and starts the other
+    out = []
+    before: DbCounters = settled_counters(admin_url)
+    for name, call in endpoints.items():
         hops = 0
         for _ in range(calls):
             r = call()
             r.raise_for_status()
             hops += int(r.headers.get(HOPS_HEADER, 0))
-        delta = settled_counters(admin_url).minus(before)
+        after = settled_counters(admin_url)
+        delta, before = after.minus(before), after
         out.append(EndpointCounters(
             endpoint=name, hops=hops / calls, db_sessions=delta.sessions / calls,
             statements=None if delta.statements is None else delta.statements / calls,

@@ -13,10 +13,15 @@ settings = get_settings()
 # load's concurrency (LADDER_HTTP_POOL_SIZE): in httpcore a request queued for a connection
 # costs the edge more CPU than one more keep-alive connection (measured at 150 users on
 # s4: 5 connections 111 req/s, 20 → 146, 200 → 152).
+# An idle connection leaves the pool before its callee may close it: uvicorn closes a keep-alive
+# connection idle for 5 s, httpx keeps one 5 s too, and a call sent on one the callee is closing
+# at that moment fails ("Server disconnected without sending a response"). Held 2 s here.
+KEEPALIVE_EXPIRY_S = 2.0
 client = httpx.AsyncClient(
     timeout=settings.rpc_timeout_seconds,
     limits=httpx.Limits(max_connections=settings.http_pool_size,
-                        max_keepalive_connections=settings.http_pool_size),
+                        max_keepalive_connections=settings.http_pool_size,
+                        keepalive_expiry=KEEPALIVE_EXPIRY_S),
 )
 
 

@@ -6,7 +6,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.results.analysis import SUMMARY_COLUMNS, bound_by, ratios, stage_dirs, summarise, write_tables
+from harness.reporting.analysis import bound_by, ratios, stage_dirs, summarise, write_tables
+from harness.reporting.figures import summary_columns
 from tests.results_fixture import make_run
 
 
@@ -39,9 +40,9 @@ def test_summary_maths(run: Path) -> None:
 
 def test_summary_schema_is_stable(run: Path) -> None:
     summary = write_tables(run)
-    assert list(summary.columns) == SUMMARY_COLUMNS
+    assert list(summary.columns) == summary_columns()
     header = (run / "summary.csv").read_text().splitlines()[0]
-    assert header.split(",") == SUMMARY_COLUMNS
+    assert header.split(",") == summary_columns()
     # per endpoint: the fixture alternates /api/me and /api/dashboard, its first 5 requests failing
     # (3 of them /api/me); fails if requests or failures land on the wrong endpoint or stage
     import pandas as pd
@@ -55,7 +56,7 @@ def test_summary_schema_is_stable(run: Path) -> None:
 def test_requests_locust_counted_but_no_samples_file_holds_are_samples_lost(run: Path) -> None:
     # fails if the count compares with the window's requests only (100 of s0's 100 are in it, but a
     # measurement's samples run from launch), or if a stage's loss leaks into another's
-    from harness.results.report import render
+    from harness.reporting.report import render
     s = summarise(run).set_index("stage")
     assert s.loc["s0-slow", ["samples_sent", "samples_lost"]].tolist() == [103, 3]
     assert s.loc["s1-fast", ["samples_sent", "samples_lost"]].tolist() == [400, 0]
@@ -63,7 +64,7 @@ def test_requests_locust_counted_but_no_samples_file_holds_are_samples_lost(run:
 
 
 def test_locusts_own_count_is_the_masters_aggregate(tmp_path: Path) -> None:
-    from harness.load.profile import requests_sent
+    from harness.load.shape import requests_sent
     stats = tmp_path / "locust.json"
     # forked workers print an empty list each, the master the aggregate: fails if the lists are not all read
     stats.write_text('[]\n[{"name": "/api/me", "num_requests": 7}, {"name": "/api/login", "num_requests": 3}]\n[]\n')

@@ -1,7 +1,7 @@
 import pytest
 
 from harness.cpu import CpuBudget, available_cpus, format_cpus, parse_cpus
-from harness.errors import UserError
+from harness.errors import OptionError, UserError
 
 
 @pytest.mark.parametrize("spec, cpus", [("1", {1}), ("0-3", {0, 1, 2, 3}), ("0,2-3", {0, 2, 3})])
@@ -43,5 +43,6 @@ def test_default_budget_is_disjoint_on_two_cores(monkeypatch: pytest.MonkeyPatch
 
 
 def test_quota_must_fit_the_cpus() -> None:
-    with pytest.raises(UserError, match="--cpu-quota"):
+    with pytest.raises(OptionError, match="must be in") as refused:
         CpuBudget.from_options(None, None, 5.0)
+    assert refused.value.options == ("cpu_quota",)

@@ -2,10 +2,10 @@
 
 import pytest
 
-from harness.backends.load_path import BRIDGE, PUBLISHED, PathProbe, choose, probe_profile
+from harness.backends.load_path import BRIDGE, PUBLISHED, PathProbe, choose, path_load
 from harness.errors import StageFailed
-from harness.load.profile import LoadProfile
-from harness.results.report import load_path_lines
+from harness.load.shape import LoadShape
+from harness.reporting.report import load_path_lines
 
 
 def _probe(path: str, rps: float | None) -> PathProbe:
@@ -38,7 +38,7 @@ def test_an_edge_reachable_on_neither_path_fails() -> None:
 
 
 def test_the_probe_keeps_the_users_and_shortens_the_window_to_static_json() -> None:
-    probing = probe_profile(LoadProfile(users=150, warmup=10, duration=40))
+    probing = path_load(LoadShape(users=150, warmup=10, duration=40))
     assert (probing.users, probing.warmup, probing.duration, probing.mix) == (150, 2.0, 8.0, "ceiling")
 
 

@@ -6,14 +6,14 @@ from harness.errors import UserError
 from harness.manifests.manifest import discover, load_manifest, select
 from harness.paths import REPO_ROOT
 
-LADDER = ["s0-baseline", "s1-consolidated", "s2-async", "s3-pooled", "s4-queries", "s5-optimized",
-          "s6-one-deployable", "s7-sql", "s8-one-round-trip"]
-
 
 def test_discovers_the_ladder_in_order() -> None:
+    # the ladder is its folders: the case study's six stages first, in order, then the rungs beyond
     stages = discover()
-    assert [s.id for s in stages] == LADDER
-    assert [len(s.services) for s in stages] == [14, 4, 4, 4, 4, 4, 1, 1, 1]
+    ids = [s.id for s in stages]
+    assert ids[:6] == ["s0-baseline", "s1-consolidated", "s2-async", "s3-pooled", "s4-queries", "s5-optimized"]
+    assert [s.order for s in stages] == sorted(s.order for s in stages) and len(set(ids)) == len(ids)
+    assert [len(s.services) for s in stages[:6]] == [14, 4, 4, 4, 4, 4]
     assert all(s.edge.name == "core-api" for s in stages)
 
 
@@ -115,13 +115,16 @@ def test_expectations_accumulate_as_the_fixes_do() -> None:
 
 def test_the_rungs_beyond_the_case_study_say_so_and_their_variants_inherit_it(tmp_path: Path) -> None:
     by_id = {s.id: s for s in discover()}
-    assert [s.id for s in discover() if s.beyond_case_study] == ["s6-one-deployable", "s7-sql", "s8-one-round-trip"]
+    # the case study ends at s5: every rung after it is beyond, and none before
+    assert [s.id for s in discover() if s.beyond_case_study] == [s.id for s in discover() if s.order > 5]
+    assert {"s6-one-deployable", "s7-sql", "s8-one-round-trip"} <= {s.id for s in discover() if s.beyond_case_study}
     assert by_id["s5-optimized"].part == "case-study"
     # s7's file does not say it: it is beyond because s6 is (a forgotten `part` cannot put it back)
     assert "part" not in (by_id["s7-sql"].folder / "manifest.toml").read_text()
-    mine = _variant(tmp_path / "mine", 'id = "s9-mine"\norder = 9\nextends = "s7-sql"\ntitle = "t"\n'
-                    'fix = "f"\nremoves = "r"\n')
-    assert select(discover(extra=[mine.parent]), ["s9-mine"])[0].beyond_case_study
+    after = max(s.order for s in discover()) + 1  # a place of its own, after every stage the tree has
+    mine = _variant(tmp_path / "mine", f'id = "s{after}-mine"\norder = {after}\nextends = "s7-sql"\n'
+                    'title = "t"\nfix = "f"\nremoves = "r"\n')
+    assert select(discover(extra=[mine.parent]), [f"s{after}-mine"])[0].beyond_case_study
 
 
 def test_the_rungs_beyond_accumulate_their_mechanisms() -> None:
@@ -136,18 +139,18 @@ def test_the_rungs_beyond_accumulate_their_mechanisms() -> None:
 
 
 def test_your_own_variant_can_extend_any_stage(tmp_path: Path) -> None:
-    mine = _variant(tmp_path / "mine", 'id = "s9-mine"\norder = 9\nextends = "s3-pooled"\ntitle = "t"\n'
+    mine = _variant(tmp_path / "mine", 'id = "s99-mine"\norder = 99\nextends = "s3-pooled"\ntitle = "t"\n'
                     'fix = "f"\nremoves = "r"\n[env]\nLADDER_POOL_SIZE = "20"\n')
-    stage = select(discover(extra=[mine.parent]), ["s9-mine"])[0]
+    stage = select(discover(extra=[mine.parent]), ["s99-mine"])[0]
     assert stage.env == {"LADDER_POOL_SIZE": "20"} and len(stage.services) == 4
     s3 = select(discover(), ["s3-pooled"])[0]
     assert stage.adapters.db == "stages.s3_pooled.db" and stage.expect == s3.expect
 
 
 @pytest.mark.parametrize("extends, message", [("s8-nowhere", "extends unknown stage s8-nowhere"),
-                                               ("s9-mine", "circle")])
+                                               ("s99-mine", "circle")])
 def test_a_broken_extends_is_one_clear_line(tmp_path: Path, extends: str, message: str) -> None:
-    _variant(tmp_path / "mine", f'id = "s9-mine"\norder = 9\nextends = "{extends}"\ntitle = "t"\n'
+    _variant(tmp_path / "mine", f'id = "s99-mine"\norder = 99\nextends = "{extends}"\ntitle = "t"\n'
              'fix = "f"\nremoves = "r"\n')
     with pytest.raises(UserError, match=message) as info:
         discover(extra=[tmp_path])

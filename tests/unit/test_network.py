@@ -9,8 +9,8 @@ from harness.errors import UserError
 from harness.network.emulator import NetworkPlan, probe_rows, round_trips, tolerance_ms, window_record
 from harness.network.real import real_record
 from harness.network.wire import parse_route
-from harness.results.analysis import network_figures
-from harness.results.sweep_report import pays_from, step_table
+from harness.reporting.analysis import network_figures
+from harness.reporting.sweep_report import pays_from, step_table
 
 
 def stats(releases: int, late_sum_us: float, routes: dict[str, tuple[int, int]]) -> dict:

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from harness.errors import UserError
-from harness.load.profile import LoadProfile
-from harness.results.analysis import from_due_time, open_model_stats
+from harness.errors import OptionError
+from harness.load.shape import LoadShape
+from harness.reporting.analysis import from_due_time, open_model_stats
 
 
 def samples(rows: list[tuple[float, float, float]]) -> pd.DataFrame:
@@ -40,10 +40,11 @@ def test_unanswered_requests_are_failures_and_the_rate_not_held() -> None:
 
 
 def test_a_negative_rate_is_a_user_error() -> None:
-    with pytest.raises(UserError, match="--rate must not be negative"):
-        LoadProfile(rate=-1)
-    assert LoadProfile(rate=50).as_record()["model"] == "open"
-    assert LoadProfile().as_record()["model"] == "closed"
+    with pytest.raises(OptionError, match="must not be negative") as refused:
+        LoadShape(rate=-1)
+    assert refused.value.options == ("rate",)
+    assert LoadShape(rate=50).as_record()["model"] == "open"
+    assert LoadShape().as_record()["model"] == "closed"
 
 
 def test_dropped_requests_are_failures_never_latencies() -> None:

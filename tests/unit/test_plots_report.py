@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from harness.results import plots, report
-from harness.results.analysis import read_summary, write_tables
+from harness.reporting import plots, report
+from harness.reporting.analysis import read_summary, write_tables
 from tests.conftest import run_harness
 from tests.results_fixture import make_header, make_run, write_stage
 
@@ -15,7 +15,7 @@ def test_charts_and_report_from_a_stored_results_folder(tmp_path: Path) -> None:
     assert [p.name for p in drawn] == ["ladder.png", "latency.png", "mechanisms.png"]
     for path in drawn:
         assert path.read_bytes().startswith(PNG)
-        assert path.stat().st_size > 10_000
+        assert path.stat().st_size > 6_000  # a drawn chart in 64 colours; an empty one is ~3.8 KB
     text = report.write_report(run).read_text()
     assert "![ladder](ladder.png)" in text
     assert "s1-fast" in text and "×4.00" in text

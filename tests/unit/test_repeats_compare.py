@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.results.analysis import measurements, summarise
-from harness.results.compare import compare_runs, condition_differences
+from harness.reporting.analysis import measurements, summarise
+from harness.reporting.compare import compare_runs, condition_differences
 from harness.run_folder import read_json, write_json
 from tests.conftest import run_harness
 from tests.results_fixture import make_repeated_run, write_stage

@@ -15,7 +15,7 @@ from harness.measure.waiting import (
     waiting_figures,
     window_evidence,
 )
-from harness.results.analysis import bound_by
+from harness.reporting.analysis import bound_by
 
 
 def test_the_accept_queue_counts_connections_the_server_has_not_accepted() -> None:

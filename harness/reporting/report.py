@@ -6,9 +6,9 @@ from typing import Any
 import pandas as pd
 
 from harness import interpreter
-from harness.load.profile import REQUEST_TIMEOUT_SECONDS
+from harness.load.shape import REQUEST_TIMEOUT_SECONDS
 from harness.measure.waiting import evidence
-from harness.results.analysis import (
+from harness.reporting.analysis import (
     beyond_case_study,
     ladder_ceiling,
     open_model_rows,
@@ -17,17 +17,12 @@ from harness.results.analysis import (
     run_host_speed,
     stage_dirs,
 )
-from harness.results.layers import read_profile_tables
-from harness.results.profile_report import profile_lines, step_layer_moves
-from harness.results.tables import markdown
-from harness.results.tails import tail_lines
-from harness.run_folder import load_run, read_json
-
-TABLE_COLUMNS = ["stage", "rps", "p50_ms", "p95_ms", "p99_ms", "failures", "cpu_s_per_1k",
-                 "db_cpu_share", "server_busy_pct", "bound_by", "gen_cpu_pct", "hops_per_req", "db_sessions_per_req",
-                 "statements_per_req", "wait_ms_per_req"]
-NETWORK_TABLE = ["stage", "rtt_ms", "net_added_ms", "net_rtt_ms", "net_cpu_pct", "db_rtts_per_req", "hop_rtts_per_req",
-                 "wait_ms_per_req", "server_busy_pct", "net_held"]
+from harness.reporting.figures import shown_in
+from harness.reporting.layers import read_profile_tables
+from harness.reporting.profile_report import profile_lines, step_layer_moves
+from harness.reporting.tables import markdown
+from harness.reporting.tails import tail_lines
+from harness.run_folder import load_run, read_stage
 
 
 def _fmt(value: float, unit: str = "", digits: int = 0) -> str:
@@ -55,7 +50,8 @@ def step_paragraph(prev: pd.Series, cur: pd.Series, meta: dict[str, Any]) -> str
     ) if m]
     why = "; ".join(mechanisms) if mechanisms else "no mechanism counter moved"
     verdict = ("faster" if speed > 1.05 else "slower" if speed < 0.95 else "about as fast (within 5 %)")
-    text = (f"**{cur['stage']}** — {meta.get('fix', '')}. Removes: {meta.get('removes', '')}. "
+    removes = f" Removes: {meta['removes']}." if meta.get("removes") else ""
+    text = (f"**{cur['stage']}** — {meta.get('fix', '')}.{removes} "
             f"Throughput {prev['rps']:,.0f} → {cur['rps']:,.0f} req/s (×{speed:.2f}, {verdict}); "
             f"p95 {prev['p95_ms']:,.0f} → {cur['p95_ms']:,.0f} ms (÷{p95:.2f}). What moved: {why}.")
     cpu_up = cur["cpu_s_per_1k"] / prev["cpu_s_per_1k"]
@@ -168,8 +164,6 @@ def load_path_lines(record: Any) -> list[str]:
     return lines
 
 
-SAME_TRAFFIC_TABLE = ["stage", "offered_rps", "sent_rps", "rps", "p50_ms", "p95_ms", "p99_ms", "failures",
-                      "late_starts", "dropped", "unanswered", "rate_held"]
 
 
 def same_traffic_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
@@ -193,7 +187,7 @@ def same_traffic_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
              "A stage that was not sent the rate (`rate_held` false) was not offered it: its figures are a "
              "floor, not the stage's latency at that rate.", "",
              "![same traffic](same_traffic.png)", "",
-             markdown(rows[SAME_TRAFFIC_TABLE]), ""]
+             markdown(rows[shown_in("same-traffic")]), ""]
     if len(rows) >= 2:
         first, last = rows.iloc[0], rows.iloc[-1]
         ratio = first["p95_ms"] / last["p95_ms"]
@@ -208,7 +202,21 @@ def same_traffic_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
     return lines
 
 
-def writes_lines(summary: pd.DataFrame) -> list[str]:
+def restart_lines(summary: pd.DataFrame) -> list[str]:
+    """Measurements during which PostgreSQL went away and answered again."""
+    if summary.empty or "db_restarts" not in summary:
+        return []
+    rows = summary[summary["db_restarts"].fillna(0) > 0]
+    if rows.empty:
+        return []
+    parts = [f"{r['stage']} ({int(r['db_restarts'])}×, down {r['db_down_s']:.1f} s in all; "
+             f"{int(r['failures'])} failures)" for _, r in rows.iterrows()]
+    return [f"**PostgreSQL restarted** during the window of {'; '.join(parts)}: the window went on, the "
+            "requests it could not answer while it was down are counted as failures, and the writes it "
+            "acknowledged are accounted below.", ""]
+
+
+def writes_lines(summary: pd.DataFrame, service: dict[str, Any] | None = None) -> list[str]:
     """Acknowledged writes against the database, per measurement that counted them."""
     if summary.empty or "writes_acknowledged" not in summary:
         return []
@@ -216,13 +224,21 @@ def writes_lines(summary: pd.DataFrame) -> list[str]:
     if rows.empty:
         return []
     lost = rows[rows["writes_lost"] > 0]
-    table = rows[["stage", "writes_acknowledged", "writes_found", "writes_lost", "side_effects_lost"]]
-    return ["## Writes", "",
-            "Export jobs the API acknowledged (202s the generator read over the whole stage) against the rows the "
-            "load added to the stage's database. `found` above `acknowledged`: answers the generator never read "
-            "(in flight when it stopped, or timed out). `side_effects_lost`: exports found without their audit, "
-            "notification or usage row — where a stage writes them in separate services, a failed call after "
-            "the export's commit leaves it without them.", "",
+    if service:
+        writes = service.get("writes") or {}
+        what = (f"Writes the service acknowledged (the answers of {', '.join(writes.get('acknowledged_by', []))} "
+                "the generator read over the whole stage, failures excluded) against the rows its count "
+                f"(`{writes.get('count', '')}`) found the load added to the stage's database. `found` above "
+                "`acknowledged`: answers the generator never read (in flight when it stopped, or timed out).")
+        table = rows[["stage", "writes_acknowledged", "writes_found", "writes_lost"]]
+    else:
+        what = ("Export jobs the API acknowledged (202s the generator read over the whole stage) against the rows "
+                "the load added to the stage's database. `found` above `acknowledged`: answers the generator never "
+                "read (in flight when it stopped, or timed out). `side_effects_lost`: exports found without their "
+                "audit, notification or usage row — where a stage writes them in separate services, a failed call "
+                "after the export's commit leaves it without them.")
+        table = rows[["stage", "writes_acknowledged", "writes_found", "writes_lost", "side_effects_lost"]]
+    return ["## Writes", "", what, "",
             markdown(table), "",
             (f"**Lost writes**: {', '.join(lost['stage'])} — acknowledged and not in the database."
              if not lost.empty else "No acknowledged write was lost."), ""]
@@ -265,7 +281,8 @@ def network_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
     if not record.get("rtt_ms"):
         return ["Network: **loopback** — every tier on one host, so a hop, a query or a connection set-up "
                 "costs CPU and no wait (`--rtt` emulates a network between the tiers).", ""]
-    lines = [f"Network: **{record['rtt_ms']:g} ms RTT** between the tiers ({record.get('links', '')}); "
+    links = "the service → PostgreSQL" if run.get("service") else record.get("links", "")
+    lines = [f"Network: **{record['rtt_ms']:g} ms RTT** between the tiers ({links}); "
              f"{record.get('model', '')}. The wire runs on the load CPUs, outside the budget.", ""]
     return lines
 
@@ -296,7 +313,7 @@ def network_table_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]
               "and into other services (connections + exchanges), the wait that adds up to, and how busy the "
               "budget was. A stage whose wire was off by more than "
               f"{record.get('tolerance_ms', 0.2):g} ms or saturated is not held, and never compared.", "",
-              markdown(rows[NETWORK_TABLE]), ""]
+              markdown(rows[shown_in("network")]), ""]
     unheld = rows[~rows["net_held"].fillna(True).astype(bool)]
     if not unheld.empty:
         lines += [f"**Network not held**: {', '.join(unheld['stage'])} — the emulator, not the stack, set "
@@ -304,14 +321,40 @@ def network_table_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]
     return lines
 
 
+def service_lines(service: dict[str, Any], variants: list[dict[str, Any]]) -> list[str]:
+    """What was measured when the run is of a service: where it came from, each variant by its ref
+    and commit, its environment, how it was started and fed."""
+    rows = []
+    for v in variants:
+        env = v.get("environment") or {}
+        made = (f"Python {env.get('python_version')} ({env.get('python')}), "
+                + (f"{env['locked_packages']} packages pinned by {env['lock']}" if env.get("lock") else "no lock")
+                + (", reused" if env.get("reused") else ", built")) if env else ""
+        rows.append({"variant": v["id"], "ref": v.get("ref"), "commit": (v.get("commit") or "folder")[:10],
+                     "subject": v.get("subject", ""), "environment": made})
+    start = service.get("start") or {}
+    served = (f"the ASGI app `{start['app']}` served as the ladder serves s5 (gunicorn managing uvicorn workers, "
+              f"{start.get('workers_per_cpu', 1):g} per budget CPU, no access log)" if start.get("app")
+              else f"its own command `{start.get('command')}`")
+    setup = "; ".join(f"`{c}`" for c in service.get("setup", []))
+    settings = ", ".join(f"`{e}`" for e in service.get("env", []))
+    text = (f"Service **{service['name']}** (`{service['file']}`), {served}, healthy at `{start.get('health')}`. "
+            + (f"Before any window, each variant's database was made by: {setup}. " if setup else "")
+            + f"Load: {service.get('load')}." + (f" Settings given through {settings}." if settings else ""))
+    return [text, "", markdown(pd.DataFrame(rows)), ""]
+
+
 def render(run_dir: Path) -> str:
     run = load_run(run_dir)
     summary = read_summary(run_dir)
     profiled = read_profile_tables(run_dir)  # read once: the steps and the profile section both quote it
-    metas = {d.name: read_json(d / "stage.json") for d in stage_dirs(run_dir)}
+    metas = {d.name: read_stage(d) for d in stage_dirs(run_dir)}
     budget, profile = run.get("budget", {}), run.get("load", {})
+    service = run.get("service")
+    title = f"{service['name']}: {' → '.join(v['id'] for v in run.get('variants', []))}" if service \
+        else "Scaling ladder"
     lines = [
-        f"# Scaling ladder — run {run_dir.name}", "",
+        f"# {title} — run {run_dir.name}", "",
         f"Backend **{run.get('backend')}**; server CPUs **{budget.get('server_cpus')}** "
         f"(quota: {budget.get('cpu_quota') or 'none'}; enforced: {budget.get('enforced', 'affinity')}), "
         f"load generator CPUs **{budget.get('load_cpus')}**. Load: "
@@ -324,7 +367,9 @@ def render(run_dir: Path) -> str:
            if (speed := run_host_speed(run_dir)) == speed else "."),
         "",
     ]
-    if isinstance(run.get("interpreter"), dict):
+    if service:
+        lines += service_lines(service, run.get("variants", []))
+    elif isinstance(run.get("interpreter"), dict):
         lines += [f"Interpreter of every stage's services: {interpreter.summary(run['interpreter'])}.", ""]
     if (run_dir / "ladder.png").is_file():
         lines += ["![ladder](ladder.png)", ""]
@@ -333,7 +378,7 @@ def render(run_dir: Path) -> str:
     lines += network_lines(run, summary)
     lines += placement_lines(run.get("swarm"))
     lines += load_path_lines(run.get("load_path"))
-    table = summary[TABLE_COLUMNS].copy() if not summary.empty else summary
+    table = summary[shown_in("summary")].copy() if not summary.empty else summary
     lines += ["## Summary", "", markdown(table), ""]
     lines += same_traffic_lines(run, summary)
     lines += network_table_lines(run, summary)
@@ -342,17 +387,21 @@ def render(run_dir: Path) -> str:
     data = ratios(summary)
     if len(data) >= 2:
         first, last = data.iloc[0], data.iloc[-1]
+        article = ("", "") if service else ("; the article: 180 → 1300, ×7.2",
+                                            "; the article: > 4 s → < 200 ms, over ÷20")
         lines += [
             f"From **{first['stage']}** to **{last['stage']}**: throughput ×{last['speedup_vs_baseline']:.1f} "
-            f"({first['rps']:,.0f} → {last['rps']:,.0f} req/s; the article: 180 → 1300, ×7.2), "
-            f"p95 ÷{last['p95_reduction_vs_baseline']:.1f} ({first['p95_ms']:,.0f} → {last['p95_ms']:,.0f} ms; "
-            f"the article: > 4 s → < 200 ms, over ÷20).", ""]
+            f"({first['rps']:,.0f} → {last['rps']:,.0f} req/s{article[0]}), "
+            f"p95 ÷{last['p95_reduction_vs_baseline']:.1f} ({first['p95_ms']:,.0f} → {last['p95_ms']:,.0f} ms"
+            f"{article[1]}).", ""]
         lines += case_study_end_lines(data)
         ceiling = summary[ladder_ceiling(summary) & (summary["status"] == "ok")]
         if not ceiling.empty:
             top = ceiling.iloc[0]
-            lines += [f"**Ceiling**: {last['stage']}'s stack serving static JSON (`/healthz`, no database, no "
-                      f"internal call) under the same budget: {top['rps']:,.0f} req/s, p95 {top['p95_ms']:,.0f} ms. "
+            served = (f"its health path (`{(service.get('start') or {}).get('health')}`) alone" if service
+                      else "static JSON (`/healthz`, no database, no internal call)")
+            lines += [f"**Ceiling**: {last['stage']}'s stack serving {served} under the same budget: "
+                      f"{top['rps']:,.0f} req/s, p95 {top['p95_ms']:,.0f} ms. "
                       f"{last['stage']} reaches {100 * last['rps'] / top['rps']:.0f} % of it.", ""]
         lines += ["## Step by step", "",
                   "At a fixed number of users, latency follows throughput (Little's law); server CPU per "
@@ -385,7 +434,8 @@ def render(run_dir: Path) -> str:
                   "", markdown(spread), ""]
     lines += tail_lines(run_dir, summary)
     lines += profile_lines(run_dir, profiled)
-    lines += writes_lines(summary)
+    lines += restart_lines(summary)
+    lines += writes_lines(summary, service)
     lines += samples_lines(summary)
     lines += node_lines(summary)
     lines += host_speed_lines(summary)
@@ -401,8 +451,8 @@ def render(run_dir: Path) -> str:
         return "\n".join(lines)
     lines += ["## Latency and mechanisms", "", "![latency](latency.png)", "", "![mechanisms](mechanisms.png)", "",
               "Percentiles are exact (every request completed in the window, not locust's rounded buckets). "
-              "Hops come from the edge's `x-internal-hops` header; DB sessions from "
-              "`pg_stat_database.sessions`; statements from `pg_stat_statements`.", ""]
+              + ("" if service else "Hops come from the edge's `x-internal-hops` header; ")
+              + "DB sessions from `pg_stat_database.sessions`; statements from `pg_stat_statements`.", ""]
     return "\n".join(lines)
 
 

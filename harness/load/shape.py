@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.cpu import pin
-from harness.errors import UserError
+from harness.errors import OptionError
 from harness.processes import terminate
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -40,16 +40,18 @@ OPEN_SCHEDULE_RULE = ("one arrival schedule at the offered rate (ramped from 0 o
 
 
 @dataclass(frozen=True)
-class LoadProfile:
+class LoadShape:
     users: int = 150
     warmup: float = 10.0
-    # 90 s, not 40: on the reference VM the budget CPU's own speed (harness.measure.calibrate) wanders
+    # 90 s, not 40: on the reference VM the budget CPU's own speed (harness.measure.host_speed) wanders
     # on a scale of seconds to a minute. In a 10-minute trace of an idle pinned vCPU, the mean
     # speed of consecutive 40 s windows varied by 5.5 % (CV), of 60 s windows 3.4 %, of 90 s
     # windows 2.3 %; a stage's throughput follows it, so a 40 s window alone used up the
     # ladder's 5 % repeat budget before the code had any say.
     duration: float = 90.0
-    mix: str = "saas"  # or "ceiling" (see locustfile.py)
+    # whose users: "saas" (the ladder's), "service" (a service file's requests), "own" (a service's own
+    # locustfile), "ceiling" (the edge's static answer); harness/load/recorder.py
+    mix: str = "saas"
     # locust processes (`--processes`): one master and N workers when above 1; one core per
     # process at most, or the generator measures its own contention
     processes: int = 1
@@ -59,15 +61,15 @@ class LoadProfile:
 
     def __post_init__(self) -> None:
         if self.users < 1:
-            raise UserError(f"--users must be at least 1, got {self.users}")
+            raise OptionError(f"{{0}} must be at least 1, got {self.users}", "users")
         if self.processes < 1:
-            raise UserError(f"--load-processes must be at least 1, got {self.processes}")
+            raise OptionError(f"{{0}} must be at least 1, got {self.processes}", "load_processes")
         if not self.duration > 0:
-            raise UserError(f"--duration must be positive, got {self.duration}")
+            raise OptionError(f"{{0}} must be positive, got {self.duration}", "duration")
         if self.warmup < 0:
-            raise UserError(f"--warmup must not be negative, got {self.warmup}")
+            raise OptionError(f"{{0}} must not be negative, got {self.warmup}", "warmup")
         if self.rate < 0:
-            raise UserError(f"--rate must not be negative, got {self.rate:g}")
+            raise OptionError(f"{{0}} must not be negative, got {self.rate:g}", "rate")
 
     def as_record(self) -> dict[str, float | str]:
         # how the load is applied, not only how much: `harness compare` names a difference here
@@ -76,14 +78,16 @@ class LoadProfile:
         return {**asdict(self), "model": "closed", "window": WINDOW_RULE, "schedule": SCHEDULE_RULE}
 
 
-def drain_seconds(profile: LoadProfile) -> float:
+def drain_seconds(shape: LoadShape) -> float:
     """How long requests due in an open-model window get to be answered after it: DRAIN_SECONDS,
     or the window's length when that is shorter (a quick window is not held up longer than itself)."""
-    return min(DRAIN_SECONDS, profile.duration)
+    return min(DRAIN_SECONDS, shape.duration)
 
 
-DEFAULT_PROFILE = LoadProfile()
-QUICK_PROFILE = LoadProfile(users=20, warmup=2.0, duration=6.0)
+DEFAULT_SHAPE = LoadShape()
+# --quick checks that every part works, not what a stage can do: a second of warm-up after sign-in,
+# four measured (the integration suite's verdicts and mechanism figures hold at it)
+QUICK_SHAPE = LoadShape(users=20, warmup=1.0, duration=4.0)
 
 
 # how long a master waits, once asked, for every worker's samples (harness/load/locustfile.py)
@@ -148,33 +152,37 @@ def ready_files(out_dir: Path, processes: int) -> list[Path]:
     return [out_dir / "ready"] if processes == 1 else [out_dir / f"ready.w{i}" for i in range(processes)]
 
 
-def worker_env(profile: LoadProfile) -> dict[str, str]:
+def worker_env(shape: LoadShape) -> dict[str, str]:
     """What every locust process that sends requests needs to know of the profile (the locustfile's
     LADDER_* variables), wherever it runs."""
     # each locust process runs its own schedule: together they offer the rate
-    return {"LADDER_MIX": profile.mix, "LADDER_RATE": f"{profile.rate / profile.processes:g}",
-            "LADDER_MAX_LATE": f"{MAX_LATE_SECONDS:g}", "LADDER_RAMP": f"{RAMP_SHARE_OF_WARMUP * profile.warmup:g}"}
+    return {"LADDER_MIX": shape.mix, "LADDER_RATE": f"{shape.rate / shape.processes:g}",
+            "LADDER_MAX_LATE": f"{MAX_LATE_SECONDS:g}", "LADDER_RAMP": f"{RAMP_SHARE_OF_WARMUP * shape.warmup:g}"}
 
 
-def start_locust(host: str, profile: LoadProfile, cpus: frozenset[int], out_dir: Path,
-                 master_port: int | None = None) -> LocustRun:
+def start_locust(host: str, shape: LoadShape, cpus: frozenset[int], out_dir: Path,
+                 master: tuple[str, int] | None = None, locustfile: Path = LOCUSTFILE,
+                 env: dict[str, str] | None = None) -> LocustRun:
     """Start headless locust. The harness stops it when its window closes; its run time is
     only the bound after which it stops by itself whatever happens to the harness.
-    `master_port`: only a master, bound there, that waits for `profile.processes` workers started
-    elsewhere (they learn `host` from it); else one process, or one forking its workers here."""
-    run_time = round(SIGN_IN_TIMEOUT_SECONDS + profile.warmup + profile.duration + DRAIN_SECONDS + 30)
+    `master`: only a master, bound to that address and port (where its workers reach it, no
+    wider), that waits for `shape.processes` workers started elsewhere (they learn `host` from
+    it); else one process, or one forking its workers here (its master on loopback).
+    `locustfile` and `env`: the users to run and what they read (a service's; default the ladder's)."""
+    run_time = round(SIGN_IN_TIMEOUT_SECONDS + shape.warmup + shape.duration + DRAIN_SECONDS + 30)
     stdout, stderr = out_dir / "locust.json", out_dir / "locust.log"
-    env = {**os.environ, "LADDER_READY_FILE": str(out_dir / "ready"),
-           "LADDER_SAMPLES_FILE": str(out_dir / "samples.csv"), **worker_env(profile)}
-    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
-            "-u", str(profile.users), "-r", str(profile.users), "-t", f"{run_time}s",
+    environment = {**os.environ, "LADDER_READY_FILE": str(out_dir / "ready"),
+                   "LADDER_SAMPLES_FILE": str(out_dir / "samples.csv"), **worker_env(shape), **(env or {})}
+    argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host", host,
+            "-u", str(shape.users), "-r", str(shape.users), "-t", f"{run_time}s",
             "--only-summary", "--json", "--exit-code-on-error", "0", "--loglevel", "WARNING"]
-    if master_port is not None:
-        argv += ["--master", "--master-bind-port", str(master_port), "--expect-workers", str(profile.processes),
+    if master is not None:
+        argv += ["--master", "--master-bind-host", master[0], "--master-bind-port", str(master[1]),
+                 "--expect-workers", str(shape.processes),
                  "--expect-workers-max-wait", str(EXPECT_WORKERS_SECONDS)]
-    elif profile.processes > 1:
-        argv += ["--processes", str(profile.processes)]  # forks a master and its workers
+    elif shape.processes > 1:
+        argv += ["--processes", str(shape.processes), "--master-bind-host", "127.0.0.1"]  # forks its workers
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
-        process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
+        process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=environment,
                                    preexec_fn=lambda: pin(cpus), start_new_session=True)
     return LocustRun(process, stdout, stderr)

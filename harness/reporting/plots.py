@@ -9,8 +9,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
-from harness.results.analysis import beyond_case_study, open_model_rows, ratios, read_summary, side_rows  # noqa: E402
-from harness.results.layers import ORDER, read_profile_tables  # noqa: E402
+from harness.kinds import Kind, stage_of  # noqa: E402
+from harness.reporting.analysis import beyond_case_study, open_model_rows, ratios, read_summary, side_rows  # noqa: E402
+from harness.reporting.layers import ordered, read_profile_tables  # noqa: E402
+from harness.reporting.png import save_chart  # noqa: E402
+from harness.run_folder import load_run  # noqa: E402
 
 # The case study's figures, drawn as references
 ARTICLE_RPS = (180, 1300)
@@ -48,8 +51,9 @@ def mark_case_study_end(ax: Axes, data: pd.DataFrame) -> None:
                 xytext=(0, -12), textcoords="offset points", ha="center", fontsize=8, color="#555555")
 
 
-def ladder_chart(summary: pd.DataFrame, path: Path, subtitle: str = "") -> None:
-    """The headline: throughput bars and p95 per step, and both as ratios to the baseline."""
+def ladder_chart(summary: pd.DataFrame, path: Path, subtitle: str = "", article: bool = True) -> None:
+    """The headline: throughput bars and p95 per step, and both as ratios to the baseline (with
+    the case study's own ratios marked, unless `article` is off: a service of your own)."""
     data = ratios(summary)
     # wider with every stage past six, so the stage names under the bars stay apart
     fig, (ax, ax_ratio) = plt.subplots(1, 2, figsize=(13 + 1.6 * max(0, len(data) - 6), 5),
@@ -78,18 +82,19 @@ def ladder_chart(summary: pd.DataFrame, path: Path, subtitle: str = "") -> None:
     steps = list(range(len(data)))
     ax_ratio.plot(steps, data["speedup_vs_baseline"], marker="o", label="throughput × baseline")
     ax_ratio.plot(steps, data["p95_reduction_vs_baseline"], marker="s", label="p95 ÷ baseline")
-    ax_ratio.axhline(ARTICLE_SPEEDUP, color="#4C78A8", linestyle="--", linewidth=1,
-                     label=f"article: {ARTICLE_RPS[0]}→{ARTICLE_RPS[1]} req/s ({ARTICLE_SPEEDUP:.1f}×)")
-    ax_ratio.axhline(ARTICLE_P95_REDUCTION, color="#E45756", linestyle="--", linewidth=1,
-                     label=f"article: p95 >{ARTICLE_P95_MS[0] / 1000:.0f} s→<{ARTICLE_P95_MS[1]} ms "
-                           f"({ARTICLE_P95_REDUCTION:.0f}×)")
+    if article:
+        ax_ratio.axhline(ARTICLE_SPEEDUP, color="#4C78A8", linestyle="--", linewidth=1,
+                         label=f"article: {ARTICLE_RPS[0]}→{ARTICLE_RPS[1]} req/s ({ARTICLE_SPEEDUP:.1f}×)")
+        ax_ratio.axhline(ARTICLE_P95_REDUCTION, color="#E45756", linestyle="--", linewidth=1,
+                         label=f"article: p95 >{ARTICLE_P95_MS[0] / 1000:.0f} s→<{ARTICLE_P95_MS[1]} ms "
+                               f"({ARTICLE_P95_REDUCTION:.0f}×)")
     ax_ratio.set_xticks(steps, _ticks(data["stage"], room=0))  # a narrow panel: always the ids
     mark_case_study_end(ax_ratio, data)
     ax_ratio.set_yscale("log")
     ax_ratio.set_title("Improvement over the baseline (log)")
     ax_ratio.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_chart(fig, path)
     plt.close(fig)
 
 
@@ -106,7 +111,7 @@ def latency_chart(summary: pd.DataFrame, path: Path) -> None:
     ax.set_title("Latency percentiles per stage (exact, from every request in the window)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_chart(fig, path)
     plt.close(fig)
 
 
@@ -127,16 +132,17 @@ def mechanisms_chart(summary: pd.DataFrame, path: Path) -> None:
         ax.tick_params(axis="x", labelsize=7)
     fig.suptitle("Mechanisms: what each fix removed (measured under load)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_chart(fig, path)
     plt.close(fig)
 
 
-def same_traffic_chart(summary: pd.DataFrame, path: Path) -> None:
+def same_traffic_chart(summary: pd.DataFrame, path: Path, article: bool = True) -> None:
     """Open model: p95 per step at one offered rate, from each request's due time, with the case
-    study's 4 s and 200 ms marked; a stage not offered the rate is drawn hatched."""
+    study's 4 s and 200 ms marked (unless `article` is off); a stage not offered the rate is drawn
+    hatched."""
     data = open_model_rows(summary)
     fig, ax = plt.subplots(figsize=(9, 4.8))
-    labels = [_short(s.removesuffix(".open")) for s in data["stage"]]
+    labels = [_short(stage_of(s, Kind.SAME_TRAFFIC)) for s in data["stage"]]
     held = data["rate_held"].fillna(True).astype(bool)
     # a stage that answered nothing due in the window has no p95: drawn at the 4 s mark, labelled
     heights = data["p95_ms"].fillna(ARTICLE_P95_MS[0])
@@ -145,7 +151,8 @@ def same_traffic_chart(summary: pd.DataFrame, path: Path) -> None:
         if not h:
             bar.set_hatch("//")
     ax.bar_label(bars, labels=[f"{v:,.0f} ms" if v == v else "none answered" for v in data["p95_ms"]], fontsize=8)
-    for ms, text in ((ARTICLE_P95_MS[0], "case study before: > 4 s"), (ARTICLE_P95_MS[1], "after: < 200 ms")):
+    marks = ((ARTICLE_P95_MS[0], "case study before: > 4 s"), (ARTICLE_P95_MS[1], "after: < 200 ms"))
+    for ms, text in marks if article else ():
         ax.axhline(ms, color="#333333", linestyle="--", linewidth=1)
         ax.annotate(text, (len(labels) - 0.5, ms), textcoords="offset points", xytext=(0, 3), ha="right",
                     fontsize=8)
@@ -155,27 +162,28 @@ def same_traffic_chart(summary: pd.DataFrame, path: Path) -> None:
     rate = data["offered_rps"].iloc[0] if len(data) else float("nan")
     ax.set_title(f"Same traffic: every stage offered {rate:,.0f} req/s (hatched: could not be offered it)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_chart(fig, path)
     plt.close(fig)
 
 
-CHARTS = {"ladder.png": ladder_chart, "latency.png": latency_chart, "mechanisms.png": mechanisms_chart}
-
-
-def draw_all(run_dir: Path, subtitle: str = "") -> list[Path]:
+def draw_all(run_dir: Path, subtitle: str = "", suffix: str = ".png", into: Path | None = None) -> list[Path]:
+    """Every chart the run's tables give, as `<name><suffix>` (PNG, or SVG for the HTML report)
+    in `into` (default: the run's folder)."""
     summary = read_summary(run_dir)
     if (summary["status"] == "ok").sum() == 0:
         return []
-    ladder_chart(summary, run_dir / "ladder.png", subtitle)
-    latency_chart(summary, run_dir / "latency.png")
-    mechanisms_chart(summary, run_dir / "mechanisms.png")
-    drawn = [run_dir / name for name in CHARTS]
+    into = into or run_dir
+    article = not (load_run(run_dir).get("service") if (run_dir / "run.json").is_file() else None)
+    ladder_chart(summary, into / f"ladder{suffix}", subtitle, article)
+    latency_chart(summary, into / f"latency{suffix}")
+    mechanisms_chart(summary, into / f"mechanisms{suffix}")
+    drawn = [into / f"{name}{suffix}" for name in ("ladder", "latency", "mechanisms")]
     if not open_model_rows(summary).empty:
-        same_traffic_chart(summary, run_dir / "same_traffic.png")
-        drawn.append(run_dir / "same_traffic.png")
+        same_traffic_chart(summary, into / f"same_traffic{suffix}", article)
+        drawn.append(into / f"same_traffic{suffix}")
     if (profiled := read_profile_tables(run_dir)) is not None:
-        layers_chart(profiled[0], run_dir / "layers.png")
-        drawn.append(run_dir / "layers.png")
+        layers_chart(profiled[0], into / f"layers{suffix}")
+        drawn.append(into / f"layers{suffix}")
     return drawn
 
 
@@ -183,18 +191,31 @@ LAYER_COLOURS = ["#4C78A8", "#F58518", "#E45756", "#72B7B2", "#54A24B", "#EECA3B
                  "#9D755D", "#BAB0AC", "#D3D3D3", "#1F3A5F"]
 
 
+def layer_colours(layers: list[str]) -> dict[str, str]:
+    """Each layer's colour, by its place among the run's layers in their order (harness.reporting.layers.ordered):
+    the same in the layer chart and every stage's flame graph."""
+    return dict(zip(layers, LAYER_COLOURS * (1 + len(layers) // len(LAYER_COLOURS)), strict=False))
+
+
+def layer_table(layers: pd.DataFrame) -> pd.DataFrame:
+    """layers.csv as stage × layer (CPU ms per request), the layers in the order every chart shows them."""
+    table = layers.pivot_table(index="stage", columns="layer", values="cpu_ms_per_req", sort=False).fillna(0.0)
+    return table[ordered(list(table.columns), table.sum().to_dict())]
+
+
 def layers_chart(layers: pd.DataFrame, path: Path) -> None:
     """CPU per request by layer, stacked per stage (from a --profile run's layers.csv): in ms on
     the left, as shares of each stage's CPU on the right (the optimized stage's bar is a sliver
     beside the baseline's in ms)."""
-    table = layers.pivot_table(index="stage", columns="layer", values="cpu_ms_per_req", sort=False).fillna(0.0)
-    table = table[[c for c in ORDER if c in table.columns]]
+    table = layer_table(layers)
     shares = table.div(table.sum(axis=1).where(lambda t: t > 0), axis=0).fillna(0.0) * 100
     fig, (ax, ax_share) = plt.subplots(1, 2, figsize=(13, 5.5))
     labels = _ticks(table.index)
+    colours = layer_colours(list(table.columns))
     for axis, data in ((ax, table), (ax_share, shares)):
         bottom = pd.Series(0.0, index=data.index)
-        for colour, layer in zip(LAYER_COLOURS, data.columns, strict=False):
+        for layer in data.columns:
+            colour = colours[layer]
             axis.bar(labels, data[layer], bottom=bottom, label=layer, color=colour, edgecolor="white", linewidth=0.5)
             bottom += data[layer]
     for x, total in zip(labels, table.sum(axis=1), strict=True):
@@ -207,5 +228,5 @@ def layers_chart(layers: pd.DataFrame, path: Path) -> None:
     fig.suptitle("Where each stage's CPU goes: py-spy's samples by layer, scaled to the CPU measured per service",
                  fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_chart(fig, path)
     plt.close(fig)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.results.analysis import SAME_TRAFFIC_SUFFIX, ladder_ceiling, ratios
+from harness.kinds import Kind, measurement_id
+from harness.reporting.analysis import ladder_ceiling, ratios
 
 HEAVY = 3.0  # p95 at least this many times p50: a heavy tail worth a word
 
@@ -46,7 +47,7 @@ def tail_lines(run_dir: Path, summary: pd.DataFrame) -> list[str]:
             # the mix: the overall p95 falls among the slow endpoints while its p50 sits among the fast
             parts.append(f"the slowest endpoint's p50 is {mine['p50_ms'].max() / mine['p50_ms'].min():.1f}× the "
                          "fastest's, which alone stretches the stage's p95/p50")
-        open_name = stage + SAME_TRAFFIC_SUFFIX
+        open_name = measurement_id(stage, Kind.SAME_TRAFFIC)
         found = summary[(summary["stage"] == open_name) & (summary["status"] == "ok")]
         if not found.empty:
             other = found.iloc[0]

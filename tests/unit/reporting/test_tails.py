@@ -4,11 +4,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.results.tails import tail_lines
+from harness.kinds import kind_from_name
+from harness.reporting.tails import tail_lines
 
 
 def _row(stage: str, order: int, p50: float, p95: float, bound: str, **extra: object) -> dict[str, object]:
-    return {"stage": stage, "order": order, "status": "ok", "rps": 10.0 * order + 1, "p50_ms": p50, "p95_ms": p95,
+    return {"stage": stage, "kind": kind_from_name(stage).value, "order": order, "status": "ok",
+            "rps": 10.0 * order + 1, "p50_ms": p50, "p95_ms": p95,
             "bound_by": bound, "server_busy_pct": 98.0, "db_idle_in_tx_mean": 6.5, **extra}
 
 

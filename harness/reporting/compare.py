@@ -1,4 +1,6 @@
 """`harness compare A B`: per-stage ratios between two runs, and a verdict you can gate on.
+`A` and `B` may name a stage too (`RUN:STAGE`): two variants of a service in one run
+(`harness compare RUN:before RUN:after`), or two stages of two runs.
 
 A change is called only when it passes the threshold AND lies outside both runs' spread
 (their min..max over repeats): what one noisy run cannot tell apart is reported as
@@ -13,14 +15,13 @@ conditions as much as the code.
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-from harness.errors import UserError
-from harness.network.emulator import LOOPBACK
-from harness.results.analysis import read_summary, run_host_speed
+from harness.errors import OptionError, UserError
+from harness.reporting.analysis import read_summary, run_host_speed
 from harness.run_folder import load_run
 
 
@@ -70,19 +71,13 @@ def _flatten(record: Any, prefix: str) -> dict[str, Any]:
     return {prefix: record}
 
 
-def _condition(run: dict[str, Any], section: str) -> Any:
-    if section == "network" and section not in run:
-        return LOOPBACK.as_record()  # runs made before the network existed ran on loopback
-    return run.get(section)
-
-
 def condition_differences(run_a: Path, run_b: Path) -> list[str]:
     """'load.warmup: 10.0 vs 20.0' for every condition the two runs do not share, and the
     host's speed when it differs by more than HOST_SPEED_TOLERANCE."""
     a, b = load_run(run_a), load_run(run_b)
     out = []
     for section in CONDITIONS:
-        fa, fb = _flatten(_condition(a, section), section), _flatten(_condition(b, section), section)
+        fa, fb = _flatten(a.get(section), section), _flatten(b.get(section), section)
         for key in sorted(set(fa) | set(fb)):
             if fa.get(key) != fb.get(key):
                 out.append(f"{key}: {fa.get(key)} vs {fb.get(key)}")
@@ -91,7 +86,7 @@ def condition_differences(run_a: Path, run_b: Path) -> list[str]:
     return out
 
 
-# the same CPU model can be twice as fast one hour as the next on a shared host (harness.measure.calibrate)
+# the same CPU model can be twice as fast one hour as the next on a shared host (harness.measure.host_speed)
 HOST_SPEED_TOLERANCE = 0.10
 
 
@@ -120,23 +115,42 @@ NETWORK_NOT_HELD = "network not held"
 
 
 def _network_not_held(row: pd.Series) -> bool:
-    held = row.get("net_held", True)
-    return held == held and not bool(held)  # NaN (runs before the network): held
+    return not bool(row["net_held"])
 
 
-def compare_runs(run_a: Path, run_b: Path, threshold: float = 0.10) -> list[StageComparison]:
-    """Every stage both ladder runs measured, A against B; a UserError for what cannot be compared."""
+def target(text: str) -> tuple[Path, str | None]:
+    """`RUN` or `RUN:STAGE` as a results folder and the stage it names (None: every stage)."""
+    folder, colon, stage = text.rpartition(":")
+    if colon and stage and Path(folder).is_dir() and not Path(text).is_dir():
+        return Path(folder), stage
+    return Path(text), None
+
+
+def compare_runs(run_a: Path, run_b: Path, threshold: float = 0.10, stage_a: str | None = None,
+                 stage_b: str | None = None) -> list[StageComparison]:
+    """Every stage both ladder runs measured, A against B (or the one pair of stages named); a
+    UserError for what cannot be compared."""
     if not 0 < threshold < 1:
-        raise UserError("--threshold must be between 0 and 1")
+        raise OptionError("{0} must be between 0 and 1", "threshold")
     for run in (run_a, run_b):
-        if (kind := load_run(run).get("kind", "ladder")) != "ladder":
+        if (kind := load_run(run)["kind"]) != "ladder":
             raise UserError(f"{run} is a {kind} run; compare takes two ladder runs (harness run-all)")
     a = read_summary(run_a).set_index("stage")
     b = read_summary(run_b).set_index("stage")
-    common = [s for s in a.index if s in b.index and a.loc[s, "status"] == "ok" and b.loc[s, "status"] == "ok"]
+    pairs: list[tuple[str, str]]
+    if stage_a or stage_b:
+        named = str(stage_a or stage_b)
+        pairs = [(stage_a or named, stage_b or named)]
+        for run, table, stage in ((run_a, a, pairs[0][0]), (run_b, b, pairs[0][1])):
+            if stage not in table.index or table.loc[stage, "status"] != "ok":
+                raise UserError(f"{run} has no measured stage {stage}; it has {', '.join(map(str, table.index))}")
+    else:
+        pairs = [(str(s), str(s)) for s in a.index
+                 if s in b.index and a.loc[s, "status"] == "ok" and b.loc[s, "status"] == "ok"]
     out = []
-    for stage in common:
-        ra, rb = a.loc[stage], b.loc[stage]
+    for first, second in pairs:
+        stage = first if first == second else f"{first} → {second}"
+        ra, rb = cast(pd.Series, a.loc[first]), cast(pd.Series, b.loc[second])
         if _generator_bound(ra) or _generator_bound(rb):
             # e.g. the ceiling: p95 29 vs 33 ms between two runs of the same code was locust's own
             # latency at 97 % CPU, measured once, with no spread to say it was noise

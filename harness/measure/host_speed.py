@@ -70,7 +70,7 @@ def _start(cpu: int, out: Path) -> "subprocess.Popen[bytes]":
     # its own output files, never the harness's: a watcher orphaned by a killed harness must not
     # hold the harness's stdout pipe open for whoever reads it
     with open(out.with_suffix(".log"), "wb") as log:
-        return subprocess.Popen([sys.executable, "-m", "harness.measure.calibrate", str(out)],
+        return subprocess.Popen([sys.executable, "-m", "harness.measure.host_speed", str(out)],
                                 preexec_fn=lambda: os.sched_setaffinity(0, {cpu}), start_new_session=True,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.results.layers import ORDER, POSTGRES
-from harness.results.layers import PY_SPY_NOTE as METHOD
-from harness.results.tables import markdown
+from harness.reporting.layers import POSTGRES, ordered
+from harness.reporting.layers import PY_SPY_NOTE as METHOD
+from harness.reporting.tables import markdown
 
 OFF_ABOVE_PCT = 3.0  # a profiler that costs more stays off by default (issue 17)
 
@@ -34,7 +34,7 @@ def _by_stage(tables: ProfileTables) -> tuple[pd.DataFrame, list[str]]:
     layers, _, profiles = tables
     by_stage = layers.pivot_table(index="layer", columns="stage", values="cpu_ms_per_req", sort=False).fillna(0.0)
     stages = [s for s in profiles["stage"] if s in by_stage.columns]
-    return by_stage.reindex([lay for lay in ORDER if lay in by_stage.index])[stages], stages
+    return by_stage.reindex(ordered(list(by_stage.index), by_stage.sum(axis=1).to_dict()))[stages], stages
 
 
 def step_layer_moves(tables: ProfileTables | None) -> dict[tuple[str, str], str]:

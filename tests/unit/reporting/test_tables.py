@@ -2,7 +2,7 @@ import math
 
 import pandas as pd
 
-from harness.results.tables import human, markdown
+from harness.reporting.tables import human, markdown
 
 
 def test_numbers_read_as_people_write_them() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.results.layers import (
+from harness.reporting.layers import (
     APP,
     OTHER,
     layer_of_stack,

@@ -19,8 +19,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness.results.analysis import ladder_ceiling, read_summary  # noqa: E402
-from harness.results.tables import markdown  # noqa: E402
+from harness.reporting.analysis import ladder_ceiling, read_summary  # noqa: E402
+from harness.reporting.png import save_chart  # noqa: E402
+from harness.reporting.tables import markdown  # noqa: E402
 from harness.run_folder import read_json  # noqa: E402
 
 PAYS_ABOVE = 1.10
@@ -102,7 +103,7 @@ def draw_sweep(sweep_dir: Path, table: pd.DataFrame, steps: pd.DataFrame) -> Pat
     fig.suptitle(sweep_dir.name, fontsize=9)
     fig.tight_layout()
     path = sweep_dir / "sweep.png"
-    fig.savefig(path, dpi=110)
+    save_chart(fig, path)
     plt.close(fig)
     return path
 

@@ -1,0 +1,36 @@
+"""What a run measures, one at a time: a rung. A ladder stage (harness.manifests.manifest) is one,
+and so is a variant of your own service (harness.service.variant); the run, the window, the
+analysis and the report read a rung through this protocol only, so both pass the same instruments."""
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+
+class Edge(Protocol):
+    """The service the load is sent to: its name, and the port it listens on in its namespace."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+
+
+class Rung(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def order(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def fix(self) -> str: ...
+    @property
+    def removes(self) -> str: ...
+    @property
+    def part(self) -> str: ...
+    @property
+    def services(self) -> Sequence[Any]: ...
+    @property
+    def edge(self) -> Edge: ...
+    @property
+    def beyond_case_study(self) -> bool: ...
