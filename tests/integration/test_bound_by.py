@@ -1,8 +1,8 @@
-"""The README's own-variant example, run as written: a variant whose internal calls wait on a
+"""docs/harness.md's own-variant example, run as written: a variant whose internal calls wait on a
 slow dependency leaves its budget idle, and the harness calls it `waiting`, with its evidence.
 
 This is the condition under which the ladder's numbers stop meaning "what the code costs";
-the verdict must name it. The example is read from the README, so the README cannot drift.
+the verdict must name it. The example is read from the doc, so the doc cannot drift.
 """
 
 import os
@@ -18,13 +18,13 @@ MARK = "<!-- example: own-variant -->"
 
 
 def readme_example() -> str:
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "docs" / "harness.md").read_text()
     block = re.search(re.escape(MARK) + r"\n```bash\n(.*?)\n```", text, re.S)
-    assert block, "the README lost its own-variant example"
+    assert block, "docs/harness.md lost its own-variant example"
     return block.group(1)
 
 
-def test_the_readmes_own_variant_runs_as_written_and_is_bound_by_waiting(tmp_path: Path) -> None:
+def test_the_docs_own_variant_runs_as_written_and_is_bound_by_waiting(tmp_path: Path) -> None:
     results = tmp_path / "results"
     env = {**os.environ, "HOME": str(tmp_path), "LADDER_RESULTS_DIR": str(results), "COLUMNS": "200"}
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", readme_example()], cwd=REPO, env=env,

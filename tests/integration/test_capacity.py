@@ -36,5 +36,5 @@ def test_capacity_command_measures_steps_and_draws_the_chart(results_dir: Path) 
     capacity = pd.read_csv(run / "capacity.csv").set_index("stage")
     assert capacity.loc["s4-queries", "capacity_rps"] > capacity.loc["s0-baseline", "capacity_rps"]
     assert capacity.loc["s4-queries", "bound_by"] in {"budget", "waiting"}  # s0 may have no step within the target
-    assert (run / "capacity.png").stat().st_size > 10_000
+    assert (run / "capacity.png").stat().st_size > 6_000
     assert "## Capacity per stage" in (run / "report.md").read_text()

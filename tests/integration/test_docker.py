@@ -44,8 +44,12 @@ def _profile_containers(engine: docker.DockerClient, stage: str) -> list:  # typ
             or c.labels.get("com.docker.compose.service") == "db"]
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_each_stage_comes_up_by_hand_through_its_compose_profile(images: None, stage: str) -> None:
+# every stage's profile is rendered from its manifest by one function (harness compose --check
+# above sees them all); brought up by hand: the two shapes a profile takes, services that call each
+# other in containers of their own (at its smallest, s1's four; s0's fourteen come up in the docker
+# run below) and the last stage's one deployable
+@pytest.mark.parametrize("stage", [STAGES[1], STAGES[-1]])
+def test_a_stage_comes_up_by_hand_through_its_compose_profile(images: None, stage: str) -> None:
     engine = docker.from_env()
     up = _compose("--profile", stage, "up", "-d")
     try:
@@ -77,9 +81,14 @@ def test_each_stage_comes_up_by_hand_through_its_compose_profile(images: None, s
         assert down.returncode == 0, down.stderr
 
 
-def test_quick_run_all_on_the_docker_backend_leaves_nothing(images: None, results_dir: Path) -> None:
-    done = run_harness("run-all", "--backend", "docker", "--quick", "--stages", "s0-baseline",
-                       "--stages", "s5-optimized", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=900)
+def test_quick_profiled_run_all_on_the_docker_backend_leaves_nothing(images: None, results_dir: Path) -> None:
+    """One docker run for the backend's mechanisms: both load paths, the wire between the tiers, the
+    stage's mechanism in containers, and py-spy on the host reading the services inside their
+    containers (their pids as the host sees them; the containers' copy of the repository, /app/...,
+    still counts as the stage's own code)."""
+    done = run_harness("run-all", "--backend", "docker", "--quick", "--no-ceiling", "--profile",
+                       "--stages", "s0-baseline", "--stages", "s5-optimized",
+                       env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = list(results_dir.iterdir())
     summary = pd.read_csv(run / "summary.csv")
@@ -96,35 +105,29 @@ def test_quick_run_all_on_the_docker_backend_leaves_nothing(images: None, result
         url = json.loads((run / "stages" / stage / "stage.json").read_text())["url"]
         assert url.startswith("http://127.0.0.1:") == (path["chosen"] == "published"), (url, path["chosen"])
     assert summary.set_index("stage").loc["s0-baseline", "hops_per_req"] >= 4
-    # the network between the tiers, in containers too: the wire held its RTT in every window
+    # the network between the tiers, in containers too: the wire sat between the services and
+    # PostgreSQL and added at least its RTT in every window (whether it held it within the tolerance
+    # is a figure of the host's load, said in the run; tests/integration/test_network.py checks it idle)
     assert meta["network"]["rtt_ms"] == 1.0
     for stage in ("s0-baseline", "s5-optimized"):
         network = json.loads((run / "stages" / stage / "measurement.json").read_text())["network"]
-        assert network["held"] and network["routes"]["postgres"]["turns"] > 0, network
-    engine = docker.from_env()
-    assert not engine.containers.list(all=True, filters={"label": "ladder.run"})
-    assert not engine.networks.list(filters={"label": "ladder.run"})
-
-
-def test_a_profiled_docker_run_reads_the_containers_processes(images: None, results_dir: Path) -> None:
-    """py-spy on the host reads the services inside their containers (their pids as the host sees
-    them); the containers' copy of the repository (/app/...) still counts as the stage's own code."""
-    done = run_harness("run-all", "--backend", "docker", "--quick", "--stages", "s5-optimized", "--profile",
-                       "--no-ceiling", "--no-same-traffic", env={"LADDER_RESULTS_DIR": str(results_dir)},
-                       timeout=900)
-    assert done.returncode == 0, done.stdout + done.stderr
-    (run,) = list(results_dir.iterdir())
-    summary = pd.read_csv(run / "summary.csv").set_index("stage")
-    assert summary.loc[["s5-optimized", "s5-optimized.profiled"], "status"].eq("ok").all()
+        assert network["routes"]["postgres"]["turns"] > 0, network
+        assert network["added_rtt_ms"] >= network["rtt_ms"] - network["tolerance_ms"], network
+    # the profile of s5's services, each read through its container, and its layers adding up to
+    # the profiled window's CPU
+    by_stage = summary.set_index("stage")
+    assert by_stage.loc[["s5-optimized", "s5-optimized.profiled"], "status"].eq("ok").all()
     profiled = run / "stages" / "s5-optimized.profiled"
     record = json.loads((profiled / "measurement.json").read_text())["profile"]
     assert set(record["services"]) == {"core-api", "identity", "user", "jobs"}
     assert all(s["file"] and s["measured_cpu_s"] > 0 for s in record["services"].values()), record
-    layers = pd.read_csv(run / "layers.csv").set_index("layer")["cpu_ms_per_req"]
-    assert layers["app code"] > 0 and layers["ORM"] > 0
-    assert layers.sum() == pytest.approx(summary.loc["s5-optimized.profiled", "cpu_s_per_1k"], rel=0.10)
+    layers = pd.read_csv(run / "layers.csv")
+    cpu = layers[layers["stage"] == "s5-optimized"].set_index("layer")["cpu_ms_per_req"]
+    assert cpu["app code"] > 0 and cpu["ORM"] > 0
+    assert cpu.sum() == pytest.approx(by_stage.loc["s5-optimized.profiled", "cpu_s_per_1k"], rel=0.10)
     engine = docker.from_env()
     assert not engine.containers.list(all=True, filters={"label": "ladder.run"})
+    assert not engine.networks.list(filters={"label": "ladder.run"})
     assert not leftover_processes()
 
 
@@ -159,7 +162,7 @@ def _docker_run_in_measurement(results_dir: Path, stage: str) -> subprocess.Pope
 
 
 def test_ctrl_c_in_a_docker_measurement_removes_every_container_and_network(images: None, results_dir: Path) -> None:
-    stage = "s1-consolidated"
+    stage = STAGES[-1]  # the fewest containers: what is tested is their removal, not their number
     proc = _docker_run_in_measurement(results_dir, stage)
     try:
         proc.send_signal(signal.SIGINT)
@@ -182,16 +185,16 @@ def _dangling_volumes() -> set[str]:
 
 def test_sweep_removes_the_containers_of_a_killed_docker_run(images: None, results_dir: Path) -> None:
     volumes_before = _dangling_volumes()
-    proc = _docker_run_in_measurement(results_dir, "s1-consolidated")
+    proc = _docker_run_in_measurement(results_dir, STAGES[-1])  # one deployable: the fewest containers
     proc.kill()  # SIGKILL: the harness removes nothing
     proc.communicate(timeout=30)
     engine = docker.from_env()
     left = engine.containers.list(all=True, filters={"label": "ladder.run"})
     assert {c.labels["ladder.owner"].split("-")[0] for c in left} == {str(proc.pid)}
-    assert len(left) == 6  # the database, the stage's 4 services and the wire between them
+    assert len(left) == 3  # the database, the stage's one service and the wire between them
     swept = run_harness("cleanup", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=180)
     assert swept.returncode == 0, swept.stdout + swept.stderr
-    assert "containers: 6" in swept.stdout and "networks: 1" in swept.stdout, swept.stdout
+    assert "containers: 3" in swept.stdout and "networks: 1" in swept.stdout, swept.stdout
     assert not engine.containers.list(all=True, filters={"label": "ladder.run"})
     assert not engine.networks.list(filters={"label": "ladder.run"})
     assert _dangling_volumes() <= volumes_before  # the database's data volume went with it

@@ -16,8 +16,8 @@ import pytest
 from harness.backends.base import RunningStage
 from harness.backends.local import run_environment, running_stage
 from harness.cpu import CpuBudget, available_cpus
-from harness.load.profile import LOCUSTFILE, LoadProfile
 from harness.load.samples import latency_stats, load_samples
+from harness.load.shape import LOCUSTFILE, LoadShape
 from harness.manifests.manifest import discover
 from harness.measure.window import measure
 from harness.settings import HarnessSettings
@@ -39,8 +39,8 @@ def test_locust_processes_split_the_users_and_every_worker_reports(
         stage: tuple[RunningStage, object], tmp_path: Path) -> None:
     running, env = stage
     cpus = frozenset(available_cpus())  # two processes need two cores; this test checks function, not speed
-    result = measure(running, env.admin_url, env.database_pids(),  # type: ignore[attr-defined]
-                     LoadProfile(users=10, warmup=1, duration=4, processes=2), cpus, tmp_path)
+    result = measure(running, env.admin_url, env.database_pids,  # type: ignore[attr-defined]
+                     LoadShape(users=10, warmup=1, duration=4, processes=2), cpus, tmp_path)
     workers = sorted(p.name for p in tmp_path.glob("samples*.csv"))
     assert workers == ["samples.w0.csv", "samples.w1.csv"], workers
     per_worker = [len(pd.read_csv(tmp_path / name)) for name in workers]
@@ -60,8 +60,8 @@ def test_the_window_opens_a_warm_up_after_every_user_signed_in(
         stage: tuple[RunningStage, object], tmp_path: Path) -> None:
     running, env = stage
     users = 30
-    result = measure(running, env.admin_url, env.database_pids(),  # type: ignore[attr-defined]
-                     LoadProfile(users=users, warmup=2, duration=4), frozenset(CpuBudget.default().load), tmp_path)
+    result = measure(running, env.admin_url, env.database_pids,  # type: ignore[attr-defined]
+                     LoadShape(users=users, warmup=2, duration=4), frozenset(CpuBudget.default().load), tmp_path)
     signed_in = float((tmp_path / "ready").read_text())
     assert result["window_start"] == pytest.approx(signed_in + 2)
     everything = pd.read_csv(tmp_path / "samples.csv")

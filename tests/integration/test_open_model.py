@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from harness.cpu import CpuBudget
-from harness.load.profile import LoadProfile, start_locust
 from harness.load.samples import load_samples
-from harness.results.analysis import open_model_stats
+from harness.load.shape import LoadShape, start_locust
+from harness.reporting.analysis import open_model_stats
 
 SLOW_SERVER = """
 import sys, threading, time
@@ -68,14 +68,14 @@ def serial_server() -> Iterator[str]:
 
 def offer(url: str, rate: float, users: int, out: Path, duration: float = 4.0) -> dict[str, float]:
     """Run the real locustfile in the open model and read its window as the harness does."""
-    profile = LoadProfile(users=users, warmup=1.0, duration=duration, mix="ceiling", rate=rate)
-    locust = start_locust(url, profile, CpuBudget.default().load, out)
+    shape = LoadShape(users=users, warmup=1.0, duration=duration, mix="ceiling", rate=rate)
+    locust = start_locust(url, shape, CpuBudget.default().load, out)
     try:
         deadline = time.time() + 60
         while not (out / "ready").is_file():
             assert locust.process.poll() is None and time.time() < deadline, (out / "locust.log").read_text()
             time.sleep(0.05)
-        start = float((out / "ready").read_text()) + profile.warmup
+        start = float((out / "ready").read_text()) + shape.warmup
         time.sleep(max(0.0, start + duration + 2.0 - time.time()))  # the window, then a short drain
     finally:
         locust.stop()
@@ -125,12 +125,12 @@ def test_the_generator_holds_the_schedule_on_the_ceiling(tmp_path: Path) -> None
         closed_dir, open_dir = tmp_path / "closed", tmp_path / "open"
         closed_dir.mkdir()
         open_dir.mkdir()
-        m = measure(running, env.admin_url, env.database_pids(),
-                    LoadProfile(users=1, warmup=2, duration=8, mix="ceiling"), budget.load, closed_dir)
+        m = measure(running, env.admin_url, env.database_pids,
+                    LoadShape(users=1, warmup=2, duration=8, mix="ceiling"), budget.load, closed_dir)
         closed = latency_stats(load_samples(closed_dir), m["window_seconds"])
         rate = round(min(2000.0, closed["rps"] / 3))
-        m = measure(running, env.admin_url, env.database_pids(),
-                    LoadProfile(users=20, warmup=2, duration=8, mix="ceiling", rate=rate), budget.load, open_dir)
+        m = measure(running, env.admin_url, env.database_pids,
+                    LoadShape(users=20, warmup=2, duration=8, mix="ceiling", rate=rate), budget.load, open_dir)
         opened = open_model_stats(load_samples(open_dir), rate, m["window_seconds"])
     assert opened["rate_held"], (rate, opened)
     assert abs(opened["sent_rps"] / rate - 1) <= 0.02, (rate, opened)

@@ -17,7 +17,7 @@ import pytest
 from domain import seed
 from harness.cpu import CpuBudget
 from harness.measure.profiler import Profiler
-from harness.results.layers import ORDER, profile_tables
+from harness.reporting.layers import ORDER, profile_tables
 from tests.conftest import HARNESS, REPO, leftover_processes, run_harness
 
 WORK = {

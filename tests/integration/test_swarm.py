@@ -8,14 +8,17 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pandas as pd
+import psutil
 import pytest
 
-from tests.conftest import HARNESS, REPO, owned_left, run_harness
+from tests.conftest import HARNESS, NOTHING_LEFT, REPO, owned_left, run_harness
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +92,33 @@ def test_quick_ladder_on_a_single_node_swarm(manager: docker.DockerClient, resul
         rows = [len(pd.read_csv(measured / f"samples.w{i}.csv")) for i in (0, 1)]
         assert min(rows) > 0 and sum(rows) == summary.loc[stage, "samples_sent"], (stage, rows)
     assert summary.loc["s6-one-deployable", "hops_per_req"] == 0  # the mechanism travels: one process
-    assert owned_left(manager) == {"services": [], "containers": [], "networks": [], "volumes": []}
+    assert owned_left(manager) == NOTHING_LEFT
+
+
+def _the_node_agent_answers_only_its_run(manager: docker.DockerClient, results_dir: Path) -> None:
+    """The node agent (still up: its harness was killed) listens on the node's swarm address only,
+    answers 401 without the run's key and 200 with it; the key is in no spec, environment, log or
+    file of the run (read here from the secret inside the agent's own container)."""
+    (agent,) = [c for c in manager.containers.list(filters={"label": "ladder.run"}) if "-reader." in c.name]
+    key = agent.exec_run(["cat", "/run/secrets/node-key"]).output.decode().strip()
+    assert len(key) >= 32
+    args = manager.services.get(agent.labels["com.docker.swarm.service.id"]).attrs["Spec"]["TaskTemplate"][
+        "ContainerSpec"]["Command"]
+    port = int(args[args.index("--port") + 1])
+    listening = {c.laddr.ip for c in psutil.net_connections("tcp") if c.status == "LISTEN" and c.laddr.port == port}
+    assert listening == {"127.0.0.1"}, listening  # the one-node swarm's advertised address, nothing wider
+    url = f"http://127.0.0.1:{port}/cpu?ids="
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=5)  # noqa: S310 (the run's agent on loopback)
+    assert refused.value.code == 401
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"authorization": f"Bearer {key}"}),  # noqa: S310
+                                timeout=5) as answer:
+        assert answer.status == 200
+    agent.reload()
+    seen = [json.dumps(s.attrs) for s in manager.services.list(filters={"label": "ladder.run"})]
+    seen += [json.dumps(agent.attrs), agent.logs().decode(errors="replace")]
+    seen += [p.read_text(errors="replace") for p in results_dir.rglob("*") if p.is_file()]
+    assert not [text[:80] for text in seen if key in text]
 
 
 def test_sweep_removes_what_a_killed_swarm_run_left(manager: docker.DockerClient, results_dir: Path) -> None:
@@ -104,7 +133,38 @@ def test_sweep_removes_what_a_killed_swarm_run_left(manager: docker.DockerClient
     proc.send_signal(signal.SIGKILL)  # the harness removes nothing
     proc.communicate(timeout=30)
     assert len(owned_left(manager)["services"]) >= 5
+    _the_node_agent_answers_only_its_run(manager, results_dir)
     swept = run_harness("cleanup", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=300)
     assert swept.returncode == 0, swept.stdout + swept.stderr
     assert "services: " in swept.stdout, swept.stdout
-    assert owned_left(manager) == {"services": [], "containers": [], "networks": [], "volumes": []}, swept.stdout
+    assert owned_left(manager) == NOTHING_LEFT, swept.stdout
+
+
+def test_a_locust_worker_killed_mid_window_is_never_silently_fewer_requests(manager: docker.DockerClient,
+                                                                           results_dir: Path) -> None:
+    # the drill (docs/drills.md): one of two load workers' containers killed in the window
+    proc = subprocess.Popen([*HARNESS, "run-all", "--backend", "swarm", "--stages", "s4-queries", "--rtt", "0",
+                             "--load-processes", "2", "--users", "10", "--warmup", "1", "--duration", "8",
+                             "--no-ceiling", "--no-same-traffic", "--idle-timeout", "0"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir), "COLUMNS": "200"})
+    try:
+        deadline = time.monotonic() + 900
+        while not (found := list(results_dir.glob("*/stages/s4-queries/stage.json"))) or json.loads(
+                found[0].read_text())["phase"] != "measure":
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        time.sleep(2)
+        (worker, *_) = [c for c in manager.containers.list(filters={"label": "ladder.run"}) if "-load." in c.name]
+        worker.kill()
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # the stage is not measured: what the dead worker sent is in no samples file, and the line counts it
+    assert proc.returncode == 1, out + err
+    assert "s4-queries: the load generator lost a worker" in out and "in no samples file" in out, out
+    print("\nworker killed: " + next(line for line in out.splitlines() if "lost a worker" in line).strip())
+    (run,) = list(results_dir.iterdir())
+    assert json.loads((run / "stages" / "s4-queries" / "stage.json").read_text())["status"] == "failed"
+    assert owned_left(manager) == NOTHING_LEFT
