@@ -2,16 +2,18 @@
 
 Read over an admin connection to the `postgres` database, so the reading itself is not
 counted against the stage database.
+
+When each counter is current, which decides what a reading right after a request may use:
+- statements (`pg_stat_statements`): written to shared memory as each statement ends;
+- sessions (`pg_stat_database.sessions`): counted when a new backend first goes idle, before it
+  runs its first query, so before any answer that used it;
+- transactions (`xact_commit`): deferred — a busy backend flushes them at most once a second, an
+  idle one later still. Only a window's totals use them, where the defer is a sliver of the window.
 """
 
-import time
 from dataclasses import asdict, dataclass
 
 from harness.backends.postgres import STAGE_DB, admin
-
-# PostgreSQL flushes a backend's pending statistics at the latest this long after its
-# last transaction; ended backends flush at exit.
-STATS_FLUSH_SECONDS = 1.1
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,3 @@ def read_counters(admin_url: str, dbname: str = STAGE_DB) -> DbCounters:
         except Exception:  # the extension is missing on an external server
             statements = None
     return DbCounters(sessions, commits, statements)
-
-
-def settled_counters(admin_url: str) -> DbCounters:
-    time.sleep(STATS_FLUSH_SECONDS)
-    return read_counters(admin_url)
