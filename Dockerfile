@@ -2,7 +2,7 @@
 # Targets differ only in the code the stage adds; the runtime below is shared.
 #
 # BASE_IMAGE: a standard Python image where a registry is reachable (the default), or the
-# local Debian base that `harness images` builds with debootstrap where none is.
+# local Debian base that `harness images` builds with mmdebstrap where none is.
 # Python packages come from wheels in .cache/wheels when present (offline builds: the
 # host downloads them), else from the package index.
 ARG BASE_IMAGE=python:3.11-slim

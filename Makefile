@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# PostgreSQL and debootstrap from Debian's packages (root or sudo), then the venv
+# PostgreSQL and mmdebstrap from Debian's packages (root or sudo), then the venv
 setup: $(SYSTEM_STAMP) $(STAMP)
 
 $(SYSTEM_STAMP): scripts/install-system-deps.sh | $(STAMP)

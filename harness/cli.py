@@ -145,8 +145,8 @@ def images(
         "--offline/--registry", help="Force the local Debian base (or the standard images).")] = None,
 ) -> None:
     """Build the images: one per stage, the wire's, the swarm load workers' (without a registry, a Debian base)."""
-    from harness.backends.images import build_load_image, build_stage_images
-    build_load_image(built := build_stage_images(manifest.select(manifest.all_stages(), stages), say, offline), say)
+    from harness.backends.images import build_stage_images
+    built = build_stage_images(manifest.select(manifest.all_stages(), stages), say, offline, with_load=True)
     say(f"base {built.base}, postgres {built.postgres}, wire {built.wire}, load {built.load}")
 
 

@@ -2,7 +2,7 @@
 
 With a registry the Dockerfile starts from a standard Python image and the official
 PostgreSQL image is used. Without one (like a machine whose engine cannot pull), the base
-is a Debian root made with debootstrap (Python and PostgreSQL from Debian's packages) and
+is a Debian root made with mmdebstrap (Python and PostgreSQL from Debian's packages) and
 imported with `docker import`; Python packages are installed from wheels downloaded on the
 host, so no build step needs the network.
 """
@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,33 +116,37 @@ def choose_bases(engine: docker.DockerClient, say: Say, offline: bool | None = N
         say(f"cannot pull {STANDARD_BASE}: building a local Debian base instead (no registry)")
     if not _present(engine, LOCAL_BASE):
         build_local_base(engine, say)
-    # built every time, like the stage images: the layer cache makes that a no-op, and a changed
-    # deploy/postgres.Dockerfile is never silently ignored because an older image has the tag
-    say(f"building {LOCAL_POSTGRES}")
-    _build(engine, "deploy/postgres.Dockerfile", None, LOCAL_POSTGRES, {"BASE_IMAGE": LOCAL_BASE})
     return ImageSet(LOCAL_BASE, LOCAL_POSTGRES, offline=True)
 
 
+def build_local_postgres(say: Say) -> None:
+    """Built every time, like the stage images: the layer cache makes that a no-op, and a changed
+    deploy/postgres.Dockerfile is never silently ignored because an older image has the tag."""
+    say(f"building {LOCAL_POSTGRES}")
+    _build(client(), "deploy/postgres.Dockerfile", None, LOCAL_POSTGRES, {"BASE_IMAGE": LOCAL_BASE})
+
+
 def build_local_base(engine: docker.DockerClient, say: Say) -> None:
-    if shutil.which("debootstrap") is None:
-        raise UserError("building the offline base needs debootstrap: apt-get install debootstrap")
+    """Debian's root made by mmdebstrap, imported as the base. mmdebstrap, not debootstrap: it
+    fetches the packages in parallel with apt and writes the root as a tarball for `docker
+    import` (25 s here against debootstrap's 52, plus its tar), its apt cache already cleaned."""
+    if shutil.which("mmdebstrap") is None:
+        raise UserError("building the offline base needs mmdebstrap: apt-get install mmdebstrap")
     workdir = Path(tempfile.mkdtemp(prefix="ladder-rootfs-", dir="/var/tmp"))
-    rootfs = workdir / "rootfs"
+    rootfs = workdir / "rootfs.tar"
     try:
-        say(f"debootstrap {DEBIAN_SUITE} with {BASE_PACKAGES} (a few minutes, once per machine)")
-        done = subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", DEBIAN_SUITE, str(rootfs),
-             DEBIAN_MIRROR], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise UserError(f"debootstrap failed: {(done.stdout + done.stderr).strip().splitlines()[-1]}")
+        say(f"mmdebstrap {DEBIAN_SUITE} with {BASE_PACKAGES} (a minute, once per machine)")
         # the package's own cluster is not used: the entrypoint makes one under $PGDATA
-        shutil.rmtree(rootfs / "var/lib/postgresql", ignore_errors=True)
-        shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
+        done = subprocess.run(
+            ["mmdebstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "--quiet",
+             '--customize-hook=rm -rf "$1"/var/lib/postgresql', DEBIAN_SUITE, str(rootfs), DEBIAN_MIRROR],
+            capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            lines = (done.stdout + done.stderr).strip().splitlines() or ["(no output)"]
+            raise UserError(f"mmdebstrap failed: {lines[-1]}")
         say(f"docker import → {LOCAL_BASE}")
-        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        imported = subprocess.run(["docker", "import", "--change", f"LABEL {LABEL}=base", "-", LOCAL_BASE],
-                                  stdin=tar.stdout, capture_output=True, text=True, check=False)
-        tar.wait()
+        imported = subprocess.run(["docker", "import", "--change", f"LABEL {LABEL}=base", str(rootfs), LOCAL_BASE],
+                                  capture_output=True, text=True, check=False)
         if imported.returncode != 0:
             raise UserError(f"docker import failed: {imported.stderr.strip()[:200]}")
     finally:
@@ -192,23 +197,41 @@ def _build(engine: docker.DockerClient, dockerfile: str | None, target: str | No
         raise UserError(f"docker build of {target or tag} failed: {tail}") from None
 
 
-def build_stage_images(stages: list[StageManifest], say: Say, offline: bool | None = None) -> ImageSet:
-    engine = client()
-    images = choose_bases(engine, say, offline)
-    if images.offline:
-        download_wheels(say)
-    for stage in stages:
-        say(f"building {images.stage(stage)} (target {stage.id})")
-        _build(engine, None, stage.id, images.stage(stage), {"BASE_IMAGE": images.base})
-    say(f"building {images.wire} (target wire)")
-    _build(engine, None, "wire", images.wire, {"BASE_IMAGE": images.base})
+def build_stage_images(stages: list[StageManifest], say: Say, offline: bool | None = None,
+                       with_load: bool = False) -> ImageSet:
+    """Every stage's image and the wire's (and the load workers' when asked), from the base.
+
+    Two builds at a time, each on a client of its own: PostgreSQL's (it needs only the base) beside
+    the wheels and the stages' chain, then the wire's beside the load's, once the shared runtime is
+    built. Measured from nothing here, the base's 36 s included: 149 s in this order, 179 s one
+    after the other, 165 s with the wire's and the load's builds beside the chain as well (a layer
+    commit is about 3 s on fuse-overlayfs; two builds share the engine well, three contend)."""
+    images = choose_bases(client(), say, offline)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        side = [pool.submit(build_local_postgres, say)] if images.offline else []
+        try:
+            if images.offline:
+                download_wheels(say)
+            for stage in stages:
+                _build_target(stage.id, images.stage(stage), images, say)
+            side.append(pool.submit(_build_target, "wire", images.wire, images, say))
+            if with_load:
+                _build_target("load", images.load, images, say)
+        finally:
+            failures = [f.exception() for f in side if f.exception() is not None]
+    if failures:
+        raise failures[0]  # type: ignore[misc]
     return images
+
+
+def _build_target(target: str, tag: str, images: ImageSet, say: Say) -> None:
+    say(f"building {tag} (target {target})")
+    _build(client(), None, target, tag, {"BASE_IMAGE": images.base})
 
 
 def build_load_image(images: ImageSet, say: Say) -> str:
     """The load workers' image, built when a run first needs it (only swarm runs with workers do)."""
     if images.offline:
         download_wheels(say)
-    say(f"building {images.load} (target load)")
-    _build(client(), None, "load", images.load, {"BASE_IMAGE": images.base})
+    _build_target("load", images.load, images, say)
     return images.load

@@ -39,7 +39,7 @@ def test_an_edge_reachable_on_neither_path_fails() -> None:
 
 def test_the_probe_keeps_the_users_and_shortens_the_window_to_static_json() -> None:
     probing = path_load(LoadShape(users=150, warmup=10, duration=40))
-    assert (probing.users, probing.warmup, probing.duration, probing.mix) == (150, 2.0, 8.0, "ceiling")
+    assert (probing.users, probing.warmup, probing.duration, probing.mix) == (150, 0.5, 2.0, "ceiling")
 
 
 def test_the_report_shows_both_paths_and_the_choice() -> None:
