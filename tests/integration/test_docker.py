@@ -85,9 +85,10 @@ def test_quick_profiled_run_all_on_the_docker_backend_leaves_nothing(images: Non
     """One docker run for the backend's mechanisms: both load paths, the wire between the tiers, the
     stage's mechanism in containers, and py-spy on the host reading the services inside their
     containers (their pids as the host sees them; the containers' copy of the repository, /app/...,
-    still counts as the stage's own code)."""
+    still counts as the stage's own code). s5: four services calling each other across containers,
+    in one stage."""
     done = run_harness("run-all", "--backend", "docker", "--quick", "--no-ceiling", "--profile",
-                       "--stages", "s0-baseline", "--stages", "s5-optimized",
+                       "--stages", "s5-optimized",
                        env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = list(results_dir.iterdir())
@@ -101,18 +102,17 @@ def test_quick_profiled_run_all_on_the_docker_backend_leaves_nothing(images: Non
     assert set(path["paths"]) == {"bridge", "published"}
     assert all(p["reachable"] and p["rps"] > 0 for p in path["paths"].values()), path
     assert path["paths"]["published"]["url"].startswith("http://127.0.0.1:")
-    for stage in ("s0-baseline", "s5-optimized"):
-        url = json.loads((run / "stages" / stage / "stage.json").read_text())["url"]
-        assert url.startswith("http://127.0.0.1:") == (path["chosen"] == "published"), (url, path["chosen"])
-    assert summary.set_index("stage").loc["s0-baseline", "hops_per_req"] >= 4
+    url = json.loads((run / "stages" / "s5-optimized" / "stage.json").read_text())["url"]
+    assert url.startswith("http://127.0.0.1:") == (path["chosen"] == "published"), (url, path["chosen"])
+    # the mechanism in containers: every API call crosses from the edge to another service's container
+    assert summary.set_index("stage").loc["s5-optimized", "hops_per_req"] > 0.9  # one per API call
     # the network between the tiers, in containers too: the wire sat between the services and
     # PostgreSQL and added at least its RTT in every window (whether it held it within the tolerance
     # is a figure of the host's load, said in the run; tests/integration/test_network.py checks it idle)
     assert meta["network"]["rtt_ms"] == 1.0
-    for stage in ("s0-baseline", "s5-optimized"):
-        network = json.loads((run / "stages" / stage / "measurement.json").read_text())["network"]
-        assert network["routes"]["postgres"]["turns"] > 0, network
-        assert network["added_rtt_ms"] >= network["rtt_ms"] - network["tolerance_ms"], network
+    network = json.loads((run / "stages" / "s5-optimized" / "measurement.json").read_text())["network"]
+    assert network["routes"]["postgres"]["turns"] > 0, network
+    assert network["added_rtt_ms"] >= network["rtt_ms"] - network["tolerance_ms"], network
     # the profile of s5's services, each read through its container, and its layers adding up to
     # the profiled window's CPU
     by_stage = summary.set_index("stage")
