@@ -127,9 +127,9 @@ def _cgroups() -> set[str]:
 
 def test_an_interrupt_keeps_what_was_measured(results_dir: Path) -> None:
     before = _pg_dirs()
-    proc = _start_run(results_dir, "4", "s3-pooled", "s4-queries")
+    proc = _start_run(results_dir, "4", "s7-sql", "s8-one-round-trip")
     try:
-        assert _wait_for(lambda: _phase(results_dir, "s4-queries") == "measure", 480), \
+        assert _wait_for(lambda: _phase(results_dir, "s8-one-round-trip") == "measure", 480), \
             "the run never reached the second stage's measurement"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
@@ -137,11 +137,12 @@ def test_an_interrupt_keeps_what_was_measured(results_dir: Path) -> None:
         _stop(proc)
     assert proc.returncode == 130, out + err
     (run,) = list(results_dir.iterdir())
-    assert f"interrupted in s4-queries: measure; everything it started is stopped, what it measured is in {run}/" \
-        in " ".join(err.split())
+    said = " ".join(err.split())
+    assert f"interrupted in s8-one-round-trip: measure; everything it started is stopped, " \
+           f"what it measured is in {run}/" in said
     summary = pd.read_csv(run / "summary.csv").set_index("stage")
-    assert summary.loc["s3-pooled", "status"] == "ok" and summary.loc["s3-pooled", "requests"] > 0
-    assert summary.loc["s4-queries", "status"] == "interrupted"
+    assert summary.loc["s7-sql", "status"] == "ok" and summary.loc["s7-sql", "requests"] > 0
+    assert summary.loc["s8-one-round-trip", "status"] == "interrupted"
     assert (run / "ladder.png").is_file()  # charts of what was measured
     assert not _leftovers(), _leftovers()
     assert _pg_dirs() <= before
@@ -269,7 +270,7 @@ def test_postgres_failing_to_start_is_one_line_and_leaves_nothing(results_dir: P
 
 
 def test_a_service_dying_during_the_measurement_fails_that_stage_only(results_dir: Path) -> None:
-    proc = _start_run(results_dir, "8", "s4-queries", "s5-optimized")
+    proc = _start_run(results_dir, "6", "s4-queries", "s8-one-round-trip")
     try:
         assert _wait_for(_locust_running, 180), "the load never started"
         time.sleep(4)
@@ -285,7 +286,7 @@ def test_a_service_dying_during_the_measurement_fails_that_stage_only(results_di
     (run,) = list(results_dir.iterdir())
     summary = pd.read_csv(run / "summary.csv").set_index("stage")
     assert summary.loc["s4-queries", "status"] == "failed"
-    assert summary.loc["s5-optimized", "status"] == "ok" and summary.loc["s5-optimized", "failures"] == 0
+    assert summary.loc["s8-one-round-trip", "status"] == "ok" and summary.loc["s8-one-round-trip", "failures"] == 0
     assert (run / "stages/s4-queries/logs/jobs.log").is_file()
     assert not _leftovers(), _leftovers()
 
