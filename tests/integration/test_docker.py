@@ -88,7 +88,7 @@ def test_quick_profiled_run_all_on_the_docker_backend_leaves_nothing(images: Non
     still counts as the stage's own code). s5: four services calling each other across containers,
     in one stage."""
     done = run_harness("run-all", "--backend", "docker", "--quick", "--no-ceiling", "--profile",
-                       "--stages", "s5-optimized",
+                       "--stages", "s5-optimized", "--idle-timeout", "0",
                        env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = list(results_dir.iterdir())
@@ -149,7 +149,7 @@ def _docker_run_in_measurement(results_dir: Path, stage: str) -> subprocess.Pope
     proc = subprocess.Popen(
         [*HARNESS, "run-all", "--backend", "docker", "--no-same-traffic",
          "--stages", stage,
-         "--users", "10", "--warmup", "2", "--duration", "30", "--no-ceiling", "--idle-timeout", "0"],
+         "--users", "10", "--warmup", "0.5", "--duration", "30", "--no-ceiling", "--idle-timeout", "0"],
         cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir), "COLUMNS": "200"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600

@@ -98,7 +98,7 @@ def _start_run(results_dir: Path, duration: str, *stages: str, extra: tuple[str,
     """A small local run-all in the background, to be interrupted or broken mid-way."""
     picked = [arg for stage in stages for arg in ("--stages", stage)]
     return subprocess.Popen(
-        [*HARNESS, "run-all", "--backend", "local", "--no-same-traffic",
+        [*HARNESS, "run-all", "--backend", "local", "--no-same-traffic", "--idle-timeout", "0",
          "--users", "10", "--warmup", "2", "--duration", duration, *picked, *extra],
         cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

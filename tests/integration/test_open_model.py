@@ -126,11 +126,11 @@ def test_the_generator_holds_the_schedule_on_the_ceiling(tmp_path: Path) -> None
         closed_dir.mkdir()
         open_dir.mkdir()
         m = measure(running, env.admin_url, env.database_pids,
-                    LoadShape(users=1, warmup=2, duration=8, mix="ceiling"), budget.load, closed_dir)
+                    LoadShape(users=1, warmup=1, duration=5, mix="ceiling"), budget.load, closed_dir)
         closed = latency_stats(load_samples(closed_dir), m["window_seconds"])
         rate = round(min(2000.0, closed["rps"] / 3))
         m = measure(running, env.admin_url, env.database_pids,
-                    LoadShape(users=20, warmup=2, duration=8, mix="ceiling", rate=rate), budget.load, open_dir)
+                    LoadShape(users=20, warmup=1, duration=5, mix="ceiling", rate=rate), budget.load, open_dir)
         opened = open_model_stats(load_samples(open_dir), rate, m["window_seconds"])
     assert opened["rate_held"], (rate, opened)
     assert abs(opened["sent_rps"] / rate - 1) <= 0.02, (rate, opened)

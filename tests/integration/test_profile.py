@@ -57,6 +57,7 @@ def test_a_profile_of_real_work_lands_in_its_layer(tmp_path: Path) -> None:
 
 def test_a_profiled_run_says_where_the_cpu_went_and_what_profiling_cost(results_dir: Path) -> None:
     done = run_harness("run-all", "--backend", "local", "--quick", "--stages", "s5-optimized", "--profile",
+                       "--idle-timeout", "0",
                        "--no-ceiling", env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = list(results_dir.iterdir())

@@ -25,8 +25,9 @@ def _ladder_processes() -> list[psutil.Process]:
 
 
 def test_quick_run_all_measures_every_stage(results_dir: Path, browser: webdriver.Chrome) -> None:
-    done = run_harness("run-all", "--backend", "local", "--quick", env={"LADDER_RESULTS_DIR": str(results_dir),
-                                                  "LADDER_TOKEN_SECRET": SECRET}, timeout=600)
+    # the idle check before each window is asserted in the repeats test below
+    done = run_harness("run-all", "--backend", "local", "--quick", "--idle-timeout", "0",
+                       env={"LADDER_RESULTS_DIR": str(results_dir), "LADDER_TOKEN_SECRET": SECRET}, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = list(results_dir.iterdir())
     summary = pd.read_csv(run / "summary.csv")
@@ -109,7 +110,7 @@ def test_repeats_interleave_the_stages(results_dir: Path) -> None:
 
 def test_the_same_traffic_pass_offers_every_stage_one_rate(results_dir: Path, browser: webdriver.Chrome) -> None:
     done = run_harness("run-all", "--backend", "local", "--quick", "--same-traffic", "--no-ceiling",
-                       "--stages", "s5-optimized,s6-one-deployable",
+                       "--idle-timeout", "0", "--stages", "s5-optimized,s6-one-deployable",
                        env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = list(results_dir.iterdir())

@@ -64,7 +64,7 @@ def test_a_swarm_run_measures_through_its_workers_and_never_takes_fewer_requests
     measured, drilled = "s6-one-deployable", "s8-one-round-trip"
     proc = subprocess.Popen([*HARNESS, "run-all", "--backend", "swarm", "--stages", f"{measured},{drilled}",
                              "--load-processes", "2", "--users", "10", "--warmup", "1", "--duration", "6",
-                             "--no-ceiling", "--no-same-traffic"], cwd=REPO,
+                             "--no-ceiling", "--no-same-traffic", "--idle-timeout", "0"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir), "COLUMNS": "200"})
     try:

@@ -35,7 +35,9 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[docker
     assert built.returncode == 0, built.stdout + built.stderr
     with second_engine(tmp_path_factory.mktemp("node")) as node:
         node.load([f"ladder-{STAGE}:latest", "ladder-wire:latest", "ladder-postgres:bookworm"])
-        manager.swarm.init(advertise_addr=HOST_ADDRESS)
+        # heartbeats each second (Swarm's default: 5 s), so the manager marks a lost node down, and
+        # removes what was left there once it is back, within seconds: the drill waits for both
+        manager.swarm.init(advertise_addr=HOST_ADDRESS, dispatcher_heartbeat_period=1_000_000_000)
         try:
             manager.swarm.reload()
             node.client.swarm.join([f"{HOST_ADDRESS}:2377"], manager.swarm.attrs["JoinTokens"]["Worker"],
@@ -73,7 +75,8 @@ def test_postgresql_on_another_node_keeps_its_data_there_in_memory_and_is_read_t
         two_nodes: tuple[docker.DockerClient, SecondEngine], results_dir: Path) -> None:
     manager, node = two_nodes
     _label(manager, node, "db")
-    done = run_harness("run-all", "--backend", "swarm", "--quick", "--no-ceiling", "--rtt", "0", "--stages", STAGE,
+    done = run_harness("run-all", "--backend", "swarm", "--quick", "--no-ceiling", "--rtt", "0", "--idle-timeout", "0",
+                       "--stages", STAGE,
                        env={"LADDER_RESULTS_DIR": str(results_dir)}, timeout=1200)
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = [p for p in results_dir.iterdir() if (p / "summary.csv").is_file()]
