@@ -208,9 +208,10 @@ def build_stage_images(stages: list[StageManifest], say: Say, offline: bool | No
     commit is about 3 s on fuse-overlayfs; two builds share the engine well, three contend)."""
     images = choose_bases(client(), say, offline)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        side = [pool.submit(build_local_postgres, say)] if images.offline else []
+        side = []
         try:
             if images.offline:
+                side.append(pool.submit(build_local_postgres, say))
                 download_wheels(say)
             for stage in stages:
                 _build_target(stage.id, images.stage(stage), images, say)
@@ -218,9 +219,9 @@ def build_stage_images(stages: list[StageManifest], say: Say, offline: bool | No
             if with_load:
                 _build_target("load", images.load, images, say)
         finally:
-            failures = [f.exception() for f in side if f.exception() is not None]
+            failures = [error for f in side if (error := f.exception()) is not None]
     if failures:
-        raise failures[0]  # type: ignore[misc]
+        raise failures[0]
     return images
 
 
