@@ -1,6 +1,7 @@
 """Shared fixtures. Integration tests use the real PostgreSQL the harness starts; there
 is no skip when it is missing: in CI a missing database is a failure."""
 
+import json
 import os
 import subprocess
 import sys
@@ -54,3 +55,10 @@ def leftover_processes() -> list[str]:
                 or "ladder-pg-" in cmd or "harness.measure.host_speed" in cmd or "py-spy" in cmd:
             found.append(f"{proc.info['pid']}: {cmd[:120]}")
     return found
+
+
+def stage_phase(results: Path, measurement: str) -> str | None:
+    """The phase a run in `results` wrote for `measurement` (stage.json is written whole, by rename),
+    or None before it has one."""
+    path = next(results.glob(f"*/stages/{measurement}/stage.json"), None)
+    return str(json.loads(path.read_text()).get("phase")) if path else None

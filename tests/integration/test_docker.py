@@ -16,7 +16,7 @@ import pytest
 
 from domain import seed
 from harness.manifests.manifest import discover
-from tests.conftest import HARNESS, REPO, leftover_processes, run_harness
+from tests.conftest import HARNESS, REPO, leftover_processes, run_harness, stage_phase
 
 STAGES = [s.id for s in discover()]
 
@@ -139,11 +139,6 @@ def test_docker_backend_without_an_engine_is_one_line(results_dir: Path) -> None
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def _phase(results_dir: Path, stage: str) -> str | None:
-    path = next(results_dir.glob(f"*/stages/{stage}/stage.json"), None)
-    return json.loads(path.read_text()).get("phase") if path else None
-
-
 def _docker_run_in_measurement(results_dir: Path, stage: str) -> subprocess.Popen[str]:
     """A one-stage docker run-all in the background, returned once its measurement has begun."""
     proc = subprocess.Popen(
@@ -153,7 +148,7 @@ def _docker_run_in_measurement(results_dir: Path, stage: str) -> subprocess.Pope
         cwd=REPO, env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir), "COLUMNS": "200"},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
-    while _phase(results_dir, stage) != "measure":
+    while stage_phase(results_dir, stage) != "measure":
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             raise AssertionError(f"the run never reached its measurement: {proc.communicate()}")

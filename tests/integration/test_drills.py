@@ -18,14 +18,9 @@ import docker
 import pandas as pd
 import pytest
 
-from tests.conftest import HARNESS, NOTHING_LEFT, REPO, leftover_processes, owned_left, run_harness
+from tests.conftest import HARNESS, NOTHING_LEFT, REPO, leftover_processes, owned_left, run_harness, stage_phase
 
 STAGE = "s4-queries"
-
-
-def _phase(results: Path, measurement: str = STAGE) -> str | None:
-    found = list(results.glob(f"*/stages/{measurement}/stage.json"))
-    return str(json.loads(found[0].read_text()).get("phase")) if found else None
 
 
 def _start(results: Path, *args: str, stages: str = STAGE) -> subprocess.Popen[str]:
@@ -39,7 +34,7 @@ def _in_window(proc: subprocess.Popen[str], results: Path, seconds_in: float = 2
                measurement: str = STAGE) -> float:
     """Once `measurement`'s window is open (and `seconds_in` into it): when it opened."""
     deadline = time.monotonic() + 300
-    while _phase(results, measurement) != "measure":
+    while stage_phase(results, measurement) != "measure":
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.1)
     time.sleep(seconds_in)

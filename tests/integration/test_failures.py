@@ -16,7 +16,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from tests.conftest import HARNESS, REPO, run_harness
+from tests.conftest import HARNESS, REPO, run_harness, stage_phase
 from tests.conftest import leftover_processes as _leftovers
 
 BROKEN = """
@@ -129,7 +129,7 @@ def test_an_interrupt_keeps_what_was_measured(results_dir: Path) -> None:
     before = _pg_dirs()
     proc = _start_run(results_dir, "4", "s7-sql", "s8-one-round-trip")
     try:
-        assert _wait_for(lambda: _phase(results_dir, "s8-one-round-trip") == "measure", 480), \
+        assert _wait_for(lambda: stage_phase(results_dir, "s8-one-round-trip") == "measure", 480), \
             "the run never reached the second stage's measurement"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
@@ -181,14 +181,6 @@ def _slow_stop_variant(tmp_path: Path) -> Path:
     return variants
 
 
-def _phase(results_dir: Path, measurement: str) -> str | None:
-    runs = list(results_dir.iterdir())
-    path = runs[0] / "stages" / measurement / "stage.json" if runs else None
-    if path is None or not path.is_file():
-        return None
-    return str(json.loads(path.read_text()).get("phase"))
-
-
 PHASES = ["start", "verify", "sign-in", "warm-up", "measure", "teardown"]
 # Ctrl-C and SIGTERM share one handler (harness.interrupts): each phase is stopped by one of them,
 # taking turns, so both signals are met, in every kind of phase, without measuring each pair twice
@@ -213,7 +205,7 @@ def test_a_signal_in_any_phase_stops_everything(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        assert _wait_for(lambda: _phase(results_dir, stage) == phase, 180, step=0.05), \
+        assert _wait_for(lambda: stage_phase(results_dir, stage) == phase, 180, step=0.05), \
             f"the run never reached {phase}"
         proc.send_signal(sig)
         if phase == "teardown":
@@ -321,7 +313,7 @@ def test_sweep_removes_what_a_killed_run_left_and_keeps_what_it_measured(results
     proc = _start_run(results_dir, "5", "s3-pooled", "s4-queries", extra=("--cpu-quota", "0.9"))
     try:
         # generous: on a slow shared host the first stage alone can take two minutes
-        assert _wait_for(lambda: _phase(results_dir, "s4-queries") == "measure", 480), \
+        assert _wait_for(lambda: stage_phase(results_dir, "s4-queries") == "measure", 480), \
             "the run never reached the second stage's measurement"
         proc.kill()  # SIGKILL: no teardown at all
         proc.communicate(timeout=30)
@@ -367,7 +359,7 @@ def test_postgres_killed_mid_window_is_one_line_and_names_what_did_not_run(resul
     before = _pg_dirs()
     proc = _start_run(results_dir, "20", "s3-pooled", "s4-queries")
     try:
-        assert _wait_for(lambda: _phase(results_dir, "s3-pooled") == "measure", 480), \
+        assert _wait_for(lambda: stage_phase(results_dir, "s3-pooled") == "measure", 480), \
             "the run never reached s3's measurement"
         time.sleep(2)
         _postmaster(proc.pid).kill()  # kill -9: the database under the stage dies

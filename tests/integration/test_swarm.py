@@ -18,7 +18,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from tests.conftest import HARNESS, NOTHING_LEFT, REPO, owned_left, run_harness
+from tests.conftest import HARNESS, NOTHING_LEFT, REPO, owned_left, run_harness, stage_phase
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +48,6 @@ def manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[docker.DockerC
                     bridge.remove()
 
 
-def _in_measure(results_dir: Path, stage: str) -> bool:
-    found = list(results_dir.glob(f"*/stages/{stage}/stage.json"))
-    return bool(found) and json.loads(found[0].read_text())["phase"] == "measure"
-
-
 def test_a_swarm_run_measures_through_its_workers_and_never_takes_fewer_requests_for_a_lost_one(
         manager: docker.DockerClient, results_dir: Path) -> None:
     """One swarm run of two stages, each loaded by two locust workers as a service of the load image
@@ -69,7 +64,7 @@ def test_a_swarm_run_measures_through_its_workers_and_never_takes_fewer_requests
                             env={**os.environ, "LADDER_RESULTS_DIR": str(results_dir), "COLUMNS": "200"})
     try:
         deadline = time.monotonic() + 900
-        while not _in_measure(results_dir, drilled):
+        while stage_phase(results_dir, drilled) != "measure":
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.2)
         time.sleep(2)
