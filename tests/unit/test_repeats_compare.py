@@ -21,30 +21,42 @@ def test_repeats_are_summarised_as_median_and_spread(tmp_path: Path) -> None:
     assert fast["requests"] == 400 + 440 + 600
 
 
+A_RPS = (40.0, 40.4, 40.8, 40.2)
+
+
 @pytest.mark.parametrize("b_rps, verdict", [
-    ((80.0, 82.0), "improvement"),
-    ((20.0, 21.0), "regression"),
-    ((41.0, 43.0), "within threshold"),
-    ((30.0, 70.0), "within noise"),  # beyond the threshold, but B's spread overlaps A's: no call
+    ((80.0, 82.0, 81.0, 80.5), "faster"),  # the same CPU-seconds over twice the requests
+    ((20.0, 21.0, 20.5, 20.2), "slower"),
+    ((40.1, 40.5, 40.7, 40.3), "no change larger than"),
+    ((30.0, 70.0, 40.0, 55.0), "undecided"),  # B's windows too spread to tell
+    ((80.0, 82.0), "not enough data"),  # two windows a side: no interval worth the name
 ])
-def test_compare_calls_a_change_only_beyond_threshold_and_spread(tmp_path: Path, b_rps: tuple[float, ...],
-                                                                 verdict: str) -> None:
-    a = make_repeated_run(tmp_path / "a", fast_rps=(40.0, 42.0))
+def test_compare_calls_a_change_from_its_interval(tmp_path: Path, b_rps: tuple[float, ...], verdict: str) -> None:
+    a = make_repeated_run(tmp_path / "a", fast_rps=A_RPS)
     b = make_repeated_run(tmp_path / "b", fast_rps=b_rps)
-    fast = {c.stage: c for c in compare_runs(a, b, threshold=0.10)}["s1-fast"]
-    assert fast.rps_verdict == verdict
+    fast = {c.stage: c for c in compare_runs(a, b)}["s1-fast"]
+    assert fast.verdict == verdict
+    assert fast.changes[0].figure.name == "cpu" and not fast.changes[0].paired  # two runs: not paired
 
 
-def test_compare_command_gates_on_regressions(tmp_path: Path) -> None:
-    a = make_repeated_run(tmp_path / "a", fast_rps=(40.0, 42.0))
-    better = make_repeated_run(tmp_path / "better", fast_rps=(80.0, 82.0))
-    worse = make_repeated_run(tmp_path / "worse", fast_rps=(20.0, 21.0))
+def test_compare_command_gates_on_regressions_and_says_when_it_cannot_call(tmp_path: Path) -> None:
+    a = make_repeated_run(tmp_path / "a", fast_rps=A_RPS)
+    better = make_repeated_run(tmp_path / "better", fast_rps=(80.0, 82.0, 81.0, 80.5))
+    worse = make_repeated_run(tmp_path / "worse", fast_rps=(20.0, 21.0, 20.5, 20.2))
     ok = run_harness("compare", str(a), str(better))
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "improvement" in ok.stdout
-    bad = run_harness("compare", str(a), str(worse))
+    assert "faster" in ok.stdout
+    bad = run_harness("compare", f"{a}:s1-fast", f"{worse}:s1-fast")
     assert bad.returncode == 1
-    assert "regression: s1-fast" in bad.stdout
+    first = bad.stdout.splitlines()[0]
+    assert "worse against a: SLOWER" in first and "CPU per request +" in first, bad.stdout
+    assert "95 % confidence" in first
+    assert (worse / "compare-a-s1-fast-to-s1-fast.md").read_text().startswith("**worse against a: SLOWER")
+    once = make_repeated_run(tmp_path / "once", fast_rps=(40.0,))
+    twice = make_repeated_run(tmp_path / "twice", fast_rps=(20.0,))
+    unsure = run_harness("compare", str(once), str(twice))
+    assert unsure.returncode == 3, unsure.stdout + unsure.stderr
+    assert "not enough data" in unsure.stdout
     wrong = run_harness("compare", str(a), str(tmp_path))
     assert wrong.returncode == 2 and "not a results folder" in wrong.stderr
 
@@ -58,10 +70,9 @@ def test_compare_shows_a_generator_bound_row_without_calling_it(tmp_path: Path) 
     write_stage(b, "s9-bound", 9, [30.0] * 500, 0, 10.0, 1.0, 0, None, 1)
     bound = {c.stage: c for c in compare_runs(a, b)}["s9-bound"]
     assert (bound.rps_ratio, bound.p95_ratio) == (pytest.approx(0.5), pytest.approx(3.0))
-    assert (bound.rps_verdict, bound.p95_verdict) == ("generator-bound", "generator-bound")
-    assert not bound.regressed
+    assert bound.verdict == "generator-bound" and not bound.regressed
     shown = run_harness("compare", str(a), str(b))
-    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert shown.returncode == 3, shown.stdout + shown.stderr  # two windows a side: nothing called
     assert "not called: s9-bound (the load generator was saturated" in " ".join(shown.stdout.split())
 
 
@@ -78,7 +89,7 @@ def test_compare_names_the_conditions_two_runs_differ_in(tmp_path: Path) -> None
     assert condition_differences(a, other) == [
         "machine.cpu_model: test cpu vs another cpu", "budget.cpu_quota: None vs 0.5", "load.warmup: 1 vs 20"]
     shown = run_harness("compare", str(a), str(other))
-    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert shown.returncode == 3, shown.stdout + shown.stderr
     assert ("measured under different conditions: machine.cpu_model: test cpu vs another cpu; "
             "budget.cpu_quota: None vs 0.5; load.warmup: 1 vs 20") in " ".join(shown.stdout.split())
 
