@@ -231,6 +231,58 @@ def run_all_command(
 
 @app.command()
 @user_errors
+def gate(
+    base: Annotated[str, typer.Argument(help="The base: a git ref (or folder) of your service, e.g. main.")],
+    candidate: Annotated[str, typer.Argument(help="The candidate: the pull request's ref, e.g. HEAD.")],
+    service: Annotated[Path, typer.Option(help="Your service's file (ladder.toml), or the folder holding it.")
+                       ] = Path("."),
+    budget: Annotated[float, typer.Option(
+        help="Wall-clock seconds for the whole gate, set-up included; windows are added until the call is "
+        "decided or this is spent.")] = 600.0,
+    threshold: Annotated[float, typer.Option(
+        help="The smallest change to call slower or faster (0.03 = 3 %).")] = 0.03,
+    confidence: Annotated[float, typer.Option(
+        help="Confidence of the call over all its looks (0.95: at most a 5 % chance of calling a change that "
+        "is not there).")] = 0.95,
+    figure: Annotated[str, typer.Option(
+        help="What the call is on: cpu (CPU per request on the budget, host-speed corrected), rps or p95.")
+                      ] = "cpu",
+    users: Users = None,
+    duration: Annotated[float | None, typer.Option(help="Measured seconds per window.")] = None,
+    warmup: Warmup = None,
+    server_cpus: ServerCpus = None,
+    load_cpus: LoadCpus = None,
+    rtt: Annotated[float, typer.Option(
+        "--rtt", help="Round-trip time in ms between the service and PostgreSQL (0: loopback).")] = 0.0,
+    idle_threshold: IdleThreshold = 15.0,
+    idle_timeout: Annotated[float, typer.Option(
+        help="Give up waiting for quiet CPUs before a window after this many seconds (0: no check).")] = 10.0,
+    summary: Annotated[Path | None, typer.Option(
+        help="Also append the verdict, in Markdown, to this file (in GitHub Actions: $GITHUB_STEP_SUMMARY).")
+                       ] = None,
+    fail_on_more_statements: Annotated[bool, typer.Option(
+        help="Also fail (exit 1) when any endpoint runs more statements per request, whatever the timings "
+        "say (counted exactly, one request at a time).")] = False,
+) -> None:
+    """Is CANDIDATE slower than BASE? Windows of each, interleaved in random order, until the call is
+    decided with its confidence or the budget is spent. Exit 0: no regression; 1: slower; 2: could not
+    run; 3: undecided within the budget."""
+    from harness.runs.gate import gate_command
+    with screen.RichProgress() as progress:
+        outcome = gate_command(base, candidate, service, budget, threshold, confidence, figure, users, duration,
+                               warmup, server_cpus, load_cpus, rtt, idle_threshold, idle_timeout, say, progress,
+                               fail_on_more_statements)
+    for line in screen.answer_lines(outcome.answer):
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(f"results: {outcome.run_dir}/ (compare.md, report.md, measurements.csv)", highlight=False)
+    if summary is not None:
+        with open(summary, "a") as out:
+            out.write(outcome.answer.markdown())
+    raise typer.Exit(int(outcome.exit))
+
+
+@app.command()
+@user_errors
 def init(path: Annotated[Path, typer.Argument(help="Your service's folder (default: this one).")] = Path(".")) -> None:
     """Write a commented service file (ladder.toml) from what your FastAPI service's code shows, to finish
     by hand; then `harness run-all --service PATH --variants REF,REF`."""
@@ -376,22 +428,31 @@ Target = Annotated[str, typer.Argument(help="A results folder, or RUN:STAGE for 
 @user_errors
 def compare_command(
     a: Target, b: Target,
-    threshold: Annotated[float, typer.Option(help="Smallest relative change to call (0.10 = 10 %).")] = 0.10,
+    threshold: Annotated[float, typer.Option(help="The smallest change to call slower or faster (0.03 = 3 %).")
+                         ] = 0.03,
+    confidence: Annotated[float, typer.Option(help="Confidence of each change's interval (0.95).")] = 0.95,
+    figure: Annotated[str, typer.Option(
+        help="The figure a call is on: cpu (CPU per request, host-speed corrected), rps or p95.")] = "cpu",
 ) -> None:
-    """Per-stage throughput and p95 ratios B/A; exits 1 on a regression beyond threshold and noise.
-    `harness compare RUN:before RUN:after` compares two variants of one run."""
-    from harness.reporting.compare import compare_runs, condition_differences, target
+    """Each stage's change B/A with its confidence interval, and a call. Exit 0: no regression; 1: a stage
+    slower beyond the threshold; 2: bad input; 3: nothing could be called (fewer than 3 windows a side, or
+    undecided). `harness compare RUN:before RUN:after` compares two variants of one run, window by window."""
+    from harness.reporting.change import FIGURES, Rule
+    from harness.reporting.compare import compare_answer, compare_runs, condition_differences, exit_code, target
+    if figure not in FIGURES:
+        raise OptionError(f"{{0}} {figure!r}: one of {', '.join(FIGURES)}", "figure")
+    rule = Rule(threshold, confidence)
     (run_a, stage_a), (run_b, stage_b) = target(a), target(b)
     from harness.reporting.html_report import write_compare_page
-    rows = compare_runs(run_a, run_b, threshold, stage_a, stage_b)
+    rows = compare_runs(run_a, run_b, rule, stage_a, stage_b, FIGURES[figure])
     differences = condition_differences(run_a, run_b)
-    lines, regressed = screen.compare_lines(rows, run_a, run_b, threshold, differences)
-    for line in lines:
+    for line in screen.compare_lines(rows, run_a, run_b, differences):
         console.print(line, highlight=False, soft_wrap=True)
-    page = write_compare_page(rows, run_a, stage_a, run_b, stage_b, threshold, differences)
-    console.print(f"page: {page}", highlight=False, soft_wrap=True)
-    if regressed:
-        raise typer.Exit(1)
+    page = write_compare_page(rows, run_a, stage_a, run_b, stage_b, differences)
+    page.with_suffix(".md").write_text(compare_answer(rows, run_a, run_b).markdown())
+    console.print(f"page: {page} (and {page.with_suffix('.md').name}, for a pull request)", highlight=False,
+                  soft_wrap=True)
+    raise typer.Exit(exit_code(rows))
 
 
 def main() -> None:

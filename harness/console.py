@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from harness.manifests.manifest import StageManifest
+    from harness.reporting.answer import Answer
     from harness.reporting.compare import StageComparison
     from harness.runs.ladder import RunPlan
     from harness.runs.leftovers import Leftovers
@@ -161,7 +162,11 @@ def summary_table(run_dir: "Path") -> Table:
 def run_ended(run_dir: "Path") -> bool:
     """run-all's summary table and where its results are; whether every stage measured."""
     from harness.reporting.analysis import read_summary
+    from harness.reporting.compare import variant_answers
     console.print(summary_table(run_dir))
+    for answer in variant_answers(run_dir):  # a service's run: each variant against the base, the answer first
+        for line in answer_lines(answer):
+            console.print(line, highlight=False, soft_wrap=True)
     console.print(f"results: {run_dir}/ (summary.csv, report.md, ladder.png)", highlight=False)
     return bool((read_summary(run_dir)["status"] == "ok").all())
 
@@ -191,7 +196,12 @@ def describe_plan(plan: "RunPlan") -> None:
                   + ("; each stage also profiled (py-spy)" if plan.profiled else "")
                   + ("; then every stage under the same arrivals (open model)" if plan.same_traffic is not None
                      else ""), highlight=False)
-    if entry_of(plan.backend).this_interpreter:
+    if getattr(plan.subject, "service", None) is not None:
+        # a service's variants run on the interpreter their requires-python picks, each its own
+        console.print("each variant runs on the interpreter its requires-python picks (pyenv's and uv's too, when "
+                      "none on PATH fits), named in run.json and in the report's table of variants", style="dim",
+                      highlight=False)
+    elif entry_of(plan.backend).this_interpreter:
         from harness import interpreter
         record = interpreter.this_interpreter()
         note = interpreter.different_build_note(record)
@@ -208,28 +218,41 @@ def verified(result: "StageVerification") -> None:
         console.print(f"  - {problem}", highlight=False)
 
 
-def compare_lines(rows: "list[StageComparison]", run_a: "Path", run_b: "Path", threshold: float,
-                  differences: list[str]) -> tuple[list[Any], bool]:
-    """compare's table and notes, and whether any stage regressed."""
-    from harness.reporting.compare import GENERATOR_BOUND, NETWORK_NOT_HELD
-    table = Table("stage", "req/s A", "req/s B", "B/A", "throughput", "p95 A", "p95 B", "B/A", "p95",
-                  title=f"{run_b.name} vs {run_a.name} (threshold {threshold:.0%})")
+def compare_lines(rows: "list[StageComparison]", run_a: "Path", run_b: "Path", differences: list[str]) -> list[Any]:
+    """compare's answer first, then its table and notes."""
+    from rich.markup import escape
+
+    from harness.reporting.compare import GENERATOR_BOUND, NETWORK_NOT_HELD, compare_answer
+    lines: list[Any] = list(answer_lines(compare_answer(rows, run_a, run_b)))
+    table = Table("stage", "change (B vs A)", "interval", "call", "req/s A", "req/s B", "p95 A ms", "p95 B ms",
+                  title=f"{run_b.name} vs {run_a.name}")
     for r in rows:
-        table.add_row(r.stage, f"{r.rps_a:,.1f}", f"{r.rps_b:,.1f}", f"{r.rps_ratio:.2f}", r.rps_verdict,
-                      f"{r.p95_a:,.0f}", f"{r.p95_b:,.0f}", f"{r.p95_ratio:.2f}", r.p95_verdict)
-    lines: list[Any] = [table]
+        judged = r.changes[0]
+        low, high = judged.interval_pct
+        known = judged.ratio == judged.ratio
+        table.add_row(r.stage, f"{judged.figure.label} {judged.change_pct:+.1f} %" if known else judged.figure.label,
+                      escape(f"[{low:+.1f}, {high:+.1f}]") if known else f"{judged.n} window(s) a side",
+                      r.verdict, f"{r.rps_a:,.1f}", f"{r.rps_b:,.1f}", f"{r.p95_a:,.0f}", f"{r.p95_b:,.0f}")
+    lines.append(table)
     if differences:
-        lines.append(f"[yellow]measured under different conditions:[/] {'; '.join(differences)}")
-    if bound := [r.stage for r in rows if r.rps_verdict == GENERATOR_BOUND]:
+        lines.append(f"[yellow]measured under different conditions:[/] {escape('; '.join(differences))}")
+    if bound := [r.stage for r in rows if r.verdict == GENERATOR_BOUND]:
         lines.append(f"not called: {', '.join(bound)} (the load generator was saturated, so locust set "
                      "those numbers, not the stack)")
-    if unheld := [r.stage for r in rows if r.rps_verdict == NETWORK_NOT_HELD]:
+    if unheld := [r.stage for r in rows if r.verdict == NETWORK_NOT_HELD]:
         lines.append(f"not called: {', '.join(unheld)} (the network emulator did not hold its RTT, so it set "
                      "those numbers, not the stack)")
-    regressions = [r.stage for r in rows if r.regressed]
-    lines.append(f"[red]regression:[/] {', '.join(regressions)}" if regressions
-                 else "no regression beyond threshold and noise")
-    return lines, bool(regressions)
+    return lines
+
+
+def answer_lines(answer: "Answer") -> list[str]:
+    """The answer first (harness.reporting.answer), its Markdown emphasis as the terminal's bold."""
+    from rich.markup import escape
+    out = []
+    for line in answer.lines():
+        parts = escape(line).split("**")
+        out.append("".join(f"[bold]{p}[/]" if i % 2 else p for i, p in enumerate(parts)))
+    return out
 
 
 def cleanup_lines(found: "Leftovers") -> list[str]:

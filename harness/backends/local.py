@@ -95,11 +95,11 @@ class LocalProcesses(OneHost):
                 preexec_fn=self.placement.enter, start_new_session=True,
             )
 
-    def wait_healthy(self, stage_id: str, urls: dict[str, str], timeout: float) -> None:
+    def wait_healthy(self, stage_id: str, urls: dict[str, str], timeout: float, field: str = "") -> None:
         def exited(name: str) -> str | None:
             code = self.processes[name].poll()
             return None if code is None else f" (code {code})"
-        wait_until_healthy(stage_id, urls, timeout, exited, self.logs)
+        wait_until_healthy(stage_id, urls, timeout, exited, self.logs, field=field)
 
     def dead_services(self) -> list[str]:
         dead = [n for n, p in self.processes.items() if p.poll() is not None]
@@ -181,7 +181,7 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, **_: Any) -> None:  # the registry's arguments (stages, say, network…): none needed here
-        pass
+        self.postgres: EmbeddedPostgres | None = None
 
     @contextlib.contextmanager
     def environment(self, budget: CpuBudget, settings: HarnessSettings,
@@ -191,6 +191,7 @@ class LocalBackend:
             placement = ServerPlacement(budget.server, group)
             enforced = "affinity" + (f" + CPU quota ({group.describe()})" if group else "")
             postgres = None if settings.database_url else EmbeddedPostgres(placement)
+            self.postgres = postgres  # a side-by-side window copies it for its second variant
             if postgres:
                 stack.callback(postgres.stop)
             admin_url = postgres.start() if postgres else settings.database_url

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 import psycopg
+import psycopg.conninfo
 from psycopg import sql
 
 from harness import interrupts
@@ -85,7 +86,7 @@ class EmbeddedPostgres:
         bindir = find_bindir()
         self.workdir = Path(tempfile.mkdtemp(prefix=PG_DIR_PREFIX))
         (self.workdir / "owner").write_text(owner())  # for `harness cleanup` after a kill -9
-        data, log = self.workdir / "data", self.workdir / "postgres.log"
+        data = self.workdir / "data"
         password = secrets.token_urlsafe(18)
         pwfile = self.workdir / "pwfile"
         pwfile.write_text(password + "\n")
@@ -104,6 +105,37 @@ class EmbeddedPostgres:
             self.stop()
             last = (init.stderr.strip().splitlines() or ["no output"])[-1]
             raise UserError(f"PostgreSQL failed to start: initdb: {last}")
+        self.url = self._serve(bindir, data, password, run_as, timeout)
+        return self.url
+
+    def clone(self, timeout: float = 60.0) -> "EmbeddedPostgres":
+        """A second server with a copy of this one's databases as they are now (pg_basebackup over
+        its socket), on the same CPUs: a side-by-side window gives each variant a server of its
+        own, so each one's PostgreSQL CPU is its server's whole tree, exact."""
+        assert self.workdir is not None and self.url
+        bindir, run_as = find_bindir(), _unprivileged_user()
+        twin = EmbeddedPostgres(self.placement)
+        twin.workdir = Path(tempfile.mkdtemp(prefix=PG_DIR_PREFIX))
+        (twin.workdir / "owner").write_text(owner())
+        if run_as:
+            shutil.chown(twin.workdir, run_as.pw_name)
+        port = psycopg.conninfo.conninfo_to_dict(self.url)["port"]
+        copied = _run_checked([str(bindir / "pg_basebackup"), "-h", str(self.workdir), "-p", str(port),
+                               "-U", ADMIN_USER, "-D", str(twin.workdir / "data"), "--no-sync", "-X", "fetch"],
+                              run_as.pw_name if run_as else None)
+        if copied.returncode != 0:
+            twin.stop()
+            last = (copied.stderr.strip().splitlines() or ["no output"])[-1]
+            raise UserError(f"PostgreSQL could not be copied for a second server: pg_basebackup: {last}")
+        password = str(psycopg.conninfo.conninfo_to_dict(self.url)["password"])
+        twin.url = twin._serve(bindir, twin.workdir / "data", password, run_as, timeout)
+        return twin
+
+    def _serve(self, bindir: Path, data: Path, password: str, run_as: pwd.struct_passwd | None,
+               timeout: float) -> str:
+        """The server on its data folder, on a free port; its admin URL once it answers."""
+        assert self.workdir is not None
+        log = self.workdir / "postgres.log"
         port = free_port()
         settings = {
             "listen_addresses": "127.0.0.1", "port": str(port),
@@ -119,18 +151,19 @@ class EmbeddedPostgres:
                 args, stdout=out, stderr=subprocess.STDOUT,
                 preexec_fn=lambda: _enter_then_drop(self.placement, run_as), start_new_session=True,
             )
-        self.url = f"postgresql://{ADMIN_USER}:{password}@127.0.0.1:{port}/postgres"
+        url = f"postgresql://{ADMIN_USER}:{password}@127.0.0.1:{port}/postgres"
+
         def died() -> bool:
             return self.process is not None and self.process.poll() is not None
 
         def last_words() -> str:
             return " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
         try:
-            wait_for_postgres(self.url, timeout, died, last_words)
+            wait_for_postgres(url, timeout, died, last_words)
         except UserError:
             self.stop()
             raise
-        return self.url
+        return url
 
     def pids(self) -> list[int]:
         """The postmaster: the one this started, or, after a restart by someone else (`pg_ctl

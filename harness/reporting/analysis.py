@@ -139,8 +139,8 @@ def window_figures(everything: pd.DataFrame, m: dict[str, Any], budget_cpus: flo
         # how busy the server side kept its budget: ~100 % means the budget set the throughput,
         # well below means the stage waited (on the network, a lock, a queue) with CPU to spare
         # (with tiers on several nodes, the busiest node's: each has the budget's CPUs)
-        "server_busy_pct": 100 * max((m.get("node_busy_seconds") or {"": m["server_cpu_seconds"]}).values())
-                           / m["window_seconds"] / budget_cpus,
+        # (side by side with another variant, both together: harness.measure.side_by_side)
+        "server_busy_pct": 100 * _busy_seconds(m) / m["window_seconds"] / budget_cpus,
         "sign_in_s": np.nan if m.get("sign_in_seconds") is None else m["sign_in_seconds"],
         # sign-in and warm-up are outside the figures, but what failed there is not dropped
         "failures_before_window": int((before & (everything["ok"] == 0)).sum()),
@@ -158,6 +158,14 @@ def window_figures(everything: pd.DataFrame, m: dict[str, Any], budget_cpus: flo
                                _number(row.get("net_cpu_pct")) / 100))
     row["bound_by"] = bound_by(row)
     return row
+
+
+def _busy_seconds(m: dict[str, Any]) -> float:
+    """The CPU seconds the window kept the budget busy with: the server side's; with tiers on
+    several nodes the busiest node's; side by side, every variant's on the shared budget."""
+    if shared := (m.get("side_by_side") or {}).get("budget_busy_seconds"):
+        return float(shared)
+    return float(max((m.get("node_busy_seconds") or {"": m["server_cpu_seconds"]}).values()))
 
 
 def samples_figures(sent: int | None, everything: pd.DataFrame) -> dict[str, Any]:

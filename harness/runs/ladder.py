@@ -5,6 +5,7 @@ fails is recorded with its logs and the next one runs. Tables are rewritten afte
 stage, so a crash or Ctrl-C later loses nothing already measured.
 """
 
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -14,7 +15,7 @@ from typing import Any, Protocol
 import httpx
 
 from harness import interrupts
-from harness.backends.base import Backend, RunEnvironment
+from harness.backends.base import Backend, RunEnvironment, RunningStage
 from harness.backends.local import LocalBackend
 from harness.cpu import CpuBudget
 from harness.errors import PartLost, StageFailed, UserError
@@ -26,6 +27,7 @@ from harness.measure.window import measure
 from harness.network.emulator import NetworkPlan
 from harness.reporting import analysis, html_report, plots, report
 from harness.run_folder import new_run_dir, read_stage, run_header, stage_dir, utc_now, write_json
+from harness.runs.order import BlockOrder
 from harness.runs.skeleton import recorded_run
 from harness.runs.subject import LADDER, Subject
 from harness.settings import HarnessSettings
@@ -66,6 +68,36 @@ class RunPlan:
     # plain measurement: the profile says where the CPU goes, the pair what profiling cost
     profiled: bool = False
     subject: Subject = LADDER  # the ladder's stages, or a service's variants (harness.service)
+    # how many blocks (repeats) to measure: `repeat` of them, or as many as a gate's rule asks for
+    # (harness.runs.gate), decided after each block
+    blocks: "Blocks | None" = None
+    # every stage of a block measured at once on the budget, in one window (harness gate)
+    side_by_side: bool = False
+
+
+class Blocks(Protocol):
+    """Decides, after each block, whether the run measures another."""
+
+    @property
+    def expected(self) -> int:
+        """How many blocks the run expects to measure (for its progress)."""
+        ...
+
+    def another(self, run_dir: Path, measured: int, run: dict[str, Any]) -> bool:
+        """Whether to measure block `measured + 1`; may record its reasons in `run`."""
+        ...
+
+
+@dataclass(frozen=True)
+class FixedBlocks:
+    count: int
+
+    @property
+    def expected(self) -> int:
+        return self.count
+
+    def another(self, run_dir: Path, measured: int, run: dict[str, Any]) -> bool:
+        return measured < self.count
 
 
 def run_all(plan: RunPlan, settings: HarnessSettings, progress: Progress | None = None,
@@ -117,27 +149,37 @@ def _measure_ladder(plan: RunPlan, settings: HarnessSettings, progress: Progress
                     run: dict[str, Any], started: list[str]) -> None:
     """The ladder, its ceiling and the same-traffic pass inside one environment (database, budget)."""
     with plan.backend.environment(plan.budget, settings, run_dir / "setup") as env:
-        run["database"] = {"kind": env.database_kind, "seed_rows": env.seed_rows}
-        run["budget"]["enforced"] = env.details.pop("enforced", "affinity")
-        run.update(env.details)
-        progress.phase("choosing the load path")
-        run["load_path"] = plan.backend.choose_load_path(
-            env, plan.shape, plan.budget.load, run_dir / "load-path", settings.start_timeout_seconds)
-        write_json(run_dir / "run.json", run)
+        prepare(plan, env, settings, progress, run_dir, run)
+        progress.phase("statements per endpoint")
+        if probed := plan.subject.before_windows(plan.backend, env, run_dir, settings.start_timeout_seconds):
+            run["statements"] = probed
+            write_json(run_dir / "run.json", run)
         reference: list[Transcript] = []
-        total = len(plan.stages) * plan.repeat
-        # repeats interleave the stages, so drift on a shared machine hits all of them alike
-        for repeat in range(1, plan.repeat + 1):
-            for index, stage in enumerate(plan.stages, start=1):
+        blocks = plan.blocks or FixedBlocks(plan.repeat)
+        total = len(plan.stages) * blocks.expected
+        # repeats are blocks, every stage once per block in a balanced random order
+        # (harness.runs.order), so drift on a shared machine hits all of them alike
+        order = BlockOrder(plan.stages, seed := random.SystemRandom().randrange(2**32))
+        run["order"] = {"seed": seed, "blocks": []}
+        broken: set[str] = set()  # a stage that failed once is not started again in a later block
+        repeat = 0
+        while blocks.another(run_dir, repeat, run):
+            repeat += 1
+            block = [s for s in order.block(repeat) if s.id not in broken]
+            run["order"]["blocks"].append([s.id for s in block])
+            write_json(run_dir / "run.json", run)
+            if plan.side_by_side:
+                interrupts.check()
+                progress.stage(repeat, blocks.expected, " + ".join(s.id for s in block))
+                started += [folder_name(s.id, Kind.LADDER, repeat) for s in block]
+                if not _run_side_by_side(env, block, plan, run_dir, reference, settings, progress, repeat):
+                    broken.update(s.id for s in block)
+                continue
+            for index, stage in enumerate(block, start=1):
                 interrupts.check()
                 progress.stage((repeat - 1) * len(plan.stages) + index, total, stage.id)
-                # with --profile, the plain and the profiled measurement take turns going first,
-                # so neither always meets the host a few minutes later than the other
-                pair = [Kind.LADDER, Kind.PROFILED] if repeat % 2 else [Kind.PROFILED, Kind.LADDER]
-                for kind in pair if plan.profiled else [Kind.LADDER]:
-                    interrupts.check()
-                    started.append(folder_name(stage.id, kind, repeat))
-                    _run_stage(env, stage, plan, run_dir, reference, settings, progress, repeat, kind)
+                if not measure_stage(env, stage, plan, run_dir, reference, settings, progress, repeat, started):
+                    broken.add(stage.id)
         if plan.ceiling and plan.stages:
             interrupts.check()
             progress.stage(total, total, f"{plan.stages[-1].id} ceiling")
@@ -152,6 +194,33 @@ def _measure_ladder(plan: RunPlan, settings: HarnessSettings, progress: Progress
                 progress.stage(index, len(plan.stages), f"{stage.id} at {rate:,.0f} req/s")
                 started.append(folder_name(stage.id, Kind.SAME_TRAFFIC))
                 _run_stage(env, stage, plan, run_dir, reference, settings, progress, 1, Kind.SAME_TRAFFIC, rate)
+
+
+def prepare(plan: RunPlan, env: RunEnvironment, settings: HarnessSettings, progress: Progress, run_dir: Path,
+            run: dict[str, Any]) -> None:
+    """What every run records of its environment before its first window, and its load path."""
+    run["database"] = {"kind": env.database_kind, "seed_rows": env.seed_rows}
+    run["budget"]["enforced"] = env.details.pop("enforced", "affinity")
+    run.update(env.details)
+    progress.phase("choosing the load path")
+    run["load_path"] = plan.backend.choose_load_path(
+        env, plan.shape, plan.budget.load, run_dir / "load-path", settings.start_timeout_seconds)
+    write_json(run_dir / "run.json", run)
+
+
+def measure_stage(env: RunEnvironment, stage: Rung, plan: RunPlan, run_dir: Path, reference: list[Transcript],
+                  settings: HarnessSettings, progress: Progress, repeat: int, started: list[str]) -> bool:
+    """One stage's measurement of one block (repeat), and its profiled one with --profile; whether
+    each was measured."""
+    # with --profile, the plain and the profiled measurement take turns going first,
+    # so neither always meets the host a few minutes later than the other
+    pair = [Kind.LADDER, Kind.PROFILED] if repeat % 2 else [Kind.PROFILED, Kind.LADDER]
+    measured = True
+    for kind in pair if plan.profiled else [Kind.LADDER]:
+        interrupts.check()
+        started.append(folder_name(stage.id, kind, repeat))
+        measured = _run_stage(env, stage, plan, run_dir, reference, settings, progress, repeat, kind) and measured
+    return measured
 
 
 def finish(run_dir: Path, charts: bool = True) -> None:
@@ -252,7 +321,8 @@ def same_traffic_rate(run_dir: Path, plan: RunPlan) -> tuple[float, str]:
 
 def _run_stage(env: RunEnvironment, stage: Rung, plan: RunPlan, run_dir: Path,
                reference: list[Transcript], settings: HarnessSettings, progress: Progress,
-               repeat: int = 1, kind: Kind = Kind.LADDER, open_rate: float | None = None) -> None:
+               repeat: int = 1, kind: Kind = Kind.LADDER, open_rate: float | None = None) -> bool:
+    """One measurement; whether it measured."""
     out = stage_dir(run_dir, folder_name(stage.id, kind, repeat))
     # the ceiling, the same-traffic pass and the profiled measurements are rows of their own
     # (harness.kinds), never part of the ladder's ratios
@@ -280,19 +350,7 @@ def _run_stage(env: RunEnvironment, stage: Rung, plan: RunPlan, run_dir: Path,
             meta["url"] = running.base_url  # what the load was sent to
             if repeat == 1 and kind is Kind.LADDER:
                 enter("verify")
-                try:
-                    with httpx.Client(base_url=running.base_url, timeout=120) as client:
-                        transcript = plan.subject.transcript(client, env, stage)
-                except httpx.HTTPError as broken:  # a reset, a timeout: the stage's failure, not the run's
-                    raise StageFailed(f"{stage.id}: verify failed: {type(broken).__name__}: {broken} "
-                                      f"({broken.request.method} {broken.request.url.path})",
-                                      running.logs()) from None
-                write_json(out / "verify.json", {"steps": transcript.steps, "problems": transcript.problems})
-                differences = compare([*reference[:1], transcript])
-                if transcript.problems or differences:
-                    raise StageFailed(f"{stage.id}: verify failed: {(transcript.problems + differences)[0]}",
-                                      running.logs())
-                reference.append(transcript)
+                _verify(running, stage, plan, env, out, reference)
             interrupts.check()
             enter("idle check")
             meta["idle"] = wait_until_idle(plan.budget.server | plan.budget.load, plan.idle).as_record()
@@ -328,6 +386,90 @@ def _run_stage(env: RunEnvironment, stage: Rung, plan: RunPlan, run_dir: Path,
         if error and meta.get("log_tail"):
             error = f"{error}\n{meta['log_tail']}"
         progress.stage_done(meta["id"], row, error)
+    return bool(meta["status"] == "ok")
+
+
+def _verify(running: RunningStage, stage: Rung, plan: RunPlan, env: RunEnvironment, out: Path,
+            reference: list[Transcript]) -> None:
+    """The rung answers the subject's requests as the first verified rung did, or it fails."""
+    try:
+        with httpx.Client(base_url=running.base_url, timeout=120) as client:
+            transcript = plan.subject.transcript(client, env, stage)
+    except httpx.HTTPError as broken:  # a reset, a timeout: the stage's failure, not the run's
+        raise StageFailed(f"{stage.id}: verify failed: {type(broken).__name__}: {broken} "
+                          f"({broken.request.method} {broken.request.url.path})", running.logs()) from None
+    write_json(out / "verify.json", {"steps": transcript.steps, "problems": transcript.problems})
+    differences = compare([*reference[:1], transcript])
+    if transcript.problems or differences:
+        raise StageFailed(f"{stage.id}: verify failed: {(transcript.problems + differences)[0]}", running.logs())
+    reference.append(transcript)
+
+
+def _run_side_by_side(env: RunEnvironment, stages: list[Rung], plan: RunPlan, run_dir: Path,
+                      reference: list[Transcript], settings: HarnessSettings, progress: Progress,
+                      repeat: int) -> bool:
+    """One window of every stage of the block at once on the budget (harness.measure.side_by_side);
+    whether it measured. A failure of one fails the window for all: none was measured alone."""
+    from harness.measure.side_by_side import Side, measure_side_by_side
+    outs = [stage_dir(run_dir, folder_name(s.id, Kind.LADDER, repeat)) for s in stages]
+    metas: list[dict[str, Any]] = [
+        {"id": s.id, "kind": Kind.LADDER.value, "order": s.order, "repeat": repeat, "open_rate": None,
+         "title": s.title, "fix": s.fix, "part": s.part, "removes": s.removes, "services": len(s.services),
+         "side_by_side": [o.id for o in stages if o is not s], "status": "running", "started_at": utc_now(),
+         "phase": "start", "phases": {}} for s in stages]
+
+    def enter(phase: str, seconds_left: float | None = None) -> None:
+        for meta, out in zip(metas, outs, strict=True):
+            if meta["phase"] != phase:
+                meta["phase"] = phase
+                write_json(out / "stage.json", meta)
+        progress.phase(phase, seconds_left)
+
+    for meta, out in zip(metas, outs, strict=True):
+        write_json(out / "stage.json", meta)
+    started, error, logs = time.monotonic(), None, {}
+    try:
+        enter("start")
+        interrupts.check()
+        backend = plan.backend
+        assert hasattr(backend, "side_by_side"), "side by side needs a service's backend"
+        with backend.side_by_side(env, stages, [o / "logs" for o in outs], settings.start_timeout_seconds,
+                                  plan.network) as running:
+            for meta, side in zip(metas, running, strict=True):
+                meta["phases"]["start_s"] = round(time.monotonic() - started, 2)
+                meta["url"] = side.running.base_url
+            if repeat == 1:
+                enter("verify")
+                for stage, out, side in zip(stages, outs, running, strict=True):
+                    _verify(side.running, stage, plan, env, out, reference)
+            interrupts.check()
+            enter("idle check")
+            idle = wait_until_idle(plan.budget.server | plan.budget.load, plan.idle).as_record()
+            t = time.monotonic()
+            measure_side_by_side([Side(side.running, out, side.admin_url, side.database_pids)
+                                  for out, side in zip(outs, running, strict=True)],
+                                 plan.shape, plan.budget.load, plan.budget.server, plan.subject.writes, tick=enter)
+            for meta in metas:
+                meta.update(idle=idle, status="ok")
+                meta["phases"]["load_s"] = round(time.monotonic() - t, 2)
+            enter("teardown")
+    except StageFailed as failed:
+        error, logs = str(failed), failed.logs
+        for meta in metas:
+            meta["status"], meta["error"] = "failed", error
+            meta["log_tail"] = _culprit_tail(error, logs)
+    finally:
+        for meta, out in zip(metas, outs, strict=True):
+            meta["finished_at"] = utc_now()
+            if meta["status"] == "running":
+                meta["status"] = "interrupted"
+            write_json(out / "stage.json", meta)
+        for meta, out in zip(metas, outs, strict=True):
+            row = measurement_ended(run_dir, out)
+            said = meta.get("error") or (f"stopped in {meta['phase']}" if meta["status"] == "interrupted" else None)
+            progress.stage_done(meta["id"], row, f"{said}\n{meta['log_tail']}" if said and meta.get("log_tail")
+                                else said)
+    return all(meta["status"] == "ok" for meta in metas)
 
 
 def _culprit_tail(message: str, logs: dict[str, str], lines: int = 8) -> str:

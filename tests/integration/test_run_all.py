@@ -83,8 +83,12 @@ def test_repeats_interleave_the_stages(results_dir: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = list(results_dir.iterdir())
     finished = {d.name: json.loads((d / "stage.json").read_text())["finished_at"] for d in (run / "stages").iterdir()}
-    assert sorted(finished, key=finished.__getitem__) == ["s4-queries", "s8-one-round-trip", "s4-queries.r2",
-                                                          "s8-one-round-trip.r2"]
+    # blocks in a balanced order: the plan's first, then reversed, as run.json records (harness.runs.order)
+    assert sorted(finished, key=finished.__getitem__) == ["s4-queries", "s8-one-round-trip",
+                                                          "s8-one-round-trip.r2", "s4-queries.r2"]
+    order = json.loads((run / "run.json").read_text())["order"]
+    assert order["blocks"] == [["s4-queries", "s8-one-round-trip"], ["s8-one-round-trip", "s4-queries"]]
+    assert isinstance(order["seed"], int)
     summary = pd.read_csv(run / "summary.csv").set_index("stage")
     assert list(summary["repeats"]) == [2, 2]
     assert (summary["rps_min"] <= summary["rps"]).all() and (summary["rps"] <= summary["rps_max"]).all()
