@@ -97,3 +97,57 @@ def write_flames(run_dir: Path, requests: dict[str, int]) -> Path | None:
 def read_flames(run_dir: Path) -> dict[str, Any]:
     path = run_dir / FLAMES
     return dict(json.loads(path.read_text())) if path.is_file() else {}
+
+
+def _paths(node: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], float]:
+    """Every node's value by its path of frame names from the root's services down."""
+    out = {}
+    for child in node["children"]:
+        path = (*prefix, str(child["name"]))
+        out[path] = float(child["value"])
+        out.update(_paths(child, path))
+    return out
+
+
+def differential(base: dict[str, Any], candidate: dict[str, Any]) -> dict[str, Any]:
+    """The candidate's flame with each frame's growth against the base (`delta`, ms per request):
+    frames matched by their path of names (function and file) from the service down; a frame the
+    base has not grew by all of its value. Flame graphs of the two are drawn alike (flames.json)."""
+    before = _paths(base)
+
+    def mark(node: dict[str, Any], prefix: tuple[str, ...]) -> dict[str, Any]:
+        path = (*prefix, str(node["name"])) if prefix or node is not candidate else ()
+        children = [mark(c, path) for c in node["children"]]
+        delta = float(node["value"]) - (before.get(path, 0.0) if path else float(base["value"]))
+        return {**node, "delta": round(delta, 4), "children": children}
+    return mark(candidate, ())
+
+
+def _self_times(node: dict[str, Any], out: dict[str, float] | None = None) -> dict[str, float]:
+    """Each function's own CPU per request (its frames' values less their callees'), summed."""
+    out = {} if out is None else out
+    own = float(node["value"]) - sum(float(c["value"]) for c in node["children"])
+    out[str(node["name"])] = out.get(str(node["name"]), 0.0) + own
+    for child in node["children"]:
+        _self_times(child, out)
+    return out
+
+
+def grown_frames(base: dict[str, Any], candidate: dict[str, Any], top: int = 5,
+                 floor_ms: float = 0.01) -> list[tuple[str, float, float]]:
+    """The functions whose own CPU per request grew most: (function, base ms, candidate ms)."""
+    a, b = _self_times(base), _self_times(candidate)
+    grown = [(name, a.get(name, 0.0), ms) for name, ms in b.items() if ms - a.get(name, 0.0) >= floor_ms]
+    return sorted(grown, key=lambda g: g[1] - g[2])[:top]
+
+
+def grown_line(run_dir: Path, base: str, candidate: str) -> list[str]:
+    """The answer's line on the profile: the functions whose own CPU per request grew most."""
+    flames = read_flames(run_dir)
+    if base not in flames or candidate not in flames:
+        return []
+    grown = grown_frames(flames[base], flames[candidate], top=3)
+    if not grown:
+        return []
+    return ["profile, own CPU per request that grew most: "
+            + "; ".join(f"`{name}` {b - a:+.2f} ms" for name, a, b in grown)]

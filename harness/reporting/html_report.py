@@ -26,7 +26,7 @@ from markdown_it import MarkdownIt
 
 from harness.measure.waiting import evidence
 from harness.reporting.analysis import open_model_rows, read_summary, side_rows
-from harness.reporting.flames import read_flames
+from harness.reporting.flames import differential, grown_frames, read_flames
 from harness.reporting.layers import read_profile_tables
 from harness.reporting.plots import draw_all, ladder_chart, layer_colours, layer_table
 from harness.reporting.report import render
@@ -96,10 +96,20 @@ def verdict_details(summary: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
-def flame_svg(stage: str, tree: dict[str, Any], colours: dict[str, str]) -> str:
+def growth_colour(delta: float, scale: float) -> str:
+    """A differential flame's colour: red as a frame grew, blue as it shrank, grey where it held."""
+    share = max(-1.0, min(1.0, delta / scale)) if scale > 0 else 0.0
+    if abs(share) < 0.02:
+        return "#d9d9d9"
+    strength = int(215 - 170 * abs(share))
+    return f"rgb(230,{strength},{strength})" if share > 0 else f"rgb({strength},{strength},235)"
+
+
+def flame_svg(stage: str, tree: dict[str, Any], colours: dict[str, str], differential: bool = False) -> str:
     """One stage's flame graph: the stage at the bottom, each call above its caller, widths in
-    CPU ms per request."""
+    CPU ms per request; `differential`: coloured by each frame's growth against the base (`delta`)."""
     total = float(tree["value"]) or 1.0
+    scale = max((abs(float(d)) for d in _deltas(tree)), default=0.0) if differential else 0.0
     rects: list[str] = []
     depth_seen = 0
 
@@ -109,8 +119,10 @@ def flame_svg(stage: str, tree: dict[str, Any], colours: dict[str, str]) -> str:
         width = FLAME_WIDTH * float(node["value"]) / total
         name = html.escape(str(node["name"]))
         share = 100 * float(node["value"]) / total
-        colour = colours.get(str(node["layer"]), "#cccccc")
-        rects.append(f'<g><title>{name} — {node["value"]:.3g} ms/request ({share:.1f} %); '
+        colour = growth_colour(float(node.get("delta", 0.0)), scale) if differential \
+            else colours.get(str(node["layer"]), "#cccccc")
+        grew = f'; {float(node["delta"]):+.3g} ms/request against the base' if differential else ""
+        rects.append(f'<g><title>{name} — {node["value"]:.3g} ms/request ({share:.1f} %){grew}; '
                      f'{html.escape(str(node["layer"]))}</title><rect x="{x:.1f}" y="{{y{depth}}}" '
                      f'width="{width:.1f}" height="{ROW - 1}" fill="{colour}"/>'
                      + (f'<text x="{x + 3:.1f}" y="{{t{depth}}}">{name[: int(width / 6.5)]}</text>'
@@ -129,6 +141,36 @@ def flame_svg(stage: str, tree: dict[str, Any], colours: dict[str, str]) -> str:
             f'width="{FLAME_WIDTH}" height="{height}" role="img" aria-label="flame graph of {html.escape(stage)}">'
             f"{body}</svg><figcaption class=muted>{html.escape(stage)}: {total:.3g} ms of server CPU per request "
             "(PostgreSQL's not in it); hover a frame for its value</figcaption></figure>")
+
+
+def _deltas(node: dict[str, Any]) -> list[float]:
+    return [float(node.get("delta", 0.0)), *(d for c in node["children"] for d in _deltas(c))]
+
+
+def differential_section(run_dir: Path) -> str:
+    """A service run's differential flame graphs: each variant's flame against the base's, its
+    frames coloured by how much they grew (red) or shrank (blue) per request, and the functions
+    whose own CPU per request grew most."""
+    flames = read_flames(run_dir)
+    variants = [v["id"] for v in load_run(run_dir).get("variants", [])]
+    if len(variants) < 2 or variants[0] not in flames:
+        return ""
+    base = flames[variants[0]]
+    parts = ["<h2>What grew, against the base</h2><p class=muted>Each variant's flame graph with each frame "
+             f"coloured by its growth in CPU per request against {html.escape(variants[0])}'s (frames matched by "
+             "function and file along the call path): red grew, blue shrank, grey held. Widths are the "
+             "variant's own CPU per request.</p>"]
+    for variant in variants[1:]:
+        if variant not in flames:
+            continue
+        grown = grown_frames(base, flames[variant])
+        items = "".join(f"<li><code>{html.escape(name)}</code> {a:.3g} → {b:.3g} ms/request ({b - a:+.3g})</li>"
+                        for name, a, b in grown)
+        parts.append(f"<h3>{html.escape(variant)} against {html.escape(variants[0])}</h3>"
+                     + flame_svg(variant, differential(base, flames[variant]), {}, differential=True)
+                     + (f"<p>The functions whose own CPU per request grew most:</p><ul>{items}</ul>" if items else
+                        "<p>No function's own CPU per request grew by 0.01 ms or more.</p>"))
+    return "\n".join(parts)
 
 
 def flames_section(run_dir: Path, colours: dict[str, str]) -> str:
@@ -168,6 +210,8 @@ def render_html(run_dir: Path) -> str:
         table_end = rest.find("</table>") + len("</table>")
         body = head + "<h2>Summary</h2>" + rest[:table_end] + verdict_details(summary) + rest[table_end:]
     body += flames_section(run_dir, colours)
+    if run.get("service"):
+        body += differential_section(run_dir)
     files = sorted(p.name for p in run_dir.glob("*.csv"))
     body += ("<h2>Data</h2><p>" + " · ".join(f'<a href="{html.escape(f)}">{html.escape(f)}</a>' for f in files)
              + "</p>") if files else ""
@@ -183,14 +227,15 @@ def write_html_report(run_dir: Path) -> Path:
     return path
 
 
-def compare_page(rows: list[Any], run_a: Path, run_b: Path, threshold: float, differences: list[str]) -> str:
-    """`harness compare`'s page: each stage of A beside B, what moved beyond the threshold and
-    both runs' noise, the conditions they differ in, and both runs' charts side by side."""
-    table = pd.DataFrame([{"stage": r.stage, "req/s A": r.rps_a, "req/s B": r.rps_b, "B/A": r.rps_ratio,
-                           "throughput": r.rps_verdict, "p95 A ms": r.p95_a, "p95 B ms": r.p95_b,
-                           "p95 B/A": r.p95_ratio, "p95": r.p95_verdict} for r in rows])
-    moved = [f"{r.stage}: throughput {r.rps_verdict}, p95 {r.p95_verdict}" for r in rows
-             if {r.rps_verdict, r.p95_verdict} & {"improvement", "regression"}]
+def compare_page(rows: list[Any], run_a: Path, run_b: Path, differences: list[str]) -> str:
+    """`harness compare`'s page: the answer first, each stage's change with its interval and call,
+    the conditions the runs differ in, and both runs' charts side by side."""
+    from harness.reporting.compare import compare_answer
+    table = pd.DataFrame([{"stage": r.stage, "figure": r.changes[0].figure.label,
+                           "change %": r.changes[0].change_pct, "low %": r.changes[0].interval_pct[0],
+                           "high %": r.changes[0].interval_pct[1], "call": r.verdict, "req/s A": r.rps_a,
+                           "req/s B": r.rps_b, "p95 A ms": r.p95_a, "p95 B ms": r.p95_b} for r in rows])
+    answer = compare_answer(rows, run_a, run_b)
     sides = []
     for run in dict.fromkeys([run_a, run_b]):
         summary = read_summary(run)
@@ -200,13 +245,17 @@ def compare_page(rows: list[Any], run_a: Path, run_b: Path, threshold: float, di
                 ladder_chart(summary, chart, run.name, article=not load_run(run).get("service"))
             ladder = _svg(chart) if chart.is_file() else ""
         sides.append(f"<div><h3>{html.escape(run.name)}</h3><figure>{ladder}</figure></div>")
+    lines = answer.lines()
+    first = html.escape(lines[0]).replace("**", "")
     body = (f"<h1>{html.escape(run_b.name)} against {html.escape(run_a.name)}</h1>"
-            f"<p>A change is called only beyond {threshold:.0%} and outside both runs' spread over their "
-            "repeats; a generator-bound row or one whose network did not hold is shown, never called.</p>"
+            f"<p class=answer><strong>{first}</strong></p>"
+            + ("<ul>" + "".join(f"<li>{html.escape(line[2:])}</li>" for line in lines[1:]) + "</ul>"
+               if lines[1:] else "")
+            + "<p>Each change is CPU per request (or the figure asked for) B/A with its confidence interval: "
+            "slower or faster when the interval excludes no change and the change passes the threshold; no "
+            "change larger than X % when the whole interval lies within it; not enough data under three windows "
+            "a side. A generator-bound row or one whose network did not hold is shown, never called.</p>"
             + _table(table)
-            + "<h2>What moved beyond the noise</h2>"
-            + ("<ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in moved) + "</ul>" if moved
-               else "<p>Nothing: every difference is within the threshold or the noise.</p>")
             + "<h2>Conditions</h2>"
             + ("<ul>" + "".join(f"<li>{html.escape(d)}</li>" for d in differences) + "</ul>" if differences
                else "<p>Measured under the same conditions (machine, backend, budget, load, network).</p>")
@@ -217,10 +266,10 @@ def compare_page(rows: list[Any], run_a: Path, run_b: Path, threshold: float, di
 
 
 def write_compare_page(rows: list[Any], run_a: Path, stage_a: str | None, run_b: Path, stage_b: str | None,
-                       threshold: float, differences: list[str]) -> Path:
+                       differences: list[str]) -> Path:
     """The page beside B: compare-<A>[-<stage>].html."""
     name = "-".join(p for p in (run_a.name if run_a != run_b else "", stage_a or "", "to", stage_b or "") if p) \
         if (stage_a or stage_b) else run_a.name
     path = run_b / f"compare-{re.sub(r'[^A-Za-z0-9._-]+', '-', name)}.html"
-    path.write_text(compare_page(rows, run_a, run_b, threshold, differences))
+    path.write_text(compare_page(rows, run_a, run_b, differences))
     return path

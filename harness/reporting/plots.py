@@ -1,5 +1,7 @@
 """Charts drawn from a results folder's tables (never from a live run)."""
 
+import math
+import re
 from pathlib import Path
 
 import matplotlib
@@ -8,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.axis import Axis  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from harness.kinds import Kind, stage_of  # noqa: E402
 from harness.reporting.analysis import beyond_case_study, open_model_rows, ratios, read_summary, side_rows  # noqa: E402
@@ -26,10 +30,34 @@ def _short(stage: str) -> str:
     return stage.replace("-", "\n", 1)
 
 
+def _id(name: str) -> str:
+    """A ladder stage's id (s4 of s4-queries); any other name (a service's variant) whole."""
+    head, _, rest = name.partition("-")
+    return head if rest and re.fullmatch(r"s\d+", head) else name
+
+
 def _ticks(stages: "pd.Series[str] | pd.Index[str]", room: int = 6) -> list[str]:
     """Tick labels under narrow bars: the names while `room` of them fit, else the ids (s0, s1, …)."""
     names = [str(s) for s in stages]
-    return [_short(s) for s in names] if len(names) <= room else [s.split("-", 1)[0] for s in names]
+    return [_short(s) for s in names] if len(names) <= room else [_id(s) for s in names]
+
+
+def _plain(value: float) -> str:
+    """A tick as a person writes it: 0.4, 2, 300, 12,000 (never 4×10⁻¹)."""
+    if value <= 0:
+        return ""
+    return f"{value:,.0f}" if value >= 1 else f"{value:.2g}"
+
+
+def plain_log(axis: Axis) -> None:
+    """A log axis with plain numbers: every decade, and 2 and 5 between them (so a narrow range
+    still has labels), none in e-notation."""
+    axis.set_major_formatter(FuncFormatter(lambda v, _: _plain(v)))
+
+    def minor(value: float, _: object) -> str:
+        lead = value / 10 ** math.floor(math.log10(value)) if value > 0 else 0
+        return _plain(value) if round(lead) in (2, 5) and abs(lead - round(lead)) < 1e-6 else ""
+    axis.set_minor_formatter(FuncFormatter(minor))
 
 
 def case_study_end(data: pd.DataFrame) -> int | None:
@@ -74,6 +102,7 @@ def ladder_chart(summary: pd.DataFrame, path: Path, subtitle: str = "", article:
         p95.annotate(f"{y:,.0f} ms", (x, y), textcoords="offset points", xytext=(0, 8),
                      ha="center", fontsize=8, color="#E45756")
     p95.set_yscale("log")
+    plain_log(p95.yaxis)
     p95.set_ylabel("p95 latency (ms, log)", color="#E45756")
     mark_case_study_end(ax, data)
     if subtitle:
@@ -91,7 +120,8 @@ def ladder_chart(summary: pd.DataFrame, path: Path, subtitle: str = "", article:
     ax_ratio.set_xticks(steps, _ticks(data["stage"], room=0))  # a narrow panel: always the ids
     mark_case_study_end(ax_ratio, data)
     ax_ratio.set_yscale("log")
-    ax_ratio.set_title("Improvement over the baseline (log)")
+    plain_log(ax_ratio.yaxis)
+    ax_ratio.set_title("Improvement over the baseline (log)" if article else "Against the base (log)")
     ax_ratio.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     save_chart(fig, path)
@@ -107,6 +137,7 @@ def latency_chart(summary: pd.DataFrame, path: Path) -> None:
         ax.bar([x + (i - 1) * width for x in xs], data[col], width, label=col.replace("_ms", ""), color=color)
     ax.set_xticks(list(xs), [_short(s) for s in data["stage"]])
     ax.set_yscale("log")
+    plain_log(ax.yaxis)
     ax.set_ylabel("latency (ms, log)")
     ax.set_title("Latency percentiles per stage (exact, from every request in the window)")
     ax.legend()
@@ -158,6 +189,7 @@ def same_traffic_chart(summary: pd.DataFrame, path: Path, article: bool = True) 
                     fontsize=8)
     mark_case_study_end(ax, data.reset_index(drop=True))
     ax.set_yscale("log")
+    plain_log(ax.yaxis)
     ax.set_ylabel("p95 from the due time (ms, log)")
     rate = data["offered_rps"].iloc[0] if len(data) else float("nan")
     ax.set_title(f"Same traffic: every stage offered {rate:,.0f} req/s (hatched: could not be offered it)")

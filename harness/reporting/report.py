@@ -20,6 +20,7 @@ from harness.reporting.analysis import (
 from harness.reporting.figures import shown_in
 from harness.reporting.layers import read_profile_tables
 from harness.reporting.profile_report import profile_lines, step_layer_moves
+from harness.reporting.statements import read_statements_table
 from harness.reporting.tables import markdown
 from harness.reporting.tails import tail_lines
 from harness.run_folder import load_run, read_stage
@@ -60,8 +61,8 @@ def step_paragraph(prev: pd.Series, cur: pd.Series, meta: dict[str, Any]) -> str
         text += (f" It pays by overlapping waits, not by saving CPU: before, the budget was only {busy_before:.0f} % "
                  f"busy (processes held by blocking waits with CPU to spare); after, {busy_after:.0f} %.")
     elif speed < 0.95 and cpu_up > 1.05:
-        text += (f" Not faster here because each request now costs {cpu_up:.2f}× the server CPU, and on this "
-                 f"budget throughput is bound by CPU: there is no idle wait for this fix to reclaim.")
+        text += (f" Slower: each request now costs {cpu_up:.2f}× the server CPU, and on this budget "
+                 f"throughput is bound by CPU.")
     elif speed <= 1.05 and abs(cpu_up - 1) <= 0.05:
         text += " Server CPU per request did not move, so on this budget neither did throughput."
     verdict_after = cur.get("bound_by")
@@ -188,7 +189,7 @@ def same_traffic_lines(run: dict[str, Any], summary: pd.DataFrame) -> list[str]:
              "floor, not the stage's latency at that rate.", "",
              "![same traffic](same_traffic.png)", "",
              markdown(rows[shown_in("same-traffic")]), ""]
-    if len(rows) >= 2:
+    if len(rows) >= 2 and not run.get("service"):
         first, last = rows.iloc[0], rows.iloc[-1]
         ratio = first["p95_ms"] / last["p95_ms"]
         before = (f"p95 {first['p95_ms'] / 1000:,.1f} s" if first["p95_ms"] == first["p95_ms"]
@@ -368,6 +369,7 @@ def render(run_dir: Path) -> str:
         "",
     ]
     if service:
+        lines += answer_lines(run_dir)
         lines += service_lines(service, run.get("variants", []))
     elif isinstance(run.get("interpreter"), dict):
         lines += [f"Interpreter of every stage's services: {interpreter.summary(run['interpreter'])}.", ""]
@@ -379,7 +381,10 @@ def render(run_dir: Path) -> str:
     lines += placement_lines(run.get("swarm"))
     lines += load_path_lines(run.get("load_path"))
     table = summary[shown_in("summary")].copy() if not summary.empty else summary
+    if service:  # hops are the ladder's own header
+        table = table.drop(columns=["hops_per_req"], errors="ignore")
     lines += ["## Summary", "", markdown(table), ""]
+    lines += statements_lines(run_dir, run)
     lines += same_traffic_lines(run, summary)
     lines += network_table_lines(run, summary)
     lines += sign_in_lines(summary)
@@ -403,12 +408,15 @@ def render(run_dir: Path) -> str:
             lines += [f"**Ceiling**: {last['stage']}'s stack serving {served} under the same budget: "
                       f"{top['rps']:,.0f} req/s, p95 {top['p95_ms']:,.0f} ms. "
                       f"{last['stage']} reaches {100 * last['rps'] / top['rps']:.0f} % of it.", ""]
-        lines += ["## Step by step", "",
+        lines += ["## Each variant against the base" if service else "## Step by step", "",
                   "At a fixed number of users, latency follows throughput (Little's law); server CPU per "
-                  "request is what each fix can lower on a fixed CPU budget.", ""]
+                  "request is what each " + ("change" if service else "fix") + " can move on a fixed CPU budget.", ""]
         beyond = beyond_case_study(data)
         moves = step_layer_moves(profiled)
         for i in range(1, len(data)):
+            if service:  # a pull request compares each variant with its base, not with the one before
+                lines += [step_paragraph(data.iloc[0], data.iloc[i], metas.get(data.iloc[i]["stage"], {})), ""]
+                continue
             if beyond.iloc[i] and not beyond.iloc[i - 1]:
                 lines += ["### Beyond the case study", "",
                           f"The case study ends at {data.iloc[i - 1]['stage']}. Each rung below is a fix of our "
@@ -454,6 +462,35 @@ def render(run_dir: Path) -> str:
               + ("" if service else "Hops come from the edge's `x-internal-hops` header; ")
               + "DB sessions from `pg_stat_database.sessions`; statements from `pg_stat_statements`.", ""]
     return "\n".join(lines)
+
+
+def answer_lines(run_dir: Path) -> list[str]:
+    """A service run opens with its answer: each variant against the base, then what moved."""
+    from harness.reporting.compare import variant_answers
+    answers = variant_answers(run_dir)
+    return [line for answer in answers for line in [*answer.lines(), ""]]
+
+
+def statements_lines(run_dir: Path, run: dict[str, Any]) -> list[str]:
+    """Statements per endpoint, variant beside variant, each with the line that issued it."""
+    table = read_statements_table(run_dir)
+    if table is None or table.empty:
+        return []
+    variants = [v["id"] for v in run.get("variants", [])]
+    wide = table.pivot_table(index=["endpoint", "statement"], columns="variant", values="calls_per_request",
+                             aggfunc="sum", fill_value=0.0)
+    wide = wide[[v for v in variants if v in wide.columns]]
+    sites = table.groupby(["endpoint", "statement"])["call_site"].first()
+    rows = wide.reset_index()
+    rows["statement"] = [f"`{s[:77]}…`" if len(s) > 78 else f"`{s}`" for s in rows["statement"]]
+    rows["call site"] = [sites.loc[(e, st)] for e, st in zip(wide.index.get_level_values(0),
+                                                                 wide.index.get_level_values(1), strict=True)]
+    repeats = (run.get("statements") or {}).get("repeats", 3)
+    return ["## Statements per endpoint", "",
+            f"Each request of the load and of `[[verify]]` sent alone {repeats} "
+            "times to each variant, before any window, `pg_stat_statements` read around it: calls per request, "
+            "exact, and the line of the service's own code that issued each statement (statements.csv).", "",
+            markdown(rows), ""]
 
 
 def write_report(run_dir: Path) -> Path:

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness.reporting.analysis import ladder_ceiling, read_summary  # noqa: E402
+from harness.reporting.plots import plain_log
 from harness.reporting.png import save_chart  # noqa: E402
 from harness.reporting.tables import markdown  # noqa: E402
 from harness.run_folder import read_json  # noqa: E402
@@ -87,6 +88,7 @@ def draw_sweep(sweep_dir: Path, table: pd.DataFrame, steps: pd.DataFrame) -> Pat
         thr.plot(rows["rtt_ms"], rows["rps"], marker="o", label=stage)
         p95.plot(rows["rtt_ms"], rows["p95_ms"] / 1000, marker="o", label=stage)
     thr.set(title="Throughput against RTT between the tiers", xlabel="RTT (ms)", ylabel="req/s (log)", yscale="log")
+    plain_log(thr.yaxis)
     p95.set(title="p95 against RTT (closed loop, same users)", xlabel="RTT (ms)", ylabel="p95 (s)")
     thr.legend(fontsize=8)
     for name, rows in steps.groupby("step", sort=False):

@@ -29,6 +29,7 @@ from harness.measure.window import measure  # noqa: E402
 from harness.network.emulator import LOOPBACK, NetworkPlan  # noqa: E402
 from harness.reporting.analysis import budget_cpus, record  # noqa: E402
 from harness.reporting.capacity_report import best_step, write_capacity_report  # noqa: E402
+from harness.reporting.plots import plain_log
 from harness.reporting.png import save_chart  # noqa: E402
 from harness.run_folder import load_run, new_run_dir, run_header, write_json  # noqa: E402
 from harness.runs.skeleton import recorded_run  # noqa: E402
@@ -161,6 +162,7 @@ def capacity_chart(steps: pd.DataFrame, summary: pd.DataFrame, target_p95_ms: fl
             ax.annotate(label, (r["rps"], r["p95_ms"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.axhline(target_p95_ms, color="black", linestyle="--", linewidth=1, label=f"p95 target {target_p95_ms:g} ms")
     ax.set_yscale("log")
+    plain_log(ax.yaxis)
     ax.set_xlabel("throughput (req/s)")
     ax.set_ylabel("p95 latency (ms, log)")
     ax.set_title("Throughput against p95 as the load grows (labels: concurrent users, or offered req/s)")

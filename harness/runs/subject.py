@@ -3,6 +3,7 @@
 differs — how each rung is verified before it is timed, which answers are acknowledged writes, and
 what run.json records of it."""
 
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -22,6 +23,11 @@ class Subject(Protocol):
         """Every request the rung must answer as the others do, as it answered them."""
         ...
 
+    def before_windows(self, backend: Any, env: RunEnvironment, run_dir: Path, start_timeout: float) -> dict[str, Any]:
+        """What the subject measures once before any window (a service: its statements per
+        endpoint); what run.json records of it."""
+        ...
+
     def record(self) -> dict[str, Any]:
         """What run.json keeps of the subject (none for the ladder: its stages are the run's)."""
         ...
@@ -34,6 +40,9 @@ class Ladder:
 
     def transcript(self, client: httpx.Client, env: RunEnvironment, rung: Rung) -> Transcript:
         return Script(client, env.token_secret).run(rung.id)
+
+    def before_windows(self, backend: Any, env: RunEnvironment, run_dir: Path, start_timeout: float) -> dict[str, Any]:
+        return {}  # the ladder's statements per request are verify's (harness verify)
 
     def record(self) -> dict[str, Any]:
         return {}

@@ -26,6 +26,7 @@ class ServiceStage(LocalProcesses):
     stage: ServiceVariant
     service: ServiceFile
     argv: list[str] | None = None  # as it was started
+    extra_env: dict[str, str] | None = None  # the statements probe's (harness/service/statements.py)
 
     @property
     def base_url(self) -> str:
@@ -44,14 +45,14 @@ class ServiceStage(LocalProcesses):
             database_url = wire.url(DATABASE_ROUTE, database_url)
         workers = max(1, round(self.service.start.workers_per_cpu * len(self.placement.cpus)))
         values = placeholders(database_url, port, workers, secret)
-        env = process_env(self.service, self.stage, values)
+        env = {**process_env(self.service, self.stage, values), **(self.extra_env or {})}
         self.argv = command_argv(self.service, self.stage, values)
         try:
             self.spawn(self.edge_name, self.argv, env, self.stage.root)
         except OSError as error:
             raise StageFailed(f"{self.stage.id}: cannot start {self.argv[0]}: {error.strerror}") from None
         self.wait_healthy(self.stage.id, {self.edge_name: self.base_url + self.service.start.health},
-                          self.service.start.timeout or timeout)
+                          self.service.start.timeout or timeout, field="start.health in the service file")
 
     @property
     def edge_name(self) -> str:

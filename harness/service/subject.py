@@ -26,6 +26,10 @@ class ServiceSubject:
     def transcript(self, client: httpx.Client, env: RunEnvironment, rung: Rung) -> Transcript:
         return ServiceScript(client, self.service).run(rung.id)
 
+    def before_windows(self, backend: Any, env: RunEnvironment, run_dir: Path, start_timeout: float) -> dict[str, Any]:
+        """Each variant's statements per endpoint, before any window (harness/service/statements.py)."""
+        return dict(backend.probe_statements(env, run_dir, start_timeout))
+
     def record(self) -> dict[str, Any]:
         service = self.service
         return {"service": {

@@ -6,6 +6,7 @@ page here; a fresh run's in test_run_all (its quick ladder, checked with `check_
 
 import base64
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -57,4 +58,14 @@ def test_a_committed_profile_runs_page_draws_a_flame_graph_per_stage(browser: we
     redrawn = run_harness("report", str(run))  # `harness report RUN` draws it again from the derived files
     assert redrawn.returncode == 0, redrawn.stderr
     seen = check_page(browser, run, flames=True)
-    assert seen["flames"] == len(json.loads((run / "flames.json").read_text()))
+    # each variant's flame, then the candidate's against the base: frames red as they grew, blue as they shrank
+    assert seen["flames"] == len(json.loads((run / "flames.json").read_text())) + 1
+    (grown,) = browser.find_elements(By.CSS_SELECTOR, "svg.flame[aria-label='flame graph of after'][role=img]")[-1:]
+    fills = {r.get_attribute("fill") for r in grown.find_elements(By.TAG_NAME, "rect")}
+    assert any(f.startswith("rgb(230,") for f in fills) and any(f.endswith(",235)") for f in fills), fills
+    assert "What grew, against the base" in browser.page_source
+    # a service's page: nothing of the ladder's story, and plain numbers on every axis
+    assert "case study" not in browser.find_element(By.TAG_NAME, "body").text.lower()
+    ticks = [t.text for chart in browser.find_elements(By.CSS_SELECTOR, "figure > svg:not(.flame)")
+             for t in chart.find_elements(By.TAG_NAME, "text")]
+    assert ticks and not [t for t in ticks if re.search(r"×\s*10|10\^|\d[eE][+-]?\d", t)], ticks
