@@ -196,6 +196,22 @@ def token(username: Annotated[str, Form()], password: Annotated[str, Form()]) ->
     return {"access_token": auth.token_for(user.id), "token_type": "bearer"}
 
 
+class SignUpIn(BaseModel):
+    email: str
+    password: str
+
+
+@app.post("/signup", status_code=201)
+def signup(body: SignUpIn) -> dict[str, int]:
+    with Session() as session, session.begin():
+        if session.scalars(select(User).where(User.email == body.email)).first() is not None:
+            raise HTTPException(409, "this email has an account")
+        user = User(email=body.email, password_hash=auth.hash_password(body.password))
+        session.add(user)
+        session.flush()
+        return {"id": user.id}
+
+
 @app.get("/me")
 async def me(user: Annotated[int, Depends(current_user)]) -> dict[str, int]:
     return {"id": user}
@@ -328,6 +344,40 @@ BROKEN = {
     "bad-migration": {"migrations/versions/0002_notes_owner_index.py": AFTER[
         "migrations/versions/0002_notes_owner_index.py"].replace('["owner_id", "id"]', '["no_such_column"]')},
 }
+
+
+# the gate's calibration (scripts/calibrate_gate.py): a fixed amount of work per signed-in request
+EXTRA_WORK = '''
+
+def extra_work(iterations: int = ITERATIONS) -> int:
+    """Calibration: a fixed amount of CPU work per signed-in request, and nothing else changed."""
+    total = 0
+    for i in range(iterations):
+        total += i * i % 7
+    return total
+'''
+
+
+def add_same_branch(repo: Path) -> None:
+    """Branch `same`: an empty commit on *after*, the candidate of an A/A pair."""
+    _git(repo, "branch", "-f", "same", "after")
+    _git(repo, "checkout", "-q", "same")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "nothing changes")
+    _git(repo, "checkout", "-q", "main")
+
+
+def add_slower_branch(repo: Path, iterations: int) -> None:
+    """Branch `slower`: *after* with `extra_work(iterations)` in every signed-in request."""
+    _git(repo, "checkout", "-q", "-B", "slower", "after")
+    main = (repo / "notes/main.py").read_text()
+    main = main.replace("app = FastAPI()\n", f"app = FastAPI()\nITERATIONS = {iterations}\n" + EXTRA_WORK)
+    main = main.replace("    if user is None:\n        raise HTTPException(401, \"not signed in\")\n    return user",
+                        "    if user is None:\n        raise HTTPException(401, \"not signed in\")\n    extra_work()\n"
+                        "    return user")
+    assert "    extra_work()" in main
+    (repo / "notes/main.py").write_text(main)
+    _git(repo, "commit", "-q", "-am", f"every signed-in request does {iterations} iterations more")
+    _git(repo, "checkout", "-q", "main")
 
 
 def _git(repo: Path, *args: str) -> None:

@@ -12,12 +12,24 @@ from harness import interrupts
 from harness.errors import StageFailed, UserError
 
 
+def served_paths(url: str, client: httpx.Client) -> list[str]:
+    """The paths the app's OpenAPI document lists (at /openapi.json), or none when it has none there."""
+    try:
+        answer = client.get(str(httpx.URL(url).copy_with(path="/openapi.json", query=None)))
+        return sorted(answer.json().get("paths", {})) if answer.status_code == 200 else []
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return []
+
+
 def wait_until_healthy(stage_id: str, urls: dict[str, str], timeout: float,
                        exited: Callable[[str], str | None], logs: Callable[[], dict[str, str]],
-                       interval: float = 0.2) -> None:
-    """Until every service's /healthz answers 200. `exited(name)` says how a service that has
-    already died ended (None while it runs): that fails the stage at once, with the logs."""
+                       interval: float = 0.2, field: str = "") -> None:
+    """Until every service's health path answers 200. `exited(name)` says how a service that has
+    already died ended (None while it runs): that fails the stage at once, with the logs. A path
+    answered with the same 4xx twice in a row fails it at once too: the app is up and serving,
+    the path is wrong (`field`: where it was given), and the line lists what the app does serve."""
     pending = dict(urls)
+    client_errors: dict[str, int] = {}
     last: dict[str, str] = {}  # each pending service's last answer, for the line that gives up on it
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=2) as client:
@@ -33,6 +45,14 @@ def wait_until_healthy(stage_id: str, urls: dict[str, str], timeout: float,
                     continue
                 if status == 200:
                     del pending[name]
+                elif 400 <= status < 500 and client_errors.get(name) == status:
+                    path = httpx.URL(url).path
+                    paths = served_paths(url, client)
+                    serves = f"the app serves {', '.join(paths[:12])}{' …' if len(paths) > 12 else ''}" if paths \
+                        else "the app lists no paths at /openapi.json"
+                    raise StageFailed(f"{stage_id}: {name} answered {status} to its health path GET {path}: {serves}"
+                                      + (f" (change {field})" if field else ""), logs())
+                client_errors[name] = status if 400 <= status < 500 else 0
                 last[name] = f"answered {status}"
             if pending and time.monotonic() > deadline:
                 said = "; ".join(f"GET {httpx.URL(pending[n]).path} {last.get(n, 'no answer')}" for n in pending)

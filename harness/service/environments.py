@@ -2,8 +2,9 @@
 
 The interpreter is the first installed one that fits the project's `requires-python`, in the
 order the ladder prefers (the statically linked /usr/bin/python3.X the ladder's own services run
-on, then the others on PATH): the interpreter is part of the budget, so every variant that can
-share one does (harness/interpreter.py says why the build matters). None fitting is one line.
+on, then the others on PATH, then pyenv's and uv's managed ones): the interpreter is part of the
+budget, so every variant that can share one does (harness/interpreter.py says why the build
+matters). None fitting is one line.
 
 The packages: the service's requirement files (or pyproject.toml's dependencies), installed with
 uv, under a lock where there is one: every package the lock names is pinned to its version as a
@@ -67,11 +68,30 @@ class ServiceEnvironment:
                 **self.inputs}
 
 
+def managed() -> list[str]:
+    """Interpreters kept where users keep them off PATH: pyenv's versions ($PYENV_ROOT, else
+    ~/.pyenv) and uv's managed Pythons ($UV_PYTHON_INSTALL_DIR, else ~/.local/share/uv/python),
+    newest first."""
+    home = Path.home()
+    roots = [Path(os.environ.get("PYENV_ROOT") or home / ".pyenv") / "versions",
+             Path(os.environ.get("UV_PYTHON_INSTALL_DIR") or home / ".local" / "share" / "uv" / "python")]
+    found = [p for root in roots if root.is_dir() for p in root.glob("*/bin/python3")]
+    return [str(p) for p in sorted(found, key=lambda p: _numbers(p.parts[-3]), reverse=True)]
+
+
+def _numbers(name: str) -> tuple[int, ...]:
+    """'cpython-3.12.4-linux-x86_64-gnu' or '3.12.4' as (3, 12, 4), for ordering."""
+    found = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", name)
+    return tuple(int(n) for n in found.groups("0")) if found else (0,)
+
+
 def candidates() -> list[str]:
-    """Installed interpreters, the ladder's preferred first (see the module's docstring)."""
+    """Installed interpreters, the ladder's preferred first (see the module's docstring), then
+    the ones on PATH, then pyenv's and uv's (`managed`)."""
     found = [f"/usr/bin/python3.{minor}" for minor in range(14, 8, -1)]
     found += [p for minor in range(14, 8, -1) if (p := shutil.which(f"python3.{minor}"))]
     found += [p for p in (shutil.which("python3"), sys.executable) if p]
+    found += managed()
     return [p for p in dict.fromkeys(found) if os.access(p, os.X_OK)]
 
 

@@ -18,19 +18,21 @@ from pathlib import Path
 
 from harness.errors import UserError
 from harness.service.environments import LOCKS
+from harness.service.routes import RouterId, routes
 from harness.service.service_file import SERVICE_FILE
 
 SKIPPED = {".git", ".venv", "venv", "node_modules", "__pycache__", "tests", "test", "frontend", "site-packages"}
 # a setting's name -> the placeholder that fills it (first match wins)
 SETTINGS = [
-    (re.compile(r"(DATABASE|DB|SQLALCHEMY_DATABASE)_(URL|URI|DSN)$"), "{db.url:%s}"),
-    (re.compile(r"(POSTGRES|PG|DB|DATABASE)_?(SERVER|HOST|HOSTNAME)$"), "{db.host}"),
-    (re.compile(r"(POSTGRES|PG|DB|DATABASE)_?PORT$"), "{db.port}"),
-    (re.compile(r"(POSTGRES|PG|DB|DATABASE)_?(USER|USERNAME)$"), "{db.user}"),
-    (re.compile(r"(POSTGRES|PG|DB|DATABASE)_?(PASSWORD|PASS)$"), "{db.password}"),
-    (re.compile(r"(POSTGRES|PG|DB|DATABASE)_?(DB|NAME|DATABASE)$"), "{db.name}"),
+    (re.compile(r"(DATABASE|DB|SQLALCHEMY_DATABASE|POSTGRES|PG)_*(URL|URI|DSN)$"), "{db.url:%s}"),
+    (re.compile(r"(POSTGRES|PG|DB|DATABASE)_*(SERVER|HOST|HOSTNAME)$"), "{db.host}"),
+    (re.compile(r"(POSTGRES|PG|DB|DATABASE)_*PORT$"), "{db.port}"),
+    (re.compile(r"(POSTGRES|PG|DB|DATABASE)_*(USER|USERNAME)$"), "{db.user}"),
+    (re.compile(r"(POSTGRES|PG|DB|DATABASE)_*(PASSWORD|PASS)$"), "{db.password}"),
+    (re.compile(r"(POSTGRES|PG|DB|DATABASE)_*(DB|NAME|DATABASE)$"), "{db.name}"),
     (re.compile(r"(SECRET_KEY|JWT_SECRET|SECRET)$"), "{secret}"),
 ]
+SIGN_UP = re.compile(r"(sign-?up|register|users/open)/?$")
 SCRIPTS = re.compile(r"(initial_data|init_db|seed\w*|create_\w*user\w*|prestart\w*)\.py$")
 
 
@@ -40,8 +42,9 @@ class Findings:
     app: str | None = None
     health: str | None = None
     token_path: str | None = None
+    sign_up_path: str | None = None
     gets: list[str] = field(default_factory=list)
-    settings: dict[str, str | None] = field(default_factory=dict)  # name -> its default, if any
+    settings: dict[str, Setting] = field(default_factory=dict)  # by the variable's name
     alembic: bool = False
     scripts: list[Path] = field(default_factory=list)
     requirements: list[str] = field(default_factory=list)
@@ -64,61 +67,102 @@ def _app_of(tree: ast.Module) -> str | None:
     return None
 
 
-def _router_prefix(tree: ast.Module) -> str:
-    """The prefix a module's `APIRouter(prefix="/items")` gives its routes."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("APIRouter"):
-            for keyword in node.keywords:
-                if keyword.arg == "prefix" and isinstance(keyword.value, ast.Constant):
-                    return str(keyword.value.value)
-    return ""
 
 
-def _app_prefix(tree: ast.Module, app: str, settings: dict[str, str | None]) -> str:
-    """The prefix `app.include_router(router, prefix=…)` puts before the other modules' routes: a
-    literal, or a setting whose default the code gives (`settings.API_V1_STR`)."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and ast.unparse(node.func) == f"{app}.include_router":
-            for keyword in node.keywords:
-                if keyword.arg != "prefix":
-                    continue
-                if isinstance(keyword.value, ast.Constant):
-                    return str(keyword.value.value)
-                if isinstance(keyword.value, ast.Attribute):
-                    return settings.get(keyword.value.attr) or ""
-    return ""
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting the service reads from the environment."""
+    env: str  # the variable's name: the env prefix, the nesting and any alias applied
+    field: str  # the attribute as the code names it (settings.API_V1_STR)
+    annotation: str  # its type as written ('' for os.environ reads)
+    has_default: bool  # any default: an expression, None, a Field(default…), a factory, an Optional type
+    default: str | None = None  # the default when it is a literal
 
 
-def _routes(tree: ast.Module) -> list[tuple[str, str, bool]]:
-    """(method, path, takes a form) of every route decorator with a literal path."""
-    found = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+_OPTIONAL = re.compile(r"(Optional\[|\|\s*None\b|\bNone\s*\||^None$)")
+
+
+def _field_default(value: ast.expr | None, annotation: str) -> tuple[bool, str | None, str | None]:
+    """(has a default, the literal default, an alias) of a field's assigned value."""
+    alias = None
+    if isinstance(value, ast.Call) and ast.unparse(value.func).split(".")[-1] == "Field":
+        keywords = {k.arg: k.value for k in value.keywords if k.arg}
+        for name in ("validation_alias", "alias"):
+            given_alias = keywords.get(name)
+            if isinstance(given_alias, ast.Constant) and isinstance(given_alias.value, str):
+                alias = given_alias.value
+                break
+        given = value.args[0] if value.args else keywords.get("default")
+        if given is None and "default_factory" not in keywords:
+            return bool(_OPTIONAL.search(annotation)), None, alias
+        if isinstance(given, ast.Constant) and given.value is Ellipsis:
+            return False, None, alias  # Field(...): required
+        literal = given.value if isinstance(given, ast.Constant) else None
+        return True, None if literal is None else str(literal), alias
+    if value is None:
+        return bool(_OPTIONAL.search(annotation)), None, None
+    literal = value.value if isinstance(value, ast.Constant) else None
+    return True, None if literal is None else str(literal), None
+
+
+def _config(node: ast.ClassDef) -> dict[str, str]:
+    """env_prefix and env_nested_delimiter of a settings class (model_config or class Config)."""
+    out: dict[str, str] = {}
+    for item in node.body:
+        pairs: list[tuple[str, ast.expr]] = []
+        if isinstance(item, ast.Assign | ast.AnnAssign) and "model_config" in ast.unparse(item).split("=")[0] \
+                and isinstance(item.value, ast.Call):
+            pairs = [(k.arg, k.value) for k in item.value.keywords if k.arg]
+        elif isinstance(item, ast.ClassDef) and item.name == "Config":
+            pairs = [(t.id, a.value) for a in item.body if isinstance(a, ast.Assign)
+                     for t in a.targets if isinstance(t, ast.Name)]
+        for key, value in pairs:
+            if key in ("env_prefix", "env_nested_delimiter") and isinstance(value, ast.Constant):
+                out[key] = str(value.value)
+    return out
+
+
+def _fields(node: ast.ClassDef) -> list[tuple[str, str, ast.expr | None]]:
+    """(name, annotation, value) of a class's annotated fields."""
+    return [(item.target.id, ast.unparse(item.annotation), item.value) for item in node.body
+            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+            and not item.target.id.startswith("_") and item.target.id != "model_config"]
+
+
+def _settings(trees: list[ast.Module]) -> list[Setting]:
+    """The settings of every pydantic settings class (their prefix, aliases and nested models'
+    fields with the class's delimiter), and the names os.environ / getenv read."""
+    classes = {node.name: node for tree in trees for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
+    out: list[Setting] = []
+    for node in classes.values():
+        if not any("Settings" in ast.unparse(b) for b in node.bases):
             continue
-        form = "OAuth2PasswordRequestForm" in ast.unparse(node.args) or "Form(" in ast.unparse(node.args)
-        for decorator in node.decorator_list:
-            if (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)
-                    and decorator.func.attr in ("get", "post") and decorator.args
-                    and isinstance(decorator.args[0], ast.Constant) and isinstance(decorator.args[0].value, str)):
-                found.append((decorator.func.attr.upper(), decorator.args[0].value, form))
-    return found
-
-
-def _settings(tree: ast.Module) -> dict[str, str | None]:
-    """Upper-case fields of pydantic BaseSettings classes, and os.environ / getenv names."""
-    out: dict[str, str | None] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and any("Settings" in ast.unparse(b) for b in node.bases):
-            for item in node.body:
-                if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.target.id.isupper():
-                    default = item.value.value if isinstance(item.value, ast.Constant) else None
-                    out[item.target.id] = None if default is None else str(default)
-        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("os.getenv", "os.environ.get", "getenv") \
-                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-            out.setdefault(node.args[0].value, None)
-        if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ" \
-                and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
-            out.setdefault(node.slice.value, None)
+        config = _config(node)
+        prefix, delimiter = config.get("env_prefix", ""), config.get("env_nested_delimiter")
+        for name, annotation, value in _fields(node):
+            has_default, default, alias = _field_default(value, annotation)
+            nested = next((classes[c] for c in re.findall(r"\w+", annotation) if c in classes and c != node.name),
+                          None)
+            if nested is not None and delimiter:
+                for child, child_annotation, child_value in _fields(nested):
+                    child_default, literal, child_alias = _field_default(child_value, child_annotation)
+                    out.append(Setting((prefix + name + delimiter + (child_alias or child)).upper(),
+                                       f"{name}.{child}", child_annotation, child_default or has_default, literal))
+                continue
+            out.append(Setting(alias.upper() if alias else (prefix + name).upper(), name, annotation,
+                               has_default, default))
+    for tree in trees:
+        for call in ast.walk(tree):
+            read: str | None = None
+            if isinstance(call, ast.Call) and ast.unparse(call.func) in ("os.getenv", "os.environ.get", "getenv") \
+                    and call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
+                read, has_default = call.args[0].value, len(call.args) > 1 or bool(call.keywords)
+            elif isinstance(call, ast.Subscript) and ast.unparse(call.value) == "os.environ" \
+                    and isinstance(call.slice, ast.Constant) and isinstance(call.slice.value, str):
+                read, has_default = call.slice.value, False
+            if read is not None:
+                out.append(Setting(read, read, "", has_default))
     return out
 
 
@@ -132,30 +176,33 @@ def survey(folder: Path) -> Findings:
             trees[path] = ast.parse(path.read_text(errors="replace"))
         except SyntaxError:
             continue
-    for tree in trees.values():
-        for setting, default in _settings(tree).items():
-            found.settings.setdefault(setting, default)
-    app_module: Path | None = None
-    prefix = ""
+    for setting in _settings(list(trees.values())):
+        # a name read both with and without a default (os.environ[...] here, getenv(..., x) there) is required
+        known = found.settings.get(setting.env)
+        if known is None or (known.has_default and not setting.has_default):
+            found.settings[setting.env] = setting
+    app: RouterId | None = None
     for path, tree in trees.items():
-        if (app := _app_of(tree)) is not None:
-            found.root, app_module = _import_root(path), path
-            found.app = f"{'.'.join(path.relative_to(found.root).with_suffix('').parts)}:{app}"
-            prefix = _app_prefix(tree, app, found.settings)
+        if (name := _app_of(tree)) is not None:
+            found.root = _import_root(path)
+            module = ".".join(path.relative_to(found.root).with_suffix("").parts)
+            found.app, app = f"{module}:{name}", (module, name)
             break
-    for path, tree in trees.items():
-        # the app's own routes stand as written; a router's under its own and the app's prefixes
-        before = "" if path == app_module else prefix + _router_prefix(tree)
-        for method, written, form in _routes(tree):
-            route = before + written
-            if "health" in route and method == "GET" and found.health is None:
-                found.health = route
-            elif method == "POST" and form and found.token_path is None:
-                found.token_path = route
-            elif method == "GET" and "{" not in route and len(found.gets) < 3:
-                found.gets.append(route)
-        if SCRIPTS.search(path.name):
-            found.scripts.append(path)
+
+    def default_of(field: str) -> str | None:
+        known = next((s for s in found.settings.values() if s.field.split(".")[-1] == field), None)
+        return known.default if known else None
+    for route in routes(trees, found.root, app, default_of):
+        where, method = route.path, route.method
+        if "health" in where and method == "GET" and found.health is None:
+            found.health = where
+        elif method == "POST" and route.form and found.token_path is None:
+            found.token_path = where
+        elif method == "POST" and SIGN_UP.search(where) and found.sign_up_path is None:
+            found.sign_up_path = where
+        elif method == "GET" and "{" not in where and len(found.gets) < 3:
+            found.gets.append(where)
+    found.scripts = [script for script in trees if SCRIPTS.search(script.name)]
     root = found.root
     found.alembic = (root / "alembic.ini").is_file()
     found.requirements = [p.name for p in sorted(root.glob("requirements*.txt"))]
@@ -210,18 +257,33 @@ def render(found: Findings, service_folder: Path) -> str:
         f"python {s.relative_to(found.root) if s.is_relative_to(found.root) else s}" for s in found.scripts]
     lines.append(f"setup = [{', '.join(_quoted(c) for c in setup)}]  # CHECK the order")
     lines += ["", "[env]", "# what the service reads; {db.*}, {secret}, {port} and {workers} are filled by the run"]
-    for setting, default in sorted(found.settings.items()):
+    defaulted = []
+    for name, setting in sorted(found.settings.items()):
         placeholder = next((value % found.driver if "%s" in value else value
-                            for pattern, value in SETTINGS if pattern.search(setting)), None)
+                            for pattern, value in SETTINGS if pattern.search(name)), None)
         if placeholder:
-            lines.append(f"{setting} = {_quoted(placeholder)}")
-        elif default is None:
-            lines.append(f"{setting} = \"\"  # CHECK: required by the code, no default found")
+            lines.append(f"{name} = {_quoted(placeholder)}")
+        elif setting.has_default:
+            defaulted.append(name)
+        elif setting.annotation in ("", "str"):
+            lines.append(f"{name} = \"\"  # CHECK: required by the code, no default found")
+        else:  # an empty string would not validate as its type: left for the owner to give
+            lines.append(f"# {name} =   # CHECK: required by the code ({setting.annotation}), no default found: "
+                         "give a value of that type")
+    if defaulted:
+        lines.append(f"# with a default in the code, not set here: {', '.join(defaulted)}")
     lines += ["", "[load]", "users = 50"]
+    if found.token_path and found.sign_up_path:
+        lines += ["", "[load.sign_up]  # the accounts, made through the service's own route; CHECK its fields",
+                  f"path = {_quoted(found.sign_up_path)}",
+                  'json = { email = "user{account}@example.com", password = "pw-{account}-long-enough" }']
     if found.token_path:
-        lines += ["", "[load.sign_in]  # CHECK: an account the set-up makes",
+        lines += ["", "[load.sign_in]  # CHECK: an account the set-up makes" if not found.sign_up_path
+                  else "[load.sign_in]  # with the accounts load.sign_up makes",
                   f"path = {_quoted(found.token_path)}",
-                  'form = { username = "CHECK@example.com", password = "CHECK" }',
+                  'form = { username = "user{account}@example.com", password = "pw-{account}-long-enough" }'
+                  if found.sign_up_path else 'form = { username = "CHECK@example.com", password = "CHECK" }',
+                  *(["accounts = 20  # users take accounts 1..20 in turn"] if found.sign_up_path else []),
                   'token = "access_token"']
     for route in found.gets or [found.health or "/docs"]:
         lines += ["", "[[load.requests]]  # CHECK: its weight among the others",

@@ -110,10 +110,18 @@ class LoadRequest(Body):
         return self.name or f"{self.method} {self.path}"
 
 
+class SignUp(Body):
+    """How the accounts the users sign in with are made, through the service's own route: sent
+    once per account ({account}: 1..sign_in.accounts) into each variant's template, after its set-up
+    commands and before any window. A 2xx makes the account; a 4xx says it exists already."""
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+
+
 class Load(Strict):
     users: int | None = Field(default=None, ge=1)  # default: the run's (--users, --quick)
     locustfile: str | None = None  # your own, instead of requests (relative to the service file)
     sign_in: SignIn | None = None
+    sign_up: SignUp | None = None
     requests: list[LoadRequest] = []
 
     @model_validator(mode="after")
@@ -122,6 +130,8 @@ class Load(Strict):
             raise ValueError("give load.requests or load.locustfile, not both and not neither")
         if self.locustfile and self.sign_in:
             raise ValueError("load.sign_in is for load.requests; your locustfile signs in itself")
+        if self.sign_up and not self.sign_in:
+            raise ValueError("load.sign_up makes the accounts load.sign_in uses: give load.sign_in too")
         names = [r.label() for r in self.requests]
         if len(set(names)) != len(names):
             raise ValueError(f"load.requests: two requests share a name ({', '.join(sorted(names))})")

@@ -36,6 +36,26 @@ def _filled(value: Any, rng: random.Random, seq: int) -> Any:
     return value
 
 
+def fill_account(value: Any, account: int) -> Any:
+    """A request's strings with {account} as this account's number (sign-up: 1..accounts)."""
+    if isinstance(value, str):
+        return value.replace("{account}", str(account))
+    if isinstance(value, dict):
+        return {k: fill_account(v, account) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill_account(v, account) for v in value]
+    return value
+
+
+def body_of(body: Body, account: int) -> dict[str, Any]:
+    """httpx's keywords for a request's JSON or form body, for one account."""
+    if body.json_body is not None:
+        return {"json": fill_account(body.json_body, account)}
+    if body.form is not None:
+        return {"data": fill_account(body.form, account)}
+    return {}
+
+
 def without(value: Any, ignored: set[str]) -> Any:
     """The answer with every ignored field removed, at any depth."""
     if isinstance(value, dict):

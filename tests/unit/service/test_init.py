@@ -28,7 +28,9 @@ TREE = {
                                   "    POSTGRES_PASSWORD: str = ''\n    POSTGRES_DB: str = ''\n"
                                   "    FIRST_SUPERUSER: str\nsettings = Settings()\n",
     "backend/app/api/__init__.py": "",
-    "backend/app/api/main.py": "from fastapi import APIRouter\napi_router = APIRouter()\n",
+    "backend/app/api/main.py": "from fastapi import APIRouter\nfrom app.api.routes import items, login, utils\n"
+                               "api_router = APIRouter()\napi_router.include_router(login.router)\n"
+                               "api_router.include_router(items.router)\napi_router.include_router(utils.router)\n",
     "backend/app/api/routes/__init__.py": "",
     "backend/app/api/routes/login.py": "from fastapi import APIRouter, Depends\n"
                                        "from fastapi.security import OAuth2PasswordRequestForm\n"
@@ -74,3 +76,119 @@ def test_a_services_profile_names_its_own_code_and_each_package() -> None:
     assert layer(f"{site}/passlib/context.py", "/usr/lib/python3.11/hashlib.py") == "hashlib (password hashing)"
     assert layer(f"{site}/opentelemetry/trace.py", "/usr/lib/python3.11/socket.py") == "opentelemetry"
     assert layer("/usr/lib/python3.11/socket.py") == "other"
+
+
+def _write(root: Path, tree: dict[str, str]) -> None:
+    for name, text in tree.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+DEFAULTS = '''\
+from typing import Optional
+from pydantic import AnyUrl, Field, HttpUrl, PostgresDsn
+from pydantic_settings import BaseSettings
+
+class Settings(BaseSettings):
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = 60 * 24 * 8
+    SENTRY_DSN: HttpUrl | None = None
+    SMTP_HOST: Optional[str] = None
+    EMAILS_FROM_EMAIL: str | None
+    FRONTEND_HOST: str = Field(default="http://localhost:5173")
+    BACKEND_CORS_ORIGINS: list[AnyUrl] = Field(default_factory=list)
+    PROJECT_NAME: str = Field(...)
+    REDIS_URL: AnyUrl
+    POSTGRES_SERVER: str
+    SQLALCHEMY_DATABASE_URI: PostgresDsn | None = None
+    token_ttl: int = Field(3600, alias="TOKEN_TTL_SECONDS")
+'''
+
+
+def test_init_marks_required_only_what_has_no_default_and_writes_only_what_validates(tmp_path: Path) -> None:
+    _write(tmp_path, {"app/__init__.py": "", "app/config.py": DEFAULTS,
+                      "app/main.py": "from fastapi import FastAPI\napp = FastAPI()\n"})
+    assert run_harness("init", str(tmp_path)).returncode == 0
+    text = (tmp_path / "ladder.toml").read_text()
+    required = [line.split("=")[0].strip(" #") for line in text.splitlines() if "CHECK: required" in line]
+    assert sorted(required) == ["PROJECT_NAME", "REDIS_URL"], text  # Field(...) and a type with no default
+    env = tomllib.loads(text)["env"]
+    assert env["PROJECT_NAME"] == "" and "REDIS_URL" not in env  # "" is no AnyUrl: left to the owner, said why
+    assert "# REDIS_URL =   # CHECK: required by the code (AnyUrl)" in text
+    assert env["POSTGRES_SERVER"] == "{db.host}" and env["SQLALCHEMY_DATABASE_URI"].startswith("{db.url:")
+    assert "TOKEN_TTL_SECONDS" in text and "ACCESS_TOKEN_EXPIRE_MINUTES" in text  # named, with a default
+
+
+NESTED = {
+    "pyproject.toml": '[tool.poetry]\nname = "svc"\n[tool.poetry.dependencies]\npython = "^3.11"\n'
+                      'fastapi = "*"\nsqlalchemy = {extras = ["asyncio"], version = "*"}\nasyncpg = "*"\n',
+    "src/svc/__init__.py": "",
+    "src/svc/settings.py": '''\
+from pydantic import BaseModel, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+class Database(BaseModel):
+    host: str = "localhost"
+    port: int = 5432
+    user: str
+    password: SecretStr
+    name: str = "svc"
+
+class Auth(BaseModel):
+    secret: str
+    ttl_seconds: int = 3600
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SVC_", env_nested_delimiter="__", env_file=".env")
+    database: Database
+    auth: Auth
+    debug: bool = False
+''',
+    "src/svc/main.py": "from fastapi import FastAPI\nfrom svc.api import api\napp = FastAPI(docs_url='/')\n"
+                       "app.include_router(api, prefix='/api')\n",
+    "src/svc/api.py": "from fastapi import APIRouter\napi = APIRouter(prefix='/v1')\n"
+                      "@api.get('/health')\nasync def health(): return {}\n"
+                      "@api.get('/things')\nasync def things(): ...\n"
+                      "@api.post('/users/register')\nasync def register(body: dict): ...\n"
+                      "@api.post('/token')\nasync def token(form: OAuth2PasswordRequestForm = Depends()): ...\n",
+}
+
+
+def test_init_reads_nested_settings_with_their_prefix_and_delimiter(tmp_path: Path) -> None:
+    _write(tmp_path, NESTED)
+    assert run_harness("init", str(tmp_path)).returncode == 0
+    text = (tmp_path / "ladder.toml").read_text()
+    written = tomllib.loads(text)
+    env = written["env"]
+    assert env["SVC_DATABASE__HOST"] == "{db.host}" and env["SVC_DATABASE__PORT"] == "{db.port}"
+    assert env["SVC_DATABASE__USER"] == "{db.user}" and env["SVC_DATABASE__PASSWORD"] == "{db.password}"
+    assert env["SVC_DATABASE__NAME"] == "{db.name}"
+    assert env["SVC_AUTH__SECRET"] == "{secret}"
+    assert "SVC_DEBUG" not in env and "SVC_AUTH__TTL_SECONDS" in text  # defaults: named, not set
+    assert [line for line in text.splitlines() if "CHECK: required" in line] == []
+    assert written["start"]["health"] == "/api/v1/health"  # the router's prefix under the app's
+    assert [r["path"] for r in written["load"]["requests"]] == ["/api/v1/things"]
+    # accounts made through its own sign-up route, and signed in to with them
+    assert written["load"]["sign_up"]["path"] == "/api/v1/users/register"
+    assert written["load"]["sign_in"]["path"] == "/api/v1/token" and written["load"]["sign_in"]["accounts"] == 20
+    assert read_service_file(tmp_path).load.sign_up is not None
+
+
+def test_init_follows_every_include_router_to_a_route_s_full_path(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "svc/__init__.py": "",
+        "svc/config.py": "from pydantic_settings import BaseSettings\n"
+                         "class Settings(BaseSettings):\n    API_PREFIX: str = '/api'\nsettings = Settings()\n",
+        "svc/main.py": "from fastapi import FastAPI\nfrom svc.config import settings\n"
+                       "from svc.api import router as api\napp = FastAPI()\n"
+                       "app.include_router(api, prefix=f'{settings.API_PREFIX}/v2')\n"
+                       "@app.get('/healthz')\ndef healthz(): ...\n",
+        "svc/api/__init__.py": "from fastapi import APIRouter\nfrom .routes import items\nrouter = APIRouter()\n"
+                               "router.include_router(items.router, prefix='/items')\n",
+        "svc/api/routes/__init__.py": "",
+        "svc/api/routes/items.py": "from fastapi import APIRouter\nrouter = APIRouter(prefix='/shop')\n"
+                                   "@router.get('/')\ndef items(): ...\n",
+    })
+    assert run_harness("init", str(tmp_path)).returncode == 0
+    written = tomllib.loads((tmp_path / "ladder.toml").read_text())
+    assert written["start"]["health"] == "/healthz"  # the app's own route as written
+    assert [r["path"] for r in written["load"]["requests"]] == ["/api/v2/items/shop/"]
