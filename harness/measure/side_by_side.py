@@ -36,7 +36,7 @@ from harness.load.shape import SIGN_IN_TIMEOUT_SECONDS, LoadShape, LocustRun, re
 from harness.measure import host_speed, waiting
 from harness.measure.counters import read_counters
 from harness.measure.telemetry import services_cpu_seconds, tree_cpu_seconds
-from harness.measure.window import recorded_rows
+from harness.measure.window import locust_failed, recorded_rows
 from harness.measure.writes import WritesRule
 from harness.run_folder import write_json
 
@@ -51,7 +51,6 @@ class Side:
     out_dir: Path
     admin_url: str
     database_pids: Callable[[], list[int]]
-    database: str = STAGE_DB
 
 
 def _wait_signed_in(sides: list[Side], loads: list[LocustRun], deadline: float, tick: Tick | None) -> float:
@@ -65,8 +64,7 @@ def _wait_signed_in(sides: list[Side], loads: list[LocustRun], deadline: float, 
                               f"within {SIGN_IN_TIMEOUT_SECONDS:.0f} s")
         for side, load in zip(sides, loads, strict=True):
             if load.process.poll() is not None:
-                raise StageFailed(f"{side.running.stage.id}: locust exited with code {load.process.returncode}",
-                                  {"locust": load.stderr.read_text(errors="replace")[-3000:]})
+                raise locust_failed(side.running, load, f"exited with code {load.process.returncode}")
             if dead := side.running.dead_services():
                 raise StageFailed(f"{side.running.stage.id}: service {', '.join(dead)} died during sign-in",
                                   side.running.logs())
@@ -92,7 +90,7 @@ def measure_side_by_side(sides: list[Side], shape: LoadShape, load_cpus: frozens
                          tick: Tick | None = None) -> list[dict[str, Any]]:
     """Every side's load started, every user signed in, a warm-up, one window for all; each side's
     measurement.json written (the keys harness.measure.window writes, where they apply) and returned."""
-    writes_before = [writes.count(s.admin_url, s.database) for s in sides]
+    writes_before = [writes.count(s.admin_url, STAGE_DB) for s in sides]
     launch = time.time()
     loads: list[LocustRun] = []
     watchers: host_speed.Watchers | None = None
@@ -104,7 +102,7 @@ def measure_side_by_side(sides: list[Side], shape: LoadShape, load_cpus: frozens
         window = (signed_in + shape.warmup, signed_in + shape.warmup + shape.duration)
         _sleep_until(window[0], "warm-up", sides, tick)
         services = [s.running.service_pids() for s in sides]
-        db_before = [read_counters(s.admin_url, s.database) for s in sides]
+        db_before = [read_counters(s.admin_url, STAGE_DB) for s in sides]
         postgres_before = [tree_cpu_seconds(s.database_pids()) for s in sides]
         apps_before = [services_cpu_seconds(p) for p in services]
         gen_before = [tree_cpu_seconds(load.pids()) for load in loads]
@@ -113,7 +111,7 @@ def measure_side_by_side(sides: list[Side], shape: LoadShape, load_cpus: frozens
         _sleep_until(window[1], "measure", sides, tick)
         apps_after = [services_cpu_seconds(p) for p in services]
         postgres_after = [tree_cpu_seconds(s.database_pids()) for s in sides]
-        db_after = [read_counters(s.admin_url, s.database) for s in sides]
+        db_after = [read_counters(s.admin_url, STAGE_DB) for s in sides]
         gen_after = [tree_cpu_seconds(load.pids()) for load in loads]
         budget_after, load_after = waiting.cpu_times(server_cpus), waiting.cpu_times(load_cpus)
         others_after = waiting.process_times()
@@ -121,8 +119,8 @@ def measure_side_by_side(sides: list[Side], shape: LoadShape, load_cpus: frozens
                                  *(pid for load in loads for pid in load.pids())])
         for side, load in zip(sides, loads, strict=True):
             if load.process.poll() is not None:
-                raise StageFailed(f"{side.running.stage.id}: locust stopped before the window closed "
-                                  f"(code {load.process.returncode})")
+                raise locust_failed(side.running, load,
+                                    f"stopped before the window closed (code {load.process.returncode})")
     finally:
         with interrupts.deferred():
             if watchers is not None:
@@ -136,13 +134,14 @@ def measure_side_by_side(sides: list[Side], shape: LoadShape, load_cpus: frozens
     server = [a + d for a, d in zip(app_cpu, db_cpu, strict=True)]
     # the generators share the load CPUs: together they are what could saturate them
     generator_pct = 100 * sum(a - b for a, b in zip(gen_after, gen_before, strict=True)) / span / len(load_cpus)
-    budget_shares, load_shares = waiting.cpu_shares(budget_before, budget_after, span), \
-        waiting.cpu_shares(load_before, load_after, span)
+    # one host for both sides: its CPUs' shares and the busiest processes outside the run, read once
+    shared = {"budget_cpus": waiting.cpu_shares(budget_before, budget_after, span),
+              "load_cpus": waiting.cpu_shares(load_before, load_after, span),
+              "other_processes": waiting.busiest_others(others_before, others_after, ours, span)}
     records = []
     for k, (side, load) in enumerate(zip(sides, loads, strict=True)):
         if load.process.returncode != 0:
-            raise StageFailed(f"{side.running.stage.id}: locust exited with code {load.process.returncode}",
-                              {"locust": load.stderr.read_text(errors="replace")[-3000:]})
+            raise locust_failed(side.running, load, f"exited with code {load.process.returncode}")
         sent, recorded = load.sent(), recorded_rows(side.out_dir)
         if sent is not None and sent > recorded:
             raise StageFailed(f"{side.running.stage.id}: {sent - recorded:,} of the {sent:,} requests locust "
@@ -159,9 +158,8 @@ def measure_side_by_side(sides: list[Side], shape: LoadShape, load_cpus: frozens
             "db": db_after[k].minus(db_before[k]).as_record(),
             "database_restarts": [], "restarts_in_window": 0,
             "host_speed": speed,
-            "writes": writes.record(writes_before[k], writes.count(side.admin_url, side.database)),
-            "waiting": {"budget_cpus": budget_shares, "load_cpus": load_shares,
-                        "other_processes": waiting.busiest_others(others_before, others_after, ours, span)},
+            "writes": writes.record(writes_before[k], writes.count(side.admin_url, STAGE_DB)),
+            "waiting": shared,
         }
         write_json(side.out_dir / "measurement.json", record)
         records.append(record)

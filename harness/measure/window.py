@@ -54,7 +54,7 @@ def _sleep_until(moment: float, phase: str, tick: Tick | None, running: RunningS
         time.sleep(min(0.5, left))
 
 
-def _locust_failed(running: RunningStage, locust: LocustRun, what: str) -> StageFailed:
+def locust_failed(running: RunningStage, locust: LocustRun, what: str) -> StageFailed:
     """The stage fails with locust's own last words as its log."""
     return StageFailed(f"{running.stage.id}: locust {what}",
                        {"locust": locust.stderr.read_text(errors="replace")[-3000:]})
@@ -81,7 +81,7 @@ def _wait_for_sign_in(files: list[Path], deadline: float, tick: Tick | None,
         if time.time() > deadline:
             return None
         if locust.process.poll() is not None:
-            raise _locust_failed(running, locust, f"exited with code {locust.process.returncode}")
+            raise locust_failed(running, locust, f"exited with code {locust.process.returncode}")
         if dead := running.dead_services():
             raise StageFailed(f"{running.stage.id}: service {', '.join(dead)} died during sign-in", running.logs())
         _check_database(running, database, "sign-in")
@@ -163,7 +163,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: Callable[[], l
         if shape.rate:  # requests due in the window get their answer time (what stays unanswered counts)
             _sleep_until(window[1] + drain_seconds(shape), "drain", tick, running, database)
         if locust.process.poll() is not None:
-            raise _locust_failed(running, locust,
+            raise locust_failed(running, locust,
                                  f"stopped before the window closed (code {locust.process.returncode})")
     except psycopg.OperationalError:  # a reading of the database failed: because it died?
         _check_database(running, database, "the measurement")
@@ -179,7 +179,7 @@ def measure(running: RunningStage, admin_url: str, database_pids: Callable[[], l
             locust.stop()  # graceful: it writes the samples on the way out
             activity.close()
     if locust.process.returncode != 0:
-        raise _locust_failed(running, locust, f"exited with code {locust.process.returncode}")
+        raise locust_failed(running, locust, f"exited with code {locust.process.returncode}")
     sent, recorded = locust.sent(), recorded_rows(out_dir)
     if sent is not None and sent > recorded:
         # a worker died (or its samples never reached the master): the figures would be of fewer

@@ -169,6 +169,11 @@ def compare_runs(run_a: Path, run_b: Path, rule: Rule | None = None, stage_a: st
     return out
 
 
+def moved(run_dir: Path, base: str, candidate: str) -> list[str]:
+    """What moved between two variants of one run: their statements, then their profiles."""
+    return [*why_lines(run_dir, base, candidate), *grown_line(run_dir, base, candidate)]
+
+
 def compare_answer(rows: list[StageComparison], run_a: Path, run_b: Path) -> Answer:
     """The answer first: one pair of stages said as the gate says it; a ladder's stages counted by
     call, the called ones named."""
@@ -176,8 +181,7 @@ def compare_answer(rows: list[StageComparison], run_a: Path, run_b: Path) -> Ans
         r = rows[0]
         a_name, _, b_name = r.stage.partition(" → ")
         note = "" if r.verdict == r.changes[0].call.value else f"not called: {r.verdict}"
-        why = [*why_lines(run_a, a_name, b_name), *grown_line(run_a, a_name, b_name)] \
-            if run_a == run_b and b_name else []
+        why = moved(run_a, a_name, b_name) if run_a == run_b and b_name else []
         return Answer(a_name if b_name else run_a.name, b_name or run_b.name,
                       r.changes[0] if not note else None, r.changes[1:], why=why, note=note)
     counts: dict[str, int] = {}
@@ -211,5 +215,5 @@ def variant_answers(run_dir: Path, rule: Rule | None = None) -> list[Answer]:
             continue
         found = changes(per, base, per, candidate, rule or Rule(), paired=True)
         out.append(Answer(base, candidate, found[0], found[1:],
-                          why=[*why_lines(run_dir, base, candidate), *grown_line(run_dir, base, candidate)]))
+                          why=moved(run_dir, base, candidate)))
     return out

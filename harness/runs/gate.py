@@ -3,10 +3,12 @@
 A gate is a run of two variants measured in blocks (harness.runs.order), with one rule deciding
 after each block whether to measure another (`GateBlocks`, the run loop's `Blocks`):
 
-- the first block tells how long a block takes, and so how many fit in what is left of the budget
-  (set-up included: the clock starts with the command) — K blocks at most;
-- the looks are planned then: after block MIN_PAIRS, …, K, at most LOOKS of them, each with its
-  interval at 1 − α/looks (harness.reporting.change: the error of all looks together stays ≤ α);
+- the second block tells how long a block takes (the first also verifies both variants and copies
+  PostgreSQL), and so how many fit in what is left of the budget (set-up included: the clock
+  starts with the command) — K blocks at most;
+- the looks are planned then, before the first of them: after block MIN_PAIRS, …, K, at most
+  LOOKS of them, each with its interval at 1 − α/looks (harness.reporting.change: the error of
+  all looks together stays ≤ α);
 - at each look the change of the gate's figure (CPU per request by default) is judged; a decided
   call (slower, faster, no change larger than X %) ends the run, and so does the budget, with the
   last look's call (undecided when it decided nothing);
@@ -43,7 +45,8 @@ from harness.reporting.change import (
     paired_change,
     windows,
 )
-from harness.reporting.statements import endpoints_that_rose, read_statements_table, why_lines
+from harness.reporting.compare import moved
+from harness.reporting.statements import endpoints_that_rose, read_statements_table
 from harness.run_folder import load_run
 
 if TYPE_CHECKING:
@@ -226,7 +229,7 @@ def gate_command(base: str, candidate: str, service: Path, budget_s: float, thre
         f"{confidence:.0%} confidence, within {budget_s:,.0f} s")
     run_dir = run_all(replace(plan, blocks=blocks, side_by_side=True), HarnessSettings(), progress)
     found = outcome(run_dir)
-    why = why_lines(run_dir, ids[0], ids[1])
+    why = moved(run_dir, ids[0], ids[1])
     exit_code = found.exit
     table = read_statements_table(run_dir)
     rose = endpoints_that_rose(table, ids[0], ids[1]) if table is not None else {}

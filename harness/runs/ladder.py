@@ -324,13 +324,7 @@ def _run_stage(env: RunEnvironment, stage: Rung, plan: RunPlan, run_dir: Path,
                repeat: int = 1, kind: Kind = Kind.LADDER, open_rate: float | None = None) -> bool:
     """One measurement; whether it measured."""
     out = stage_dir(run_dir, folder_name(stage.id, kind, repeat))
-    # the ceiling, the same-traffic pass and the profiled measurements are rows of their own
-    # (harness.kinds), never part of the ladder's ratios
-    meta: dict[str, Any] = {"id": measurement_id(stage.id, kind), "kind": kind.value,
-                            "order": kind.order_offset + stage.order, "repeat": repeat, "open_rate": open_rate,
-                            "title": stage.title, "fix": stage.fix, "part": stage.part,
-                            "removes": stage.removes, "services": len(stage.services),
-                            "status": "running", "started_at": utc_now(), "phase": "start", "phases": {}}
+    meta = _meta(stage, kind, repeat, open_rate)
     write_json(out / "stage.json", meta)
 
     def enter(phase: str, seconds_left: float | None = None) -> None:
@@ -341,7 +335,6 @@ def _run_stage(env: RunEnvironment, stage: Rung, plan: RunPlan, run_dir: Path,
         progress.phase(phase, seconds_left)
 
     started = time.monotonic()
-    row = None
     try:
         enter("start")
         interrupts.check()
@@ -367,26 +360,46 @@ def _run_stage(env: RunEnvironment, stage: Rung, plan: RunPlan, run_dir: Path,
             t = time.monotonic()
         meta["phases"]["teardown_s"] = round(time.monotonic() - t, 2)
     except StageFailed as failed:
-        meta["status"], meta["error"] = "failed", str(failed)
-        logs = out / "logs"
-        logs.mkdir(exist_ok=True)
-        for name, text in failed.logs.items():
-            (logs / f"{name}.tail.txt").write_text(text)
-        meta["log_tail"] = _culprit_tail(str(failed), failed.logs)
+        _failed(meta, out, failed)
         if isinstance(failed, PartLost):
             raise  # no later stage can run without it: run_all lists them as not run
     finally:
-        meta["finished_at"] = utc_now()
-        if meta["status"] == "running":
-            meta["status"] = "interrupted"
-        write_json(out / "stage.json", meta)
-        row = measurement_ended(run_dir, out)
-        # a stop or an error outside the stage (a port in use) has no message of its own: the line says where
-        error = meta.get("error") or (f"stopped in {meta['phase']}" if meta["status"] == "interrupted" else None)
-        if error and meta.get("log_tail"):
-            error = f"{error}\n{meta['log_tail']}"
-        progress.stage_done(meta["id"], row, error)
+        _ended(meta, out, run_dir, progress)
     return bool(meta["status"] == "ok")
+
+
+def _meta(stage: Rung, kind: Kind, repeat: int, open_rate: float | None = None) -> dict[str, Any]:
+    """A measurement's stage.json as it starts."""
+    # the ceiling, the same-traffic pass and the profiled measurements are rows of their own
+    # (harness.kinds), never part of the ladder's ratios
+    return {"id": measurement_id(stage.id, kind), "kind": kind.value, "order": kind.order_offset + stage.order,
+            "repeat": repeat, "open_rate": open_rate, "title": stage.title, "fix": stage.fix, "part": stage.part,
+            "removes": stage.removes, "services": len(stage.services), "status": "running",
+            "started_at": utc_now(), "phase": "start", "phases": {}}
+
+
+def _failed(meta: dict[str, Any], out: Path, failed: StageFailed) -> None:
+    """A measurement that failed: its cause, and its services' last log lines kept beside it."""
+    meta["status"], meta["error"] = "failed", str(failed)
+    logs = out / "logs"
+    logs.mkdir(exist_ok=True)
+    for name, text in failed.logs.items():
+        (logs / f"{name}.tail.txt").write_text(text)
+    meta["log_tail"] = _culprit_tail(str(failed), failed.logs)
+
+
+def _ended(meta: dict[str, Any], out: Path, run_dir: Path, progress: Progress) -> None:
+    """A measurement's end, however it came: stage.json final, the run's tables, its line."""
+    meta["finished_at"] = utc_now()
+    if meta["status"] == "running":
+        meta["status"] = "interrupted"
+    write_json(out / "stage.json", meta)
+    row = measurement_ended(run_dir, out)
+    # a stop or an error outside the stage (a port in use) has no message of its own: the line says where
+    error = meta.get("error") or (f"stopped in {meta['phase']}" if meta["status"] == "interrupted" else None)
+    if error and meta.get("log_tail"):
+        error = f"{error}\n{meta['log_tail']}"
+    progress.stage_done(meta["id"], row, error)
 
 
 def _verify(running: RunningStage, stage: Rung, plan: RunPlan, env: RunEnvironment, out: Path,
@@ -412,11 +425,8 @@ def _run_side_by_side(env: RunEnvironment, stages: list[Rung], plan: RunPlan, ru
     whether it measured. A failure of one fails the window for all: none was measured alone."""
     from harness.measure.side_by_side import Side, measure_side_by_side
     outs = [stage_dir(run_dir, folder_name(s.id, Kind.LADDER, repeat)) for s in stages]
-    metas: list[dict[str, Any]] = [
-        {"id": s.id, "kind": Kind.LADDER.value, "order": s.order, "repeat": repeat, "open_rate": None,
-         "title": s.title, "fix": s.fix, "part": s.part, "removes": s.removes, "services": len(s.services),
-         "side_by_side": [o.id for o in stages if o is not s], "status": "running", "started_at": utc_now(),
-         "phase": "start", "phases": {}} for s in stages]
+    metas = [{**_meta(s, Kind.LADDER, repeat), "side_by_side": [o.id for o in stages if o is not s]}
+             for s in stages]
 
     def enter(phase: str, seconds_left: float | None = None) -> None:
         for meta, out in zip(metas, outs, strict=True):
@@ -427,7 +437,7 @@ def _run_side_by_side(env: RunEnvironment, stages: list[Rung], plan: RunPlan, ru
 
     for meta, out in zip(metas, outs, strict=True):
         write_json(out / "stage.json", meta)
-    started, error, logs = time.monotonic(), None, {}
+    started = time.monotonic()
     try:
         enter("start")
         interrupts.check()
@@ -454,21 +464,11 @@ def _run_side_by_side(env: RunEnvironment, stages: list[Rung], plan: RunPlan, ru
                 meta["phases"]["load_s"] = round(time.monotonic() - t, 2)
             enter("teardown")
     except StageFailed as failed:
-        error, logs = str(failed), failed.logs
-        for meta in metas:
-            meta["status"], meta["error"] = "failed", error
-            meta["log_tail"] = _culprit_tail(error, logs)
+        for meta, out in zip(metas, outs, strict=True):
+            _failed(meta, out, failed)
     finally:
         for meta, out in zip(metas, outs, strict=True):
-            meta["finished_at"] = utc_now()
-            if meta["status"] == "running":
-                meta["status"] = "interrupted"
-            write_json(out / "stage.json", meta)
-        for meta, out in zip(metas, outs, strict=True):
-            row = measurement_ended(run_dir, out)
-            said = meta.get("error") or (f"stopped in {meta['phase']}" if meta["status"] == "interrupted" else None)
-            progress.stage_done(meta["id"], row, f"{said}\n{meta['log_tail']}" if said and meta.get("log_tail")
-                                else said)
+            _ended(meta, out, run_dir, progress)
     return all(meta["status"] == "ok" for meta in metas)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -40,7 +41,7 @@ from harness.service.setup import run_setup
 from harness.service.statements import REPEATS, probe_variant, write_statements
 from harness.service.variant import ServiceEdge, ServiceVariant
 from harness.service.variants import VariantSource, checkout, variants_folder
-from harness.service.verify import body_of, fill_account
+from harness.service.verify import request_of
 from harness.settings import HarnessSettings
 
 
@@ -113,9 +114,10 @@ class ServiceBackend(LocalBackend):
         try:
             running.start(template_url, secret, 60.0)
             with httpx.Client(base_url=running.base_url, timeout=60) as client:
+                rng = random.Random("sign-up")  # the same {random:…} values for every variant
                 for account in range(1, sign_in.accounts + 1):
-                    answer = client.request(spec.method, fill_account(spec.path, account),
-                                            **body_of(spec, account))
+                    path, body = request_of(spec, rng, account, account)
+                    answer = client.request(spec.method, path, **body)
                     # 2xx: made; 400 or 409: there already (a set-up command made it); else misconfigured
                     if not (200 <= answer.status_code < 300 or answer.status_code in (400, 409)):
                         raise StageFailed(f"{variant.id}: sign-up {spec.method} {spec.path} answered "
@@ -127,8 +129,7 @@ class ServiceBackend(LocalBackend):
 
     def drop_databases(self, admin_url: str) -> None:
         with admin(admin_url) as conn:
-            sides = map(side_database, self.variants)
-            for name in [STAGE_DB, *sides, *(v.template for v in self.variants if v.template)]:
+            for name in [STAGE_DB, *(v.template for v in self.variants if v.template)]:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def details(self) -> dict[str, Any]:
@@ -196,18 +197,17 @@ class ServiceBackend(LocalBackend):
         """Each variant's statements per endpoint (harness/service/statements.py) into statements.csv;
         what run.json records of it. A variant that does not start here is left to fail its own
         measurement, with its own line."""
-        rows: list[dict[str, Any]] = []
-        failed: dict[str, str] = {}
-        for variant in self.variants:
-            name = side_database(variant)
-            url = fresh_copy(env.admin_url, variant.template, name) if variant.template else None
-            try:
-                rows += probe_variant(self.service, variant, env, url, name, run_dir / "setup" / f"{variant.id}.probe",
-                                      start_timeout)
-            except StageFailed as failed_probe:
-                failed[variant.id] = str(failed_probe)
         if self.service.database.kind == "none":
             return {"probed": False, "why": "the service has no database"}
+        rows: list[dict[str, Any]] = []
+        failed: dict[str, str] = {}
+        for variant in self.variants:  # one at a time, each on a fresh copy of its template
+            url = fresh_copy(env.admin_url, variant.template) if variant.template else None
+            try:
+                rows += probe_variant(self.service, variant, env, url, STAGE_DB,
+                                      run_dir / "setup" / f"{variant.id}.probe", start_timeout)
+            except StageFailed as failed_probe:
+                failed[variant.id] = str(failed_probe)
         path = write_statements(run_dir, rows)
         return {"probed": True, "file": path.name, "repeats": REPEATS, "failed": failed}
 
@@ -224,18 +224,13 @@ class SideServer:
     database_pids: Callable[[], list[int]]
 
 
-def side_database(variant: ServiceVariant) -> str:
-    """The database a variant serves from when it runs beside another (the stage database otherwise)."""
-    return f"{STAGE_DB}_{variant.order}"
-
-
-def fresh_copy(admin_url: str, template: str, name: str = STAGE_DB) -> str:
-    """The stage database (or `name`) as a new copy of the variant's template."""
+def fresh_copy(admin_url: str, template: str) -> str:
+    """The stage database as a new copy of the variant's template."""
     with admin(admin_url) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(STAGE_DB)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(STAGE_DB),
                                                                       sql.Identifier(template)))
-    url = with_database(admin_url, name)
+    url = with_database(admin_url, STAGE_DB)
     with admin(url) as conn:
         conn.execute("CHECKPOINT")  # its pages written now, not by the checkpointer mid-window
     return url

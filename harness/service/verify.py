@@ -20,40 +20,32 @@ from harness.verify.script import Transcript
 PLACEHOLDER = re.compile(r"\{(account|seq|random:(\d+)-(\d+))\}")
 
 
-def _filled(value: Any, rng: random.Random, seq: int) -> Any:
+def _filled(value: Any, rng: random.Random, seq: int, account: int = 1) -> Any:
+    """A request's strings with its placeholders filled: {account} (verify signs in as account 1),
+    {seq}, {random:LO-HI}."""
     if isinstance(value, str):
         def one(m: re.Match[str]) -> str:
             if m.group(1) == "account":
-                return "1"
+                return str(account)
             if m.group(1) == "seq":
                 return str(seq)
             return str(rng.randint(int(m.group(2)), int(m.group(3))))
         return PLACEHOLDER.sub(one, value)
     if isinstance(value, dict):
-        return {k: _filled(v, rng, seq) for k, v in value.items()}
+        return {k: _filled(v, rng, seq, account) for k, v in value.items()}
     if isinstance(value, list):
-        return [_filled(v, rng, seq) for v in value]
+        return [_filled(v, rng, seq, account) for v in value]
     return value
 
 
-def fill_account(value: Any, account: int) -> Any:
-    """A request's strings with {account} as this account's number (sign-up: 1..accounts)."""
-    if isinstance(value, str):
-        return value.replace("{account}", str(account))
-    if isinstance(value, dict):
-        return {k: fill_account(v, account) for k, v in value.items()}
-    if isinstance(value, list):
-        return [fill_account(v, account) for v in value]
-    return value
-
-
-def body_of(body: Body, account: int) -> dict[str, Any]:
-    """httpx's keywords for a request's JSON or form body, for one account."""
+def request_of(body: Body, rng: random.Random, seq: int, account: int = 1) -> tuple[str, dict[str, Any]]:
+    """A request's path and httpx's keywords for its JSON or form body, placeholders filled."""
+    kwargs: dict[str, Any] = {}
     if body.json_body is not None:
-        return {"json": fill_account(body.json_body, account)}
-    if body.form is not None:
-        return {"data": fill_account(body.form, account)}
-    return {}
+        kwargs["json"] = _filled(body.json_body, rng, seq, account)
+    elif body.form is not None:
+        kwargs["data"] = _filled(body.form, rng, seq, account)
+    return _filled(body.path, rng, seq, account), kwargs
 
 
 def without(value: Any, ignored: set[str]) -> Any:
@@ -76,13 +68,9 @@ class ServiceScript:
 
     def send(self, body: Body, headers: dict[str, str]) -> httpx.Response:
         self.seq += 1
+        path, kwargs = request_of(body, self.rng, self.seq)
         # a connection of its own for each: a server may close one after an error it could not handle
-        kwargs: dict[str, Any] = {"headers": {**headers, "connection": "close"}}
-        if body.json_body is not None:
-            kwargs["json"] = _filled(body.json_body, self.rng, self.seq)
-        elif body.form is not None:
-            kwargs["data"] = _filled(body.form, self.rng, self.seq)
-        return self.client.request(body.method, _filled(body.path, self.rng, self.seq), **kwargs)
+        return self.client.request(body.method, path, headers={**headers, "connection": "close"}, **kwargs)
 
     def run(self, variant: str) -> Transcript:
         out = Transcript(variant)
