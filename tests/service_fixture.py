@@ -358,17 +358,28 @@ def extra_work(iterations: int = ITERATIONS) -> int:
 '''
 
 
-def add_same_branch(repo: Path) -> None:
-    """Branch `same`: an empty commit on *after*, the candidate of an A/A pair."""
-    _git(repo, "branch", "-f", "same", "after")
+def add_calm_branch(repo: Path) -> None:
+    """Branch `calm`: *after* with a connection pool as large as the threadpool (40), so work added
+    to a request cannot make the pool overflow and open connections: the calibration's base, where
+    an effect's cost is the work's own."""
+    _git(repo, "checkout", "-q", "-B", "calm", "after")
+    db = (repo / "notes/db.py").read_text()
+    (repo / "notes/db.py").write_text(db.replace("pool_size=10, max_overflow=10", "pool_size=40, max_overflow=0"))
+    _git(repo, "commit", "-q", "-am", "a pool as large as the threadpool")
+    _git(repo, "checkout", "-q", "main")
+
+
+def add_same_branch(repo: Path, base: str = "after") -> None:
+    """Branch `same`: an empty commit on BASE, the candidate of an A/A pair."""
+    _git(repo, "branch", "-f", "same", base)
     _git(repo, "checkout", "-q", "same")
     _git(repo, "commit", "-q", "--allow-empty", "-m", "nothing changes")
     _git(repo, "checkout", "-q", "main")
 
 
-def add_slower_branch(repo: Path, iterations: int) -> None:
-    """Branch `slower`: *after* with `extra_work(iterations)` in every signed-in request."""
-    _git(repo, "checkout", "-q", "-B", "slower", "after")
+def add_slower_branch(repo: Path, iterations: int, base: str = "after") -> None:
+    """Branch `slower`: BASE with `extra_work(iterations)` in every signed-in request."""
+    _git(repo, "checkout", "-q", "-B", "slower", base)
     main = (repo / "notes/main.py").read_text()
     main = main.replace("app = FastAPI()\n", f"app = FastAPI()\nITERATIONS = {iterations}\n" + EXTRA_WORK)
     main = main.replace("    if user is None:\n        raise HTTPException(401, \"not signed in\")\n    return user",
