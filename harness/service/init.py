@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import UserError
+from harness.service.declared_settings import Setting, database_driver, declared, dotenv_names, env_files, tracked
 from harness.service.environments import LOCKS
 from harness.service.routes import RouterId, routes
 from harness.service.service_file import SERVICE_FILE
@@ -24,7 +26,7 @@ from harness.service.service_file import SERVICE_FILE
 SKIPPED = {".git", ".venv", "venv", "node_modules", "__pycache__", "tests", "test", "frontend", "site-packages"}
 # a setting's name -> the placeholder that fills it (first match wins)
 SETTINGS = [
-    (re.compile(r"(DATABASE|DB|SQLALCHEMY_DATABASE|POSTGRES|PG)_*(URL|URI|DSN)$"), "{db.url:%s}"),
+    (re.compile(r"(DATABASE|DB|SQLALCHEMY_DATABASE|POSTGRES|PG)_*(A?SYNC_)?(URL|URI|DSN)$"), "{db.url:%s}"),
     (re.compile(r"(POSTGRES|PG|DB|DATABASE)_*(SERVER|HOST|HOSTNAME)$"), "{db.host}"),
     (re.compile(r"(POSTGRES|PG|DB|DATABASE)_*PORT$"), "{db.port}"),
     (re.compile(r"(POSTGRES|PG|DB|DATABASE)_*(USER|USERNAME)$"), "{db.user}"),
@@ -33,6 +35,10 @@ SETTINGS = [
     (re.compile(r"(SECRET_KEY|JWT_SECRET|SECRET)$"), "{secret}"),
 ]
 SIGN_UP = re.compile(r"(sign-?up|register|users/open)/?$")
+# a sign-in route taking JSON (one taking a form is found by its form), and the users collection a
+# POST to which makes an account where no sign-up route is named so
+SIGN_IN = re.compile(r"(log-?in|sign-?in|token|sessions?)/?$")
+USERS = re.compile(r"/users/?$")
 SCRIPTS = re.compile(r"(initial_data|init_db|seed\w*|create_\w*user\w*|prestart\w*)\.py$")
 
 
@@ -41,178 +47,141 @@ class Findings:
     root: Path
     app: str | None = None
     health: str | None = None
+    openapi: str | None = "/openapi.json"  # the app's schema path (None: the app serves none)
     token_path: str | None = None
+    token_form: bool = True  # the sign-in route takes a form (else JSON)
+    sign_in_key: str | None = None  # the sign-in body's embedding key
     sign_up_path: str | None = None
+    sign_up_key: str | None = None
     gets: list[str] = field(default_factory=list)
     settings: dict[str, Setting] = field(default_factory=dict)  # by the variable's name
-    alembic: bool = False
+    alembic: str | None = None  # the folder of alembic.ini, from the root ("." there)
     scripts: list[Path] = field(default_factory=list)
     requirements: list[str] = field(default_factory=list)
     lock: str | None = None
     driver: str = "postgresql+psycopg"
+    sync_psycopg2: bool = False  # the dependencies name psycopg2 (a sync URL's driver)
+    driver_note: str = ""  # why the driver is a guess, or what the code's own database is
+    env_file: tuple[str, set[str], bool] | None = None  # (as written, the names it sets, committed)
 
 
 def _python_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.py") if not SKIPPED & set(p.relative_to(folder).parts[:-1]))
 
 
-def _app_of(tree: ast.Module) -> str | None:
-    """The name a module gives its FastAPI() object."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-            func = node.value.func
-            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
-            if name == "FastAPI" and isinstance(node.targets[0], ast.Name):
-                return node.targets[0].id
+def _app_of(tree: ast.Module) -> tuple[int, str] | None:
+    """The name a module gives its app, with how sure that is (lower is surer): 0 for a module-level
+    `x = FastAPI(…)`; 1 for a module-level `app = create_app(…)` (an app factory's product, which is
+    what a server imports); 2 for a `FastAPI(…)` made inside a function (the factory itself, which
+    no server can import by name)."""
+    def called(node: ast.expr) -> str:
+        func = node.func if isinstance(node, ast.Call) else None
+        return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+    top = [(n.targets[0].id, n.value) for n in tree.body
+           if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)]
+    for name, value in top:
+        if called(value) == "FastAPI":
+            return 0, name
+    for name, value in top:
+        if isinstance(value, ast.Call) and name in ("app", "application"):
+            return 1, name
+    for inner in ast.walk(tree):
+        if isinstance(inner, ast.Assign) and isinstance(inner.targets[0], ast.Name) \
+                and called(inner.value) == "FastAPI":
+            return 2, inner.targets[0].id
     return None
 
 
 
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One setting the service reads from the environment."""
-    env: str  # the variable's name: the env prefix, the nesting and any alias applied
-    field: str  # the attribute as the code names it (settings.API_V1_STR)
-    annotation: str  # its type as written ('' for os.environ reads)
-    has_default: bool  # any default: an expression, None, a Field(default…), a factory, an Optional type
-    default: str | None = None  # the default when it is a literal
-
-
-_OPTIONAL = re.compile(r"(Optional\[|\|\s*None\b|\bNone\s*\||^None$)")
-
-
-def _field_default(value: ast.expr | None, annotation: str) -> tuple[bool, str | None, str | None]:
-    """(has a default, the literal default, an alias) of a field's assigned value."""
-    alias = None
-    if isinstance(value, ast.Call) and ast.unparse(value.func).split(".")[-1] == "Field":
-        keywords = {k.arg: k.value for k in value.keywords if k.arg}
-        for name in ("validation_alias", "alias"):
-            given_alias = keywords.get(name)
-            if isinstance(given_alias, ast.Constant) and isinstance(given_alias.value, str):
-                alias = given_alias.value
-                break
-        given = value.args[0] if value.args else keywords.get("default")
-        if given is None and "default_factory" not in keywords:
-            return bool(_OPTIONAL.search(annotation)), None, alias
-        if isinstance(given, ast.Constant) and given.value is Ellipsis:
-            return False, None, alias  # Field(...): required
-        literal = given.value if isinstance(given, ast.Constant) else None
-        return True, None if literal is None else str(literal), alias
-    if value is None:
-        return bool(_OPTIONAL.search(annotation)), None, None
-    literal = value.value if isinstance(value, ast.Constant) else None
-    return True, None if literal is None else str(literal), None
-
-
-def _config(node: ast.ClassDef) -> dict[str, str]:
-    """env_prefix and env_nested_delimiter of a settings class (model_config or class Config)."""
-    out: dict[str, str] = {}
-    for item in node.body:
-        pairs: list[tuple[str, ast.expr]] = []
-        if isinstance(item, ast.Assign | ast.AnnAssign) and "model_config" in ast.unparse(item).split("=")[0] \
-                and isinstance(item.value, ast.Call):
-            pairs = [(k.arg, k.value) for k in item.value.keywords if k.arg]
-        elif isinstance(item, ast.ClassDef) and item.name == "Config":
-            pairs = [(t.id, a.value) for a in item.body if isinstance(a, ast.Assign)
-                     for t in a.targets if isinstance(t, ast.Name)]
-        for key, value in pairs:
-            if key in ("env_prefix", "env_nested_delimiter") and isinstance(value, ast.Constant):
-                out[key] = str(value.value)
-    return out
-
-
-def _fields(node: ast.ClassDef) -> list[tuple[str, str, ast.expr | None]]:
-    """(name, annotation, value) of a class's annotated fields."""
-    return [(item.target.id, ast.unparse(item.annotation), item.value) for item in node.body
-            if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
-            and not item.target.id.startswith("_") and item.target.id != "model_config"]
-
-
-def _settings(trees: list[ast.Module]) -> list[Setting]:
-    """The settings of every pydantic settings class (their prefix, aliases and nested models'
-    fields with the class's delimiter), and the names os.environ / getenv read."""
-    classes = {node.name: node for tree in trees for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
-    out: list[Setting] = []
-    for node in classes.values():
-        if not any("Settings" in ast.unparse(b) for b in node.bases):
-            continue
-        config = _config(node)
-        prefix, delimiter = config.get("env_prefix", ""), config.get("env_nested_delimiter")
-        for name, annotation, value in _fields(node):
-            has_default, default, alias = _field_default(value, annotation)
-            nested = next((classes[c] for c in re.findall(r"\w+", annotation) if c in classes and c != node.name),
-                          None)
-            if nested is not None and delimiter:
-                for child, child_annotation, child_value in _fields(nested):
-                    child_default, literal, child_alias = _field_default(child_value, child_annotation)
-                    out.append(Setting((prefix + name + delimiter + (child_alias or child)).upper(),
-                                       f"{name}.{child}", child_annotation, child_default or has_default, literal))
-                continue
-            out.append(Setting(alias.upper() if alias else (prefix + name).upper(), name, annotation,
-                               has_default, default))
-    for tree in trees:
-        for call in ast.walk(tree):
-            read: str | None = None
-            if isinstance(call, ast.Call) and ast.unparse(call.func) in ("os.getenv", "os.environ.get", "getenv") \
-                    and call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
-                read, has_default = call.args[0].value, len(call.args) > 1 or bool(call.keywords)
-            elif isinstance(call, ast.Subscript) and ast.unparse(call.value) == "os.environ" \
-                    and isinstance(call.slice, ast.Constant) and isinstance(call.slice.value, str):
-                read, has_default = call.slice.value, False
-            if read is not None:
-                out.append(Setting(read, read, "", has_default))
-    return out
-
-
 def survey(folder: Path) -> Findings:
     """What the folder's code and files show (see the module's docstring)."""
     top = folder.resolve()
     found = Findings(top)
-    trees = {}
+    trees, code = {}, []
     for path in _python_files(top):
         try:
-            trees[path] = ast.parse(path.read_text(errors="replace"))
+            code.append(path.read_text(errors="replace"))
+            trees[path] = ast.parse(code[-1])
         except SyntaxError:
             continue
-    for setting in _settings(list(trees.values())):
+    for setting in declared(list(trees.values())):
         # a name read both with and without a default (os.environ[...] here, getenv(..., x) there) is required
         known = found.settings.get(setting.env)
         if known is None or (known.has_default and not setting.has_default):
             found.settings[setting.env] = setting
     app: RouterId | None = None
-    for path, tree in trees.items():
-        if (name := _app_of(tree)) is not None:
-            found.root = _import_root(path)
-            module = ".".join(path.relative_to(found.root).with_suffix("").parts)
-            found.app, app = f"{module}:{name}", (module, name)
-            break
+    apps = sorted((rank, len(path.parts), str(path), name) for path, tree in trees.items()
+                  if (made := _app_of(tree)) is not None for rank, name in [made])
+    if apps:
+        path = Path(apps[0][2])
+        found.root = _import_root(path)
+        module = ".".join(path.relative_to(found.root).with_suffix("").parts)
+        found.app, app = f"{module}:{apps[0][3]}", (module, apps[0][3])
 
     def default_of(field: str) -> str | None:
         known = next((s for s in found.settings.values() if s.field.split(".")[-1] == field), None)
         return known.default if known else None
-    for route in routes(trees, found.root, app, default_of):
+    found_routes = routes(trees, found.root, app, default_of)
+    for route in found_routes:
         where, method = route.path, route.method
         if "health" in where and method == "GET" and found.health is None:
             found.health = where
         elif method == "POST" and route.form and found.token_path is None:
             found.token_path = where
         elif method == "POST" and SIGN_UP.search(where) and found.sign_up_path is None:
-            found.sign_up_path = where
-        elif method == "GET" and "{" not in where and len(found.gets) < 3:
+            found.sign_up_path, found.sign_up_key = where, route.body_key
+        elif method == "GET" and "{" not in where and not route.admin and len(found.gets) < 3:
             found.gets.append(where)
+    if found.token_path is None:  # no form: a route named for signing in, taking JSON
+        login = next((r for r in found_routes if r.method == "POST" and SIGN_IN.search(r.path)), None)
+        if login is not None:
+            found.token_path, found.token_form, found.sign_in_key = login.path, False, login.body_key
+    if found.token_path and found.sign_up_path is None:
+        users = next((r for r in found_routes if r.method == "POST" and USERS.search(r.path) and not r.admin), None)
+        if users is not None:
+            found.sign_up_path, found.sign_up_key = users.path, users.body_key
+    if found.health is None:
+        found.openapi = _openapi_url(list(trees.values()), default_of)
     found.scripts = [script for script in trees if SCRIPTS.search(script.name)]
     root = found.root
-    found.alembic = (root / "alembic.ini").is_file()
+    ini = next((p for p in [root / "alembic.ini", *sorted(root.glob("*/alembic.ini"))]
+                if p.is_file() and not SKIPPED & set(p.relative_to(root).parts)), None)
+    found.alembic = str(ini.parent.relative_to(root)) if ini else None
     found.requirements = [p.name for p in sorted(root.glob("requirements*.txt"))]
     found.lock = next((str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
                        for d in (root, top) for name in LOCKS if (p := d / name).is_file()), None)
-    text = " ".join((root / f).read_text(errors="replace") for f in ("pyproject.toml", *found.requirements)
-                    if (root / f).is_file())
-    found.driver = "postgresql+asyncpg" if "asyncpg" in text else \
-        "postgresql+psycopg2" if "psycopg2" in text else "postgresql+psycopg"
+    dependencies = " ".join((d / f).read_text(errors="replace") for d in {root, top}
+                            for f in ("pyproject.toml", *found.requirements) if (d / f).is_file())
+    found.driver, found.driver_note = database_driver("\n".join(code), dependencies)
+    found.sync_psycopg2 = "psycopg2" in dependencies
+    for written in env_files(list(trees.values())):
+        env_file = root / written
+        found.env_file = (written, dotenv_names(env_file), tracked(env_file)) if env_file.is_file() \
+            else (written, set(), False)
     return found
+
+
+def _openapi_url(trees: list[ast.Module], setting: Callable[[str], str | None]) -> str | None:
+    """The path of the app's OpenAPI schema: its FastAPI(openapi_url=…) as a literal or a setting's
+    default, FastAPI's own /openapi.json when not given; None when it is switched off."""
+    for tree in trees:
+        for call in ast.walk(tree):
+            if isinstance(call, ast.Call) and ast.unparse(call.func).split(".")[-1] == "FastAPI":
+                given = next((k.value for k in call.keywords if k.arg == "openapi_url"), None)
+                if given is None:
+                    return "/openapi.json"
+                if isinstance(given, ast.Constant):
+                    return given.value if isinstance(given.value, str) else None
+                if isinstance(given, ast.Attribute):
+                    return setting(given.attr)
+                if isinstance(given, ast.JoinedStr):
+                    return "".join(str(v.value) if isinstance(v, ast.Constant) else
+                                   str(setting(v.value.attr) or "") if isinstance(v, ast.FormattedValue)
+                                   and isinstance(v.value, ast.Attribute) else "" for v in given.values) or None
+                return None
+    return "/openapi.json"
 
 
 def _import_root(path: Path) -> Path:
@@ -226,6 +195,21 @@ def _import_root(path: Path) -> Path:
 
 def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _script_command(script: Path, root: Path) -> str:
+    """How a start-up script runs from the root: a module of a package with `python -m` (its
+    imports may be relative), a loose script by its path."""
+    if not script.is_relative_to(root):
+        return f"python {script}"
+    if (script.parent / "__init__.py").is_file():
+        return f"python -m {'.'.join(script.relative_to(root).with_suffix('').parts)}"
+    return f"python {script.relative_to(root)}"
+
+
+def _embed(fields: str, key: str | None) -> str:
+    """An inline TOML table of `fields`, under `key` when the route embeds its body."""
+    return f"{{ {key} = {{ {fields} }} }}" if key else f"{{ {fields} }}"
 
 
 def render(found: Findings, service_folder: Path) -> str:
@@ -248,23 +232,42 @@ def render(found: Findings, service_folder: Path) -> str:
     lines += ["", "[start]",
               f"app = {_quoted(found.app)}  # served as the ladder serves s5 (gunicorn + uvicorn workers)"
               if found.app else 'app = "main:app"  # CHECK: no FastAPI() object found; module:attribute',
-              f"health = {_quoted(found.health or '/docs')}"
-              + ("" if found.health else "  # CHECK: no health route found; any cheap GET answering 200"),
+              f"health = {_quoted(found.health or found.openapi or '/')}"
+              + ("" if found.health else "  # CHECK: no health route found: the app's OpenAPI schema" if found.openapi
+                 else "  # CHECK: no health route and no OpenAPI schema: any cheap GET answering 200"),
               "", "[database]", 'kind = "postgres"  # or "none"',
               "# run in order before any window, with [env] set, on an empty database of each variant's"]
     # the commands run in `root`: a script's path from there
-    setup = (["alembic upgrade head"] if found.alembic else []) + [
-        f"python {s.relative_to(found.root) if s.is_relative_to(found.root) else s}" for s in found.scripts]
+    migrate = [] if found.alembic is None else ["alembic upgrade head"] if found.alembic == "." \
+        else [f"cd {found.alembic} && alembic upgrade head"]  # alembic.ini's paths are from where it is
+    setup = migrate + [_script_command(s, found.root) for s in found.scripts]
     lines.append(f"setup = [{', '.join(_quoted(c) for c in setup)}]  # CHECK the order")
     lines += ["", "[env]", "# what the service reads; {db.*}, {secret}, {port} and {workers} are filled by the run"]
-    defaulted = []
+    if found.driver_note:
+        lines.append(f"# {found.driver_note}")
+    url = "{db.url}" if found.driver == "postgresql" else "{db.url:" + found.driver + "}"
+    # an ASYNC_URL beside a URL: the async one for the engine, the other for sync tools (Alembic)
+    paired = any("ASYNC_" in name for name in found.settings)
+    sync_url = "{db.url:" + ("postgresql+psycopg2" if found.sync_psycopg2 else "postgresql+psycopg") + "}"
+
+    def url_of(name: str) -> str:
+        return url if "ASYNC_" in name or not paired else sync_url
+    placeholders = {name: next((url_of(name) if "%s" in value else value for pattern, value in SETTINGS
+                                if pattern.search(name)), None) for name in found.settings}
+    parts = any(v == "{db.host}" for v in placeholders.values())
+    given, written, committed = found.env_file or ("", set(), False)
+    defaulted, from_file = [], []
     for name, setting in sorted(found.settings.items()):
-        placeholder = next((value % found.driver if "%s" in value else value
-                            for pattern, value in SETTINGS if pattern.search(name)), None)
-        if placeholder:
+        placeholder = placeholders[name]
+        # a URL with a default where the host, port… are settings too is made from them: left alone
+        if placeholder in (url, sync_url) and setting.has_default and parts:
+            defaulted.append(name)
+        elif placeholder:
             lines.append(f"{name} = {_quoted(placeholder)}")
         elif setting.has_default:
             defaulted.append(name)
+        elif name in written and committed:
+            from_file.append(name)
         elif setting.annotation in ("", "str"):
             lines.append(f"{name} = \"\"  # CHECK: required by the code, no default found")
         else:  # an empty string would not validate as its type: left for the owner to give
@@ -272,20 +275,30 @@ def render(found: Findings, service_folder: Path) -> str:
                          "give a value of that type")
     if defaulted:
         lines.append(f"# with a default in the code, not set here: {', '.join(defaulted)}")
+    if from_file:
+        lines.append(f"# given by {given} (committed, so in every variant), not set here: {', '.join(from_file)}")
+    elif given and not committed:
+        lines.append(f"# the settings read {given}, which git does not track: no variant's checkout has it")
     lines += ["", "[load]", "users = 50"]
+    account = 'email = "user{account}@example.com", password = "pw-{account}-long-enough"'
     if found.token_path and found.sign_up_path:
         lines += ["", "[load.sign_up]  # the accounts, made through the service's own route; CHECK its fields",
                   f"path = {_quoted(found.sign_up_path)}",
-                  'json = { email = "user{account}@example.com", password = "pw-{account}-long-enough" }']
+                  # a username too: many sign-up bodies ask for one, the others ignore it
+                  "json = " + _embed(account + ', username = "user{account}"', found.sign_up_key)]
     if found.token_path:
+        fields = (('username = "user{account}@example.com", password = "pw-{account}-long-enough"'
+                   if found.token_form else account) if found.sign_up_path
+                  else ('username' if found.token_form else 'email') + ' = "CHECK@example.com", password = "CHECK"')
         lines += ["", "[load.sign_in]  # CHECK: an account the set-up makes" if not found.sign_up_path
                   else "[load.sign_in]  # with the accounts load.sign_up makes",
                   f"path = {_quoted(found.token_path)}",
-                  'form = { username = "user{account}@example.com", password = "pw-{account}-long-enough" }'
-                  if found.sign_up_path else 'form = { username = "CHECK@example.com", password = "CHECK" }',
+                  f"form = {{ {fields} }}" if found.token_form else f"json = {_embed(fields, found.sign_in_key)}",
                   *(["accounts = 20  # users take accounts 1..20 in turn"] if found.sign_up_path else []),
-                  'token = "access_token"']
-    for route in found.gets or [found.health or "/docs"]:
+                  'token = "access_token"' + ("" if found.token_form else
+                                              "  # CHECK: the token's place in the answer (a dotted path) "
+                                              'and the header\'s scheme (scheme = "Bearer")')]
+    for route in found.gets or [found.health or found.openapi or "/"]:
         lines += ["", "[[load.requests]]  # CHECK: its weight among the others",
                   f"path = {_quoted(route)}", "weight = 1"]
     lines += ["", "# [[verify]]  # requests every variant must answer alike, checked before timing",

@@ -11,11 +11,13 @@ which needs the service's environment, its settings and often its database.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 RouterId = tuple[str, str]  # (module, variable)
+ADMIN = re.compile(r"superuser|admin", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class Route:
     path: str  # with every prefix on the way from the app
     form: bool  # its handler takes a form (an OAuth2 password form, Form(...))
     module: Path
+    admin: bool = False  # its decorator or handler asks for a superuser or an admin (not for any account)
+    body_key: str | None = None  # its JSON body is embedded under this key (Body(embed=True, alias=…))
 
 
 def module_names(files: list[Path], root: Path) -> dict[Path, str]:
@@ -112,8 +116,9 @@ def routes(trees: dict[Path, ast.Module], root: Path, app: RouterId | None,
                             and isinstance(decorator.args[0], ast.Constant)
                             and isinstance(decorator.args[0].value, str)
                             and (owner := resolve(decorator.func.value)) is not None):
+                        admin = bool(ADMIN.search(ast.unparse(decorator) + ast.unparse(node.args)))
                         declared.append((owner, Route(decorator.func.attr.upper(), decorator.args[0].value, form,
-                                                      path)))
+                                                      path, admin, _embedded(node))))
 
     def full(router: RouterId, seen: frozenset[RouterId] = frozenset()) -> str:
         prefix = own.get(router, "")
@@ -121,4 +126,20 @@ def routes(trees: dict[Path, ast.Module], root: Path, app: RouterId | None,
             return prefix
         parent, given = parents[router]
         return full(parent, seen | {router}) + given + prefix
-    return [Route(r.method, full(owner) + r.path, r.form, r.module) for owner, r in declared]
+    return [Route(r.method, full(owner) + r.path, r.form, r.module, r.admin, r.body_key) for owner, r in declared]
+
+
+def _embedded(handler: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    """The key a handler's body is embedded under: a parameter given `Body(…, embed=True)` (its
+    alias, else its name)."""
+    args = [*handler.args.posonlyargs, *handler.args.args, *handler.args.kwonlyargs]
+    defaults = [*([None] * (len(handler.args.posonlyargs) + len(handler.args.args) - len(handler.args.defaults))),
+                *handler.args.defaults, *handler.args.kw_defaults]
+    for arg, default in zip(args, defaults, strict=False):
+        if isinstance(default, ast.Call) and ast.unparse(default.func).split(".")[-1] == "Body":
+            keywords = {k.arg: k.value for k in default.keywords if k.arg}
+            embed = keywords.get("embed")
+            if isinstance(embed, ast.Constant) and embed.value is True:
+                alias = keywords.get("alias")
+                return str(alias.value) if isinstance(alias, ast.Constant) else arg.arg
+    return None

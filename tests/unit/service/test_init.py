@@ -3,6 +3,7 @@ backend/ folder, routers under an API prefix taken from the settings, POSTGRES_*
 Alembic configuration and start-up scripts) and writes a service file that reads back; a
 service's profile names its own code and its packages as layers."""
 
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -39,7 +40,10 @@ TREE = {
                                        "def login(form: OAuth2PasswordRequestForm = Depends()): ...\n",
     "backend/app/api/routes/items.py": "from fastapi import APIRouter\nrouter = APIRouter(prefix='/items')\n"
                                        "@router.get('/')\ndef items(): ...\n"
-                                       "@router.get('/{id}')\ndef item(id: int): ...\n",
+                                       "@router.get('/{id}')\ndef item(id: int): ...\n"
+                                       # for a superuser only: no account of the load's could read it
+                                       "@router.get('/all', dependencies=[Depends(get_current_active_superuser)])\n"
+                                       "def every_item(): ...\n",
     "backend/app/api/routes/utils.py": "from fastapi import APIRouter\nrouter = APIRouter(prefix='/utils')\n"
                                        "@router.get('/health-check/')\nasync def health(): return True\n",
     "backend/app/initial_data.py": "print('first superuser')\n",
@@ -57,7 +61,8 @@ def test_init_writes_a_service_file_from_what_the_code_shows(tmp_path: Path) -> 
     assert written["start"]["health"] == "/api/v1/utils/health-check/"
     assert written["load"]["sign_in"]["path"] == "/api/v1/login/access-token"
     assert [r["path"] for r in written["load"]["requests"]] == ["/api/v1/items/"]
-    assert written["database"]["setup"] == ["alembic upgrade head", "python app/initial_data.py"]  # from root
+    # from the root; a module of a package by its name (its imports may be relative)
+    assert written["database"]["setup"] == ["alembic upgrade head", "python -m app.initial_data"]
     env = written["env"]
     assert env["POSTGRES_SERVER"] == "{db.host}" and env["POSTGRES_DB"] == "{db.name}"
     assert env["SECRET_KEY"] == "{secret}" and env["FIRST_SUPERUSER"] == "" and "API_V1_STR" not in env
@@ -114,7 +119,8 @@ def test_init_marks_required_only_what_has_no_default_and_writes_only_what_valid
     env = tomllib.loads(text)["env"]
     assert env["PROJECT_NAME"] == "" and "REDIS_URL" not in env  # "" is no AnyUrl: left to the owner, said why
     assert "# REDIS_URL =   # CHECK: required by the code (AnyUrl)" in text
-    assert env["POSTGRES_SERVER"] == "{db.host}" and env["SQLALCHEMY_DATABASE_URI"].startswith("{db.url:")
+    # a URL with a default beside its parts (a validator assembles it): the parts are set, not it
+    assert env["POSTGRES_SERVER"] == "{db.host}" and "SQLALCHEMY_DATABASE_URI" not in env
     assert "TOKEN_TTL_SECONDS" in text and "ACCESS_TOKEN_EXPIRE_MINUTES" in text  # named, with a default
 
 
@@ -192,3 +198,79 @@ def test_init_follows_every_include_router_to_a_route_s_full_path(tmp_path: Path
     written = tomllib.loads((tmp_path / "ladder.toml").read_text())
     assert written["start"]["health"] == "/healthz"  # the app's own route as written
     assert [r["path"] for r in written["load"]["requests"]] == ["/api/v2/items/shop/"]
+
+
+# shapes public projects showed (docs/service.md, "Tried on public projects")
+FACTORY = {  # an app factory, alembic.ini beside the code, scripts in a package, settings from a committed .env
+    "pyproject.toml": '[project]\nname = "svc"\ndependencies = ["sqlalchemy[asyncio]", "asyncpg", "psycopg2-binary"]\n',
+    ".env": "# the project's own\nPROJECT_NAME=svc\nexport ADMIN_EMAIL=admin@example.com\n",
+    "src/__init__.py": "",
+    "src/alembic.ini": "[alembic]\nscript_location = migrations\n",
+    "src/app/__init__.py": "",
+    "src/app/setup.py": "from fastapi import FastAPI\ndef create_application():\n"
+                        "    application = FastAPI()\n    return application\n",
+    "src/app/main.py": "import os\nfrom .setup import create_application\nos.environ['MODE'] = 'served'\n"
+                       "app = create_application()\n",
+    "src/app/config.py": "from pydantic import PostgresDsn\n"
+                         "from pydantic_settings import BaseSettings, SettingsConfigDict\n"
+                         "class Settings(BaseSettings):\n    model_config = SettingsConfigDict(env_file='.env')\n"
+                         "    DATABASE_URL: PostgresDsn\n    DATABASE_ASYNC_URL: PostgresDsn\n"
+                         "    PROJECT_NAME: str\n    ADMIN_EMAIL: str\n",
+    "src/app/db.py": "from sqlalchemy.ext.asyncio import create_async_engine\n"
+                     "from .config import Settings\nengine = create_async_engine(str(Settings().DATABASE_ASYNC_URL))\n",
+    "src/scripts/__init__.py": "",
+    "src/scripts/create_first_user.py": "from ..app.config import Settings\n",
+}
+RAW_ASYNCPG = {  # asyncpg called directly; a URL made from its parts by default
+    "pyproject.toml": '[project]\nname = "raw"\ndependencies = ["asyncpg"]\n',
+    "raw/__init__.py": "",
+    "raw/main.py": "import asyncpg\nfrom fastapi import FastAPI\nfrom raw.config import settings\n"
+                   "app = FastAPI(openapi_url=f'{settings.API}/openapi.json')\n"
+                   "async def pool():\n    return await asyncpg.create_pool(settings.DSN or settings.POSTGRES_URI)\n"
+                   # signing in and up with JSON bodies embedded under a key (the RealWorld API's shape)
+                   "@app.post('/api/users/login')\n"
+                   "async def login(user_login: UserInLogin = Body(..., embed=True, alias='user')): ...\n"
+                   "@app.post('/api/users')\n"
+                   "async def register(user_create: UserInCreate = Body(..., embed=True, alias='user')): ...\n",
+    "raw/config.py": "from pydantic_settings import BaseSettings\nclass Settings(BaseSettings):\n"
+                     "    API: str = '/api'\n    POSTGRES_SERVER: str = 'localhost'\n    POSTGRES_USER: str = 'u'\n"
+                     "    POSTGRES_URI: str = f'{POSTGRES_USER}@{POSTGRES_SERVER}'\n    DB_DSN: str\n"
+                     "settings = Settings()\n",
+}
+MYSQL = {"pyproject.toml": '[project]\nname = "m"\ndependencies = ["sqlalchemy", "aiomysql"]\n',
+         "main.py": "from fastapi import FastAPI\napp = FastAPI()\n"}
+
+
+def test_init_on_the_shapes_public_projects_showed(tmp_path: Path) -> None:
+    from harness.service.init import render, survey
+
+    def written(name: str, tree: dict[str, str]) -> tuple[dict, str]:
+        _write(tmp_path / name, tree)
+        subprocess.run(["git", "init", "-q", str(tmp_path / name)], check=True)
+        subprocess.run(["git", "-C", str(tmp_path / name), "add", "-A"], check=True)
+        text = render(survey(tmp_path / name), tmp_path / name)
+        return tomllib.loads(text), text
+
+    factory, text = written("factory", FACTORY)
+    assert factory["start"]["app"] == "src.app.main:app"  # what the factory made, not the factory's local
+    assert factory["database"]["setup"] == ["cd src && alembic upgrade head",  # alembic.ini's paths are from src
+                                            "python -m src.scripts.create_first_user"]
+    assert factory["env"]["DATABASE_ASYNC_URL"] == "{db.url:postgresql+asyncpg}"  # the engine's
+    assert factory["env"]["DATABASE_URL"] == "{db.url:postgresql+psycopg2}"  # the sync tools'
+    assert "MODE" not in text  # written by the code, not read
+    assert "# given by .env (committed, so in every variant), not set here: ADMIN_EMAIL, PROJECT_NAME" in text
+    assert "CHECK: required" not in text
+
+    raw, text = written("raw", RAW_ASYNCPG)
+    assert raw["load"]["sign_in"]["path"] == "/api/users/login" and "form" not in raw["load"]["sign_in"]
+    assert raw["load"]["sign_in"]["json"] == {"user": {"email": "user{account}@example.com",
+                                                       "password": "pw-{account}-long-enough"}}
+    assert raw["load"]["sign_up"]["path"] == "/api/users" and "user" in raw["load"]["sign_up"]["json"]
+    assert "CHECK: the token's place in the answer" in text
+    assert raw["start"]["health"] == "/api/openapi.json"  # no health route: the app's own schema path
+    assert factory["start"]["health"] == "/openapi.json"  # FastAPI's, not given
+    assert raw["env"]["DB_DSN"] == "{db.url}"  # asyncpg takes no driver in its scheme
+    assert raw["env"]["POSTGRES_SERVER"] == "{db.host}" and "POSTGRES_URI" not in raw["env"]  # made from the parts
+
+    _, text = written("mysql", MYSQL)
+    assert "CHECK: the dependencies name aiomysql and no PostgreSQL driver" in text
