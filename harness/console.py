@@ -160,15 +160,16 @@ def summary_table(run_dir: "Path") -> Table:
 
 
 def run_ended(run_dir: "Path") -> bool:
-    """run-all's summary table and where its results are; whether every stage measured."""
-    from harness.reporting.analysis import read_summary
+    """run-all's summary table and where its results are; whether every stage measured (the run's
+    own status in run.json, read through the upgrade, as every reader of a run reads it)."""
     from harness.reporting.compare import variant_answers
+    from harness.run_folder import load_run
     console.print(summary_table(run_dir))
     for answer in variant_answers(run_dir):  # a service's run: each variant against the base, the answer first
         for line in answer_lines(answer):
             console.print(line, highlight=False, soft_wrap=True)
     console.print(f"results: {run_dir}/ (summary.csv, report.md, ladder.png)", highlight=False)
-    return bool((read_summary(run_dir)["status"] == "ok").all())
+    return load_run(run_dir).get("status") == "complete"
 
 
 def rtt_cell(r: "pd.Series") -> str:
@@ -199,8 +200,8 @@ def describe_plan(plan: "RunPlan") -> None:
     if getattr(plan.subject, "service", None) is not None:
         # a service's variants run on the interpreter their requires-python picks, each its own
         console.print("each variant runs on the interpreter its requires-python picks (pyenv's and uv's too, when "
-                      "none on PATH fits), named in run.json and in the report's table of variants", style="dim",
-                      highlight=False)
+                      "none on PATH fits), named below as its environment is ready, in run.json and in the report's "
+                      "table of variants", style="dim", highlight=False)
     elif entry_of(plan.backend).this_interpreter:
         from harness import interpreter
         record = interpreter.this_interpreter()

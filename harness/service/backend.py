@@ -48,8 +48,10 @@ from harness.settings import HarnessSettings
 class ServiceBackend(LocalBackend):
     """The local backend for a service's variants (`harness run-all --service`)."""
 
-    def __init__(self, service: ServiceFile, sources: list[VariantSource], repo: Path | None) -> None:
+    def __init__(self, service: ServiceFile, sources: list[VariantSource], repo: Path | None,
+                 say: Callable[[str], None] = lambda line: None) -> None:
         super().__init__()
+        self.say = say  # a line per variant as its environment is ready: the interpreter it runs on
         self.twin: EmbeddedPostgres | None = None  # the side-by-side windows' second server
         self.service, self.repo = service, repo
         # the service's place in the repository, found again in every variant's tree
@@ -76,6 +78,9 @@ class ServiceBackend(LocalBackend):
                     raise UserError(f"variant {variant.id}: it has no {self.relative_root} (the service file's root)")
                 log = logs / f"{variant.id}.environment.log"
                 variant.environment = environments.build(self.service, variant.root, variant.tree, variant.id, log)
+                self.say(f"{variant.id}: Python {variant.environment.interpreter.version} "
+                         f"({variant.environment.interpreter.path})"
+                         + (", its environment reused" if variant.environment.inputs.get("reused") else ""))
             self._check_locustfile()
             self.logs = logs
             stack.callback(self._stop_twin)  # after the run's own server is stopped (a stack unwinds last in first)

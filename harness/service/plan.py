@@ -32,7 +32,7 @@ def service_plan(options: RunOptions, say: Callable[[str], None]) -> RunPlan:
     sources = resolve(options.variants, repo)
     subject = ServiceSubject(service, file, repo)
     budget, shape = checked(options, say, users=service.load.users, mix=subject.mix)
-    backend = ServiceBackend(service, sources, repo)
+    backend = ServiceBackend(service, sources, repo, say)
     where = f"the repository {repo}" if repo else f"the folder {service.folder}"
     say(f"service {service.name} from {where}: variants "
         + ", ".join(f"{s.id} ({s.commit[:10]})" if s.commit else f"{s.id} (folder)" for s in sources)

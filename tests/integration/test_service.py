@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.reporting.analysis import BUDGET_BOUND_PCT
 from tests.conftest import leftover_processes, run_harness
 from tests.service_fixture import make_repository
 
@@ -52,9 +53,15 @@ def test_the_fix_is_verified_measured_called_and_profiled(repo: Path, tmp_path: 
     assert [v["id"] for v in header["variants"]] == ["before", "after"]
     assert all(len(v["commit"]) == 40 for v in header["variants"])
     assert header["variants"][1]["environment"]["reused"]  # same dependency files: one environment
+    # the output names each variant's interpreter as its environment is ready
+    for variant in header["variants"]:
+        assert f"{variant['id']}: Python {variant['environment']['python_version']} " in done.stdout, done.stdout
     summary = pd.read_csv(run / "summary.csv").set_index("stage")
     rows = summary.loc[["before", "after"]]
-    assert (rows["status"] == "ok").all() and rows["bound_by"].isin(["budget", "waiting"]).all(), rows["bound_by"]
+    assert (rows["status"] == "ok").all()
+    # each verdict follows from its own evidence: the budget when the server side kept it busy
+    for stage, row in rows.iterrows():
+        assert row["bound_by"] == ("budget" if row["server_busy_pct"] >= BUDGET_BOUND_PCT else "waiting"), (stage, row)
     # both answered the verify requests alike (the listing's tags, the signed-in user) before timing
     transcripts = [json.loads((run / "stages" / v / "verify.json").read_text()) for v in ("before", "after")]
     assert transcripts[0]["steps"] == transcripts[1]["steps"] and not transcripts[0]["problems"]
