@@ -268,10 +268,11 @@ def gate(
     decided with its confidence or the budget is spent. Exit 0: no regression; 1: slower; 2: could not
     run; 3: undecided within the budget."""
     from harness.runs.gate import gate_command
+    from harness.service.plan import service_plan
     with screen.RichProgress() as progress:
         outcome = gate_command(base, candidate, service, budget, threshold, confidence, figure, users, duration,
                                warmup, server_cpus, load_cpus, rtt, idle_threshold, idle_timeout, say, progress,
-                               fail_on_more_statements)
+                               service_plan, fail_on_more_statements)
     for line in screen.answer_lines(outcome.answer):
         console.print(line, highlight=False, soft_wrap=True)
     console.print(f"results: {outcome.run_dir}/ (compare.md, report.md, measurements.csv)", highlight=False)

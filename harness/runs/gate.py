@@ -48,6 +48,8 @@ from harness.reporting.change import (
 from harness.reporting.compare import moved
 from harness.reporting.statements import endpoints_that_rose, read_statements_table
 from harness.run_folder import load_run
+from harness.runs.ladder import RunPlan
+from harness.runs.plans import RunOptions
 
 if TYPE_CHECKING:
     from harness.runs.ladder import Progress
@@ -202,13 +204,14 @@ def gate_command(base: str, candidate: str, service: Path, budget_s: float, thre
                  figure: str, users: int | None, duration: float | None, warmup: float | None,
                  server_cpus: str | None, load_cpus: str | None, rtt_ms: float, idle_threshold: float,
                  idle_timeout: float, say: Callable[[str], None], progress: Progress,
+                 planner: Callable[[RunOptions, Callable[[str], None]], RunPlan],
                  fail_on_more_statements: bool = False) -> GateResult:
     """`harness gate`: the options checked (one line for bad input), the gate run, its answer
-    written to compare.md; the exit code from the run's record."""
+    written to compare.md; the exit code from the run's record. `planner` makes the run's plan of
+    the two refs (the service's: harness.service.plan.service_plan, which the caller chooses, so
+    the runs floor does not reach up to the service's)."""
     started = time.monotonic()
     from harness.runs.ladder import run_all
-    from harness.runs.plans import RunOptions
-    from harness.service.plan import service_plan
     from harness.settings import HarnessSettings
     rule = Rule(threshold, confidence)  # checked before anything starts
     if figure not in FIGURES:
@@ -222,7 +225,7 @@ def gate_command(base: str, candidate: str, service: Path, budget_s: float, thre
                          load_cpus=load_cpus, idle_threshold=idle_threshold, idle_timeout=idle_timeout,
                          ceiling=False, rtt_ms=rtt_ms, same_traffic=False, service=service,
                          variants=[base, candidate])
-    plan = service_plan(options, say)
+    plan = planner(options, say)
     ids = [s.id for s in plan.stages]
     blocks = GateBlocks(ids[0], ids[1], FIGURES[figure], rule, budget_s, started)
     say(f"gate: {ids[1]} against {ids[0]} on {FIGURES[figure].label}, threshold ±{100 * threshold:g} %, "
