@@ -81,10 +81,12 @@ def test_a_profiled_run_says_where_the_cpu_went_and_what_profiling_cost(results_
     # the optimized stage spends its CPU in libraries, not in the stage's own code
     assert layers.set_index("layer").loc[["ORM", "HTTP client", "server & framework"], "cpu_ms_per_req"].gt(0).all()
     costs = pd.read_csv(run / "profiles.csv").iloc[0]
-    assert costs["rps"] == summary.loc["s5-optimized", "rps"] and costs["overhead_pct"] == costs["overhead_pct"]
+    # the profiler's cost: the profiled window's throughput against the unprofiled one's
+    assert costs["rps"] == summary.loc["s5-optimized", "rps"]
+    assert costs["overhead_pct"] == pytest.approx(
+        100 * (1 - summary.loc["s5-optimized.profiled", "rps"] / summary.loc["s5-optimized", "rps"]), abs=0.2)
     report = (run / "report.md").read_text()
     assert "## Where the time goes (profiled)" in report and "Profiler overhead" in report
-    assert (run / "layers.png").is_file()
     assert not leftover_processes()
 
 

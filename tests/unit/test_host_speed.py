@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -10,14 +12,27 @@ from harness.reporting.analysis import with_host_speed
 
 
 def test_a_burst_is_timed_in_cpu_time_not_wall_time() -> None:
-    # the same work twice gives about the same speed; a burst counts CPU time, so time spent
-    # off the CPU (here: sleeping between bursts) does not lower it
-    first = burst(4_000)
-    time.sleep(0.2)
-    second = burst(4_000)
-    assert 0.5 < second / first < 2.0
-    # more units take proportionally longer: the speed does not depend on the burst's size
-    assert 0.5 < burst(16_000) / first < 2.0
+    # a burst sharing its CPU with a spinning process is off the CPU about half its wall time: timed
+    # in CPU time its speed stays that of a burst alone; timed by the wall clock it would halve
+    cpu = max(os.sched_getaffinity(0))
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        alone = burst(20_000)
+        spinner = subprocess.Popen([sys.executable, "-c", f"import os\nos.sched_setaffinity(0, {{{cpu}}})\n"
+                                    "while True: pass"])
+        try:
+            time.sleep(0.2)
+            wall, used = time.monotonic(), time.process_time()
+            shared = burst(20_000)
+            wall, used = time.monotonic() - wall, time.process_time() - used
+        finally:
+            spinner.kill()
+            spinner.wait()
+    finally:
+        os.sched_setaffinity(0, mine)
+    assert wall > 1.4 * used  # the CPU was shared: a wall-clock timer would have seen this burst slower
+    assert 0.7 < shared / alone < 1.4
 
 
 def test_a_watcher_per_cpu_writes_pinned_bursts_until_stopped(tmp_path: Path) -> None:

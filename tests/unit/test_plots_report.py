@@ -1,5 +1,8 @@
 from pathlib import Path
 
+import pytest
+from matplotlib.figure import Figure
+
 from harness.reporting import plots, report
 from harness.reporting.analysis import read_summary, write_tables
 from tests.conftest import run_harness
@@ -8,14 +11,28 @@ from tests.results_fixture import make_header, make_run, write_stage
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def test_charts_and_report_from_a_stored_results_folder(tmp_path: Path) -> None:
+def test_charts_and_report_from_a_stored_results_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run = make_run(tmp_path / "run")
     write_tables(run)
+    figures: dict[str, Figure] = {}
+    save = plots.save_chart
+
+    def kept(fig: Figure, path: Path) -> None:
+        figures[path.name] = fig
+        save(fig, path)
+    monkeypatch.setattr(plots, "save_chart", kept)
     drawn = plots.draw_all(run)
     assert [p.name for p in drawn] == ["ladder.png", "latency.png", "mechanisms.png"]
-    for path in drawn:
-        assert path.read_bytes().startswith(PNG)
-        assert path.stat().st_size > 6_000  # a drawn chart in 64 colours; an empty one is ~3.8 KB
+    assert all(path.read_bytes().startswith(PNG) for path in drawn)
+    # the headline shows each measured stage's throughput as a bar, under its name, and its p95
+    summary = read_summary(run)
+    measured = summary[summary["status"] == "ok"]
+    throughput, ratio = figures["ladder.png"].axes[:2]
+    assert [bar.get_height() for bar in throughput.patches] == list(measured["rps"])
+    assert [t.get_text().replace("\n", "-") for t in throughput.get_xticklabels()] == list(measured["stage"])
+    p95 = figures["ladder.png"].axes[2].lines[0]
+    assert list(p95.get_ydata()) == list(measured["p95_ms"])
+    assert list(ratio.lines[0].get_ydata()) == [1.0, 4.0]  # throughput × the baseline's
     text = report.write_report(run).read_text()
     assert "![ladder](ladder.png)" in text
     assert "s1-fast" in text and "×4.00" in text
