@@ -150,7 +150,8 @@ class Change:
     def sentence(self) -> str:
         """'CPU per request +5.1 % [+2.8, +7.4] (95 %, 8 pairs): slower'."""
         if self.call is Call.NOT_ENOUGH:
-            return (f"{self.figure.label}: {self.n} window(s) per side: not enough data to call a change "
+            seen = f" {self.change_pct:+.1f} %" if self.ratio == self.ratio else ""
+            return (f"{self.figure.label}{seen} on {self.n} window(s) per side: not enough data to call a change "
                     f"(a call needs {MIN_PAIRS} per side)")
         low, high = self.interval_pct
         windows = f"{self.n} pairs" if self.paired else f"{self.n} windows per side"
@@ -197,9 +198,9 @@ def paired_change(a: pd.Series, b: pd.Series, figure: Figure, rule: Rule) -> Cha
     both = both[(both["a"] > 0) & (both["b"] > 0)]
     n = len(both)
     confidence = rule.per_look
-    if n < MIN_PAIRS:
-        return _not_enough(figure, n, True, confidence, rule)
     d = np.log(both["b"].to_numpy()) - np.log(both["a"].to_numpy())
+    if n < MIN_PAIRS:
+        return _not_enough(figure, n, True, confidence, rule, float(d.mean()) if n else float("nan"))
     mean, se = float(d.mean()), float(d.std(ddof=1) / math.sqrt(n))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * se
     return _change(figure, n, True, mean, half, confidence, rule)
@@ -212,7 +213,8 @@ def unpaired_change(a: pd.Series, b: pd.Series, figure: Figure, rule: Rule) -> C
     n = min(len(la), len(lb))
     confidence = rule.per_look
     if n < MIN_PAIRS:
-        return _not_enough(figure, n, False, confidence, rule)
+        return _not_enough(figure, n, False, confidence, rule,
+                           float(lb.mean() - la.mean()) if n else float("nan"))
     va, vb = la.var(ddof=1) / len(la), lb.var(ddof=1) / len(lb)
     se = math.sqrt(va + vb)
     df = (va + vb) ** 2 / ((va**2 / (len(la) - 1)) + (vb**2 / (len(lb) - 1))) if se > 0 else len(la) + len(lb) - 2
@@ -227,9 +229,11 @@ def _change(figure: Figure, n: int, paired: bool, mean: float, half: float, conf
                   rule.threshold, max(1, rule.looks))
 
 
-def _not_enough(figure: Figure, n: int, paired: bool, confidence: float, rule: Rule) -> Change:
+def _not_enough(figure: Figure, n: int, paired: bool, confidence: float, rule: Rule, log_ratio: float) -> Change:
+    """Too few windows for an interval: the estimate alone (the windows' log ratio, NaN with none)."""
     nan = float("nan")
-    return Change(figure, n, paired, nan, nan, nan, confidence, Call.NOT_ENOUGH, rule.threshold, max(1, rule.looks))
+    return Change(figure, n, paired, math.exp(log_ratio), nan, nan, confidence, Call.NOT_ENOUGH, rule.threshold,
+                  max(1, rule.looks))
 
 
 def windows(per: pd.DataFrame, stage: str, figure: Figure) -> pd.Series:

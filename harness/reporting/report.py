@@ -20,7 +20,7 @@ from harness.reporting.analysis import (
 from harness.reporting.figures import shown_in
 from harness.reporting.layers import read_profile_tables
 from harness.reporting.profile_report import profile_lines, step_layer_moves
-from harness.reporting.statements import read_statements_table
+from harness.reporting.statements import read_statements_table, site_said
 from harness.reporting.tables import markdown
 from harness.reporting.tails import tail_lines
 from harness.run_folder import load_run, read_stage
@@ -483,7 +483,7 @@ def statements_lines(run_dir: Path, run: dict[str, Any]) -> list[str]:
     sites = table.groupby(["endpoint", "statement"])["call_site"].first()
     rows = wide.reset_index()
     rows["statement"] = [f"`{s[:77]}…`" if len(s) > 78 else f"`{s}`" for s in rows["statement"]]
-    rows["call site"] = [sites.loc[(e, st)] for e, st in zip(wide.index.get_level_values(0),
+    rows["call site"] = [site_said(str(sites.loc[(e, st)])) for e, st in zip(wide.index.get_level_values(0),
                                                                  wide.index.get_level_values(1), strict=True)]
     repeats = (run.get("statements") or {}).get("repeats", 3)
     return ["## Statements per endpoint", "",

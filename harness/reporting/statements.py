@@ -4,6 +4,7 @@ request, with the line that issues each. Exact counts, so no interval: a rise is
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ class StatementChange:
             what = f"removed (was {self.base_calls:g} per request)"
         else:
             what = f"{self.base_calls:g} → {self.candidate_calls:g} per request"
-        return f"{self.endpoint}: `{text}` {what}, from {self.site}"
+        return f"{self.endpoint}: `{text}` {what}, from {site_said(self.site)}"
 
 
 def read_statements_table(run_dir: Path) -> pd.DataFrame | None:
@@ -91,3 +92,9 @@ def why_lines(run_dir: Path, base: str, candidate: str, top: int = 3) -> list[st
              for e, (a, b) in sorted(moved.items(), key=lambda m: m[1][0] - m[1][1])][:2]
     lines += [c.sentence() for c in statement_changes(table, base, candidate)[:top]]
     return lines
+
+
+def site_said(site: str) -> str:
+    """A call site as markdown: a line of code (`notes/main.py:67 notes.<locals>.<listcomp>`) as code,
+    so its <locals> stays text on a page; a sentence (PostgreSQL's own check) as it is."""
+    return f"`{site}`" if re.match(r"\S+:\d+", site) else site

@@ -7,6 +7,7 @@ pair is the N+1 against its fix, a change far beyond any noise, so the test chec
 
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -59,6 +60,11 @@ def test_the_workflow_s_gate_fails_a_slower_candidate_with_its_verdict_as_the_jo
     assert "throughput -" in done.stdout  # the N+1 serves fewer requests: said as a fall
     written = summary.read_text()
     assert written.startswith("# earlier steps\n**before against after: SLOWER**")  # appended, not replaced
+    # why, first: the statement the candidate runs once per listed note, counted exactly, and the
+    # line of the service's code that issues it (a code span: its <locals> stays text on a page)
+    added = re.search(r"GET /notes: `SELECT tags\.id, tags\.name FROM tags, note_tags [^`]*` added, (\d+) per request, "
+                      r"from `notes/main\.py:\d+ notes\.<locals>\.<listcomp>`", written)
+    assert added and int(added.group(1)) >= 10, written
     (run,) = [p for p in results.iterdir() if (p / "run.json").is_file()]
     assert (run / "compare.md").read_text() == written.removeprefix("# earlier steps\n")
     record = json.loads((run / "run.json").read_text())
