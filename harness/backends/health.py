@@ -2,6 +2,7 @@
 PostgreSQL (a connection). One loop each, for every backend: each says only how to tell that
 its thing has died, and what its last words were."""
 
+import re
 import time
 from collections.abc import Callable
 
@@ -21,6 +22,16 @@ def served_paths(url: str, client: httpx.Client) -> list[str]:
         return []
 
 
+ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?\w*(?:Error|Exception|Exit)\b.*")
+
+
+def last_error(log: str) -> str:
+    """The last exception a service's log names ("ModuleNotFoundError: No module named 'x'"), as
+    the end of the line that says it did not start: what to fix, without opening the log."""
+    found = [line.strip() for line in log.splitlines() if ERROR_LINE.match(line.strip())]
+    return f": {found[-1][:200]}" if found else ""
+
+
 def wait_until_healthy(stage_id: str, urls: dict[str, str], timeout: float,
                        exited: Callable[[str], str | None], logs: Callable[[], dict[str, str]],
                        interval: float = 0.2, field: str = "") -> None:
@@ -37,7 +48,9 @@ def wait_until_healthy(stage_id: str, urls: dict[str, str], timeout: float,
             interrupts.check()
             for name, url in list(pending.items()):
                 if (how := exited(name)) is not None:
-                    raise StageFailed(f"{stage_id}: service {name} exited at start{how}", logs())
+                    kept = logs()
+                    raise StageFailed(f"{stage_id}: service {name} exited at start{how}"
+                                      f"{last_error(kept.get(name, ''))}", kept)
                 try:
                     status = client.get(url).status_code
                 except httpx.HTTPError as error:

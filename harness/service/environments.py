@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
 
 from harness.errors import UserError
 from harness.service.service_file import ServiceFile
@@ -83,6 +84,21 @@ def _numbers(name: str) -> tuple[int, ...]:
     """'cpython-3.12.4-linux-x86_64-gnu' or '3.12.4' as (3, 12, 4), for ordering."""
     found = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", name)
     return tuple(int(n) for n in found.groups("0")) if found else (0,)
+
+
+def _older_python_hint(said: str, interpreter: Interpreter) -> str:
+    """What to change when a pinned package had to be built from source and could not be: an old
+    lock's versions often have wheels only for older Pythons, so the line names the field and the
+    installed interpreters older than this one."""
+    failed = re.search(r"Failed to (?:download and )?build `([^`]+)`", said)
+    if failed is None:
+        return ""
+    mine = Version(interpreter.version)
+    older = sorted({v for p in candidates() if (v := _version(p)) and Version(v).release[:2] < mine.release[:2]},
+                   key=Version, reverse=True)
+    return (f"; {failed.group(1)} has no wheel for Python {mine.major}.{mine.minor} here and did not build: "
+            f"set [environment] python in the service file to an older Python"
+            + (f" (installed: {', '.join(older)})" if older else ""))
 
 
 def candidates() -> list[str]:
@@ -284,9 +300,11 @@ def _install(service: ServiceFile, root: Path, folder: Path, interpreter: Interp
                 done = subprocess.run(argv, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
                                       timeout=INSTALL_TIMEOUT_S, check=False)
                 if done.returncode != 0:
-                    last = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+                    said = log.read_text(errors="replace")
+                    last = [line.strip() for line in said.splitlines() if line.strip()]
                     raise UserError(f"variant {variant}: its environment failed to install: "
-                                    f"{last[-1][:240] if last else 'no output'} (log: {log})")
+                                    f"{last[-1][:240] if last else 'no output'}"
+                                    f"{_older_python_hint(said, interpreter)} (log: {log})")
     except subprocess.TimeoutExpired:
         shutil.rmtree(folder, ignore_errors=True)
         raise UserError(f"variant {variant}: its environment took over {INSTALL_TIMEOUT_S} s to install "

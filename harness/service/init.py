@@ -39,6 +39,8 @@ SIGN_UP = re.compile(r"(sign-?up|register|users/open)/?$")
 # POST to which makes an account where no sign-up route is named so
 SIGN_IN = re.compile(r"(log-?in|sign-?in|token|sessions?)/?$")
 USERS = re.compile(r"/users/?$")
+# a setting naming the Authorization header's scheme (jwt_token_prefix = "Token")
+TOKEN_PREFIX = re.compile(r"token_(prefix|type|scheme)$", re.IGNORECASE)
 SCRIPTS = re.compile(r"(initial_data|init_db|seed\w*|create_\w*user\w*|prestart\w*)\.py$")
 
 
@@ -51,6 +53,8 @@ class Findings:
     token_path: str | None = None
     token_form: bool = True  # the sign-in route takes a form (else JSON)
     sign_in_key: str | None = None  # the sign-in body's embedding key
+    token: str = "access_token"  # where the sign-in answer holds the token (a dotted path)
+    scheme: str | None = None  # the Authorization header's scheme, where the settings name one
     sign_up_path: str | None = None
     sign_up_key: str | None = None
     gets: list[str] = field(default_factory=list)
@@ -138,6 +142,10 @@ def survey(folder: Path) -> Findings:
         login = next((r for r in found_routes if r.method == "POST" and SIGN_IN.search(r.path)), None)
         if login is not None:
             found.token_path, found.token_form, found.sign_in_key = login.path, False, login.body_key
+            classes = {n.name: n for tree in trees.values() for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+            found.token = _token_path(classes, login.answer) or found.token
+            found.scheme = next((s.default for s in found.settings.values()
+                                 if TOKEN_PREFIX.search(s.field) and s.default), None)
     if found.token_path and found.sign_up_path is None:
         users = next((r for r in found_routes if r.method == "POST" and USERS.search(r.path) and not r.admin), None)
         if users is not None:
@@ -161,6 +169,26 @@ def survey(folder: Path) -> Findings:
         found.env_file = (written, dotenv_names(env_file), tracked(env_file)) if env_file.is_file() \
             else (written, set(), False)
     return found
+
+
+def _token_path(classes: dict[str, ast.ClassDef], model: str | None, depth: int = 0) -> str | None:
+    """The dotted path to the token in an answer of class `model`: a field named token or
+    access_token, in the class or in a class a field of it is (UserInResponse.user.token)."""
+    node = classes.get(model or "")
+    if node is None or depth > 3:
+        return None
+    fields = [(i.target.id, ast.unparse(i.annotation)) for i in node.body
+              if isinstance(i, ast.AnnAssign) and isinstance(i.target, ast.Name)]
+    for name, _ in fields:
+        if name in ("access_token", "token", "jwt"):
+            return name
+    for name, annotation in fields:
+        if (inner := _token_path(classes, annotation.split(".")[-1], depth + 1)) is not None:
+            return f"{name}.{inner}"
+    for base in node.bases:  # a field a base class declares
+        if (inherited := _token_path(classes, ast.unparse(base).split(".")[-1], depth + 1)) is not None:
+            return inherited
+    return None
 
 
 def _openapi_url(trees: list[ast.Module], setting: Callable[[str], str | None]) -> str | None:
@@ -295,9 +323,9 @@ def render(found: Findings, service_folder: Path) -> str:
                   f"path = {_quoted(found.token_path)}",
                   f"form = {{ {fields} }}" if found.token_form else f"json = {_embed(fields, found.sign_in_key)}",
                   *(["accounts = 20  # users take accounts 1..20 in turn"] if found.sign_up_path else []),
-                  'token = "access_token"' + ("" if found.token_form else
-                                              "  # CHECK: the token's place in the answer (a dotted path) "
-                                              'and the header\'s scheme (scheme = "Bearer")')]
+                  f"token = {_quoted(found.token)}" + ("" if found.token_form or found.token != "access_token" else
+                                                      "  # CHECK: the token's place in the answer (a dotted path)"),
+                  *([f"scheme = {_quoted(found.scheme)}  # the settings' token prefix"] if found.scheme else [])]
     for route in found.gets or [found.health or found.openapi or "/"]:
         lines += ["", "[[load.requests]]  # CHECK: its weight among the others",
                   f"path = {_quoted(route)}", "weight = 1"]

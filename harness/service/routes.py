@@ -28,6 +28,7 @@ class Route:
     module: Path
     admin: bool = False  # its decorator or handler asks for a superuser or an admin (not for any account)
     body_key: str | None = None  # its JSON body is embedded under this key (Body(embed=True, alias=…))
+    answer: str | None = None  # the class its answer is (response_model=…, else the return annotation)
 
 
 def module_names(files: list[Path], root: Path) -> dict[Path, str]:
@@ -117,8 +118,10 @@ def routes(trees: dict[Path, ast.Module], root: Path, app: RouterId | None,
                             and isinstance(decorator.args[0].value, str)
                             and (owner := resolve(decorator.func.value)) is not None):
                         admin = bool(ADMIN.search(ast.unparse(decorator) + ast.unparse(node.args)))
+                        model = next((k.value for k in decorator.keywords if k.arg == "response_model"), node.returns)
+                        answer = ast.unparse(model).split(".")[-1] if model is not None else None
                         declared.append((owner, Route(decorator.func.attr.upper(), decorator.args[0].value, form,
-                                                      path, admin, _embedded(node))))
+                                                      path, admin, _embedded(node), answer)))
 
     def full(router: RouterId, seen: frozenset[RouterId] = frozenset()) -> str:
         prefix = own.get(router, "")
@@ -126,7 +129,8 @@ def routes(trees: dict[Path, ast.Module], root: Path, app: RouterId | None,
             return prefix
         parent, given = parents[router]
         return full(parent, seen | {router}) + given + prefix
-    return [Route(r.method, full(owner) + r.path, r.form, r.module, r.admin, r.body_key) for owner, r in declared]
+    return [Route(r.method, full(owner) + r.path, r.form, r.module, r.admin, r.body_key, r.answer)
+            for owner, r in declared]
 
 
 def _embedded(handler: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UserError
+from harness.service import environments
 from harness.service.environments import choose_interpreter, managed
 
 
@@ -26,3 +27,13 @@ def test_an_interpreter_outside_path_is_found_in_pyenv_or_uv(tmp_path: Path, mon
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "nowhere"))
     with pytest.raises(UserError, match="no installed Python fits"):
         choose_interpreter(">=3.99", "main")
+
+
+def test_a_package_that_did_not_build_names_the_field_to_change() -> None:
+    # an old lock pins a version with wheels only for older Pythons: uv builds it and fails
+    said = "Resolved 35 packages\n   Building asyncpg==0.25.0\nerror: Failed to download and build `asyncpg==0.25.0`\n"
+    hint = environments._older_python_hint(said, environments.Interpreter("/usr/bin/python3.11", "3.11.2"))
+    assert hint.startswith("; asyncpg==0.25.0 has no wheel for Python 3.11 here and did not build: "
+                           "set [environment] python in the service file to an older Python"), hint
+    assert "3.11" not in hint.partition("installed:")[2]  # only older ones offered
+    assert environments._older_python_hint("error: No solution found", environments.Interpreter("x", "3.11.2")) == ""

@@ -228,12 +228,15 @@ RAW_ASYNCPG = {  # asyncpg called directly; a URL made from its parts by default
                    "app = FastAPI(openapi_url=f'{settings.API}/openapi.json')\n"
                    "async def pool():\n    return await asyncpg.create_pool(settings.DSN or settings.POSTGRES_URI)\n"
                    # signing in and up with JSON bodies embedded under a key (the RealWorld API's shape)
-                   "@app.post('/api/users/login')\n"
+                   "class UserWithToken(BaseModel):\n    email: str\n    token: str\n"
+                   "class UserInResponse(BaseModel):\n    user: UserWithToken\n"
+                   "@app.post('/api/users/login', response_model=UserInResponse)\n"
                    "async def login(user_login: UserInLogin = Body(..., embed=True, alias='user')): ...\n"
                    "@app.post('/api/users')\n"
                    "async def register(user_create: UserInCreate = Body(..., embed=True, alias='user')): ...\n",
     "raw/config.py": "from pydantic_settings import BaseSettings\nclass Settings(BaseSettings):\n"
-                     "    API: str = '/api'\n    POSTGRES_SERVER: str = 'localhost'\n    POSTGRES_USER: str = 'u'\n"
+                     "    API: str = '/api'\n    jwt_token_prefix: str = 'Token'\n"
+                     "    POSTGRES_SERVER: str = 'localhost'\n    POSTGRES_USER: str = 'u'\n"
                      "    POSTGRES_URI: str = f'{POSTGRES_USER}@{POSTGRES_SERVER}'\n    DB_DSN: str\n"
                      "settings = Settings()\n",
 }
@@ -266,7 +269,8 @@ def test_init_on_the_shapes_public_projects_showed(tmp_path: Path) -> None:
     assert raw["load"]["sign_in"]["json"] == {"user": {"email": "user{account}@example.com",
                                                        "password": "pw-{account}-long-enough"}}
     assert raw["load"]["sign_up"]["path"] == "/api/users" and "user" in raw["load"]["sign_up"]["json"]
-    assert "CHECK: the token's place in the answer" in text
+    # the token's place from the answer's model, the header's scheme from the settings' token prefix
+    assert raw["load"]["sign_in"]["token"] == "user.token" and raw["load"]["sign_in"]["scheme"] == "Token"
     assert raw["start"]["health"] == "/api/openapi.json"  # no health route: the app's own schema path
     assert factory["start"]["health"] == "/openapi.json"  # FastAPI's, not given
     assert raw["env"]["DB_DSN"] == "{db.url}"  # asyncpg takes no driver in its scheme
