@@ -1,6 +1,7 @@
 """Where a stage waits: evidence read outside the stage's code, beside every window.
 
-`bound_by` says *whether* the budget set a stage's numbers (its processes used ≥ 90 % of it);
+`bound_by` says *whether* the budget set a stage's numbers (its processes used at least
+BUDGET_BOUND_PCT of it: harness.reporting.analysis, where every verdict's threshold is named);
 when they did not, these figures say where the time went instead, each from a source the
 stage's code cannot bend:
 

@@ -21,6 +21,10 @@ CASE_STUDY, BEYOND = "case-study", "beyond"  # a stage's `part` (harness.manifes
 GENERATOR_BOUND_PCT = 85.0
 # the budget set the throughput when the stage's processes and PostgreSQL used this much of it
 BUDGET_BOUND_PCT = 90.0
+# a step's throughput and CPU per request within this fraction of the step before: "about as fast"
+STEP_SAME = 0.05
+# a fix that pays by overlapping waits: the budget below this busy before, and this much busier after
+OVERLAPPED_BUSY_PCT, OVERLAP_GAIN_PCT = 80.0, 10.0
 # the open model (--rate): what was offered, what the generator managed to send on time, and what
 # the server left unanswered (harness/load/recorder.py)
 LATE_START_MS = 10.0  # sent this long after its due time: no user of the pool was free

@@ -9,6 +9,9 @@ from harness import interpreter
 from harness.load.shape import REQUEST_TIMEOUT_SECONDS
 from harness.measure.waiting import evidence
 from harness.reporting.analysis import (
+    OVERLAP_GAIN_PCT,
+    OVERLAPPED_BUSY_PCT,
+    STEP_SAME,
     beyond_case_study,
     ladder_ceiling,
     open_model_rows,
@@ -50,27 +53,28 @@ def step_paragraph(prev: pd.Series, cur: pd.Series, meta: dict[str, Any]) -> str
                0),
     ) if m]
     why = "; ".join(mechanisms) if mechanisms else "no mechanism counter moved"
-    verdict = ("faster" if speed > 1.05 else "slower" if speed < 0.95 else "about as fast (within 5 %)")
+    verdict = ("faster" if speed > 1 + STEP_SAME else "slower" if speed < 1 - STEP_SAME
+               else f"about as fast (within {100 * STEP_SAME:g} %)")
     removes = f" Removes: {meta['removes']}." if meta.get("removes") else ""
     text = (f"**{cur['stage']}** — {meta.get('fix', '')}.{removes} "
             f"Throughput {prev['rps']:,.0f} → {cur['rps']:,.0f} req/s (×{speed:.2f}, {verdict}); "
             f"p95 {prev['p95_ms']:,.0f} → {cur['p95_ms']:,.0f} ms (÷{p95:.2f}). What moved: {why}.")
     cpu_up = cur["cpu_s_per_1k"] / prev["cpu_s_per_1k"]
     busy_before, busy_after = prev.get("server_busy_pct", float("nan")), cur.get("server_busy_pct", float("nan"))
-    if speed > 1.05 and busy_before < 80 and busy_after - busy_before > 10:
+    if speed > 1 + STEP_SAME and busy_before < OVERLAPPED_BUSY_PCT and busy_after - busy_before > OVERLAP_GAIN_PCT:
         text += (f" It pays by overlapping waits, not by saving CPU: before, the budget was only {busy_before:.0f} % "
                  f"busy (processes held by blocking waits with CPU to spare); after, {busy_after:.0f} %.")
-    elif speed < 0.95 and cpu_up > 1.05:
+    elif speed < 1 - STEP_SAME and cpu_up > 1 + STEP_SAME:
         text += (f" Slower: each request now costs {cpu_up:.2f}× the server CPU, and on this budget "
                  f"throughput is bound by CPU.")
-    elif speed <= 1.05 and abs(cpu_up - 1) <= 0.05:
+    elif speed <= 1 + STEP_SAME and abs(cpu_up - 1) <= STEP_SAME:
         text += " Server CPU per request did not move, so on this budget neither did throughput."
     verdict_after = cur.get("bound_by")
     if verdict_after == "waiting":
         text += f" Bound by waiting, with CPU to spare: {evidence(dict(cur))}."
     elif verdict_after in ("generator", "network"):
         text += f" Bound by the {verdict_after}, not the stage: this step's figures do not measure the code."
-    elif speed < 0.95:
+    elif speed < 1 - STEP_SAME:
         text += f" Bound by the budget ({cur.get('server_busy_pct', float('nan')):.0f} % busy)."
     return text
 
