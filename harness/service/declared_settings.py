@@ -138,23 +138,23 @@ def declared(trees: list[ast.Module]) -> list[Setting]:
     return out
 
 
-def database_driver(code: str, dependencies: str) -> tuple[str, str]:
-    """The URL scheme the service's database code takes, and a note when that is a guess: asyncpg
-    called directly takes a plain postgresql:// URL; SQLAlchemy's async engine an async driver
-    (asyncpg, or psycopg 3); a sync engine psycopg 2 or 3, whichever the dependencies name."""
+def database_driver(code: str, dependencies: str) -> tuple[str, str, str]:
+    """The URL scheme the service's database code takes, the scheme for its sync tools (Alembic
+    beside an async engine: psycopg 2 or 3, whichever the dependencies name), and a note when that
+    is a guess: asyncpg called directly takes a plain postgresql:// URL; SQLAlchemy's async engine
+    an async driver (asyncpg, or psycopg 3); a sync engine the sync scheme."""
+    sync = "postgresql+psycopg2" if "psycopg2" in dependencies else "postgresql+psycopg"
     postgres = re.search(r"asyncpg|psycopg", dependencies)
     mysql = re.search(r"aiomysql|pymysql|mysqlclient|asyncmy|mysql-connector", dependencies)
     note = "" if postgres or not mysql else (
         f"CHECK: the dependencies name {mysql.group(0)} and no PostgreSQL driver: the run gives PostgreSQL")
     if re.search(r"asyncpg\.(create_pool|connect)\(", code) and "create_engine" not in code \
             and "create_async_engine" not in code:
-        return "postgresql", note or "the code calls asyncpg itself: a plain postgresql:// URL"
+        return "postgresql", sync, note or "the code calls asyncpg itself: a plain postgresql:// URL"
     if "create_async_engine" in code:
         if "asyncpg" in dependencies:
-            return "postgresql+asyncpg", note
+            return "postgresql+asyncpg", sync, note
         if re.search(r"psycopg(?!2)", dependencies):
-            return "postgresql+psycopg", note
-        return "postgresql+asyncpg", note or "CHECK: an async engine, and no async driver in the dependencies"
-    if "psycopg2" in dependencies:
-        return "postgresql+psycopg2", note
-    return "postgresql+psycopg", note
+            return "postgresql+psycopg", sync, note
+        return "postgresql+asyncpg", sync, note or "CHECK: an async engine, and no async driver in the dependencies"
+    return sync, sync, note

@@ -20,7 +20,7 @@ from pathlib import Path
 from harness.errors import UserError
 from harness.service.declared_settings import Setting, database_driver, declared, dotenv_names, env_files, tracked
 from harness.service.environments import LOCKS
-from harness.service.routes import RouterId, routes
+from harness.service.routes import RouterId, call_name, literal, routes
 from harness.service.service_file import SERVICE_FILE
 
 SKIPPED = {".git", ".venv", "venv", "node_modules", "__pycache__", "tests", "test", "frontend", "site-packages"}
@@ -64,7 +64,7 @@ class Findings:
     requirements: list[str] = field(default_factory=list)
     lock: str | None = None
     driver: str = "postgresql+psycopg"
-    sync_psycopg2: bool = False  # the dependencies name psycopg2 (a sync URL's driver)
+    sync_driver: str = "postgresql+psycopg"  # the scheme for sync tools (Alembic) beside an async engine
     driver_note: str = ""  # why the driver is a guess, or what the code's own database is
     env_file: tuple[str, set[str], bool] | None = None  # (as written, the names it sets, committed)
 
@@ -78,20 +78,17 @@ def _app_of(tree: ast.Module) -> tuple[int, str] | None:
     `x = FastAPI(…)`; 1 for a module-level `app = create_app(…)` (an app factory's product, which is
     what a server imports); 2 for a `FastAPI(…)` made inside a function (the factory itself, which
     no server can import by name)."""
-    def called(node: ast.expr) -> str:
-        func = node.func if isinstance(node, ast.Call) else None
-        return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
     top = [(n.targets[0].id, n.value) for n in tree.body
            if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)]
     for name, value in top:
-        if called(value) == "FastAPI":
+        if call_name(value) == "FastAPI":
             return 0, name
     for name, value in top:
         if isinstance(value, ast.Call) and name in ("app", "application"):
             return 1, name
     for inner in ast.walk(tree):
         if isinstance(inner, ast.Assign) and isinstance(inner.targets[0], ast.Name) \
-                and called(inner.value) == "FastAPI":
+                and call_name(inner.value) == "FastAPI":
             return 2, inner.targets[0].id
     return None
 
@@ -162,9 +159,8 @@ def survey(folder: Path) -> Findings:
                        for d in (root, top) for name in LOCKS if (p := d / name).is_file()), None)
     dependencies = " ".join((d / f).read_text(errors="replace") for d in {root, top}
                             for f in ("pyproject.toml", *found.requirements) if (d / f).is_file())
-    found.driver, found.driver_note = database_driver("\n".join(code), dependencies)
-    found.sync_psycopg2 = "psycopg2" in dependencies
-    for written in env_files(list(trees.values())):
+    found.driver, found.sync_driver, found.driver_note = database_driver("\n".join(code), dependencies)
+    for written in env_files(list(trees.values()))[-1:]:  # one file, read once: the last by name
         env_file = root / written
         found.env_file = (written, dotenv_names(env_file), tracked(env_file)) if env_file.is_file() \
             else (written, set(), False)
@@ -196,19 +192,11 @@ def _openapi_url(trees: list[ast.Module], setting: Callable[[str], str | None]) 
     default, FastAPI's own /openapi.json when not given; None when it is switched off."""
     for tree in trees:
         for call in ast.walk(tree):
-            if isinstance(call, ast.Call) and ast.unparse(call.func).split(".")[-1] == "FastAPI":
+            if isinstance(call, ast.Call) and call_name(call) == "FastAPI":
                 given = next((k.value for k in call.keywords if k.arg == "openapi_url"), None)
                 if given is None:
                     return "/openapi.json"
-                if isinstance(given, ast.Constant):
-                    return given.value if isinstance(given.value, str) else None
-                if isinstance(given, ast.Attribute):
-                    return setting(given.attr)
-                if isinstance(given, ast.JoinedStr):
-                    return "".join(str(v.value) if isinstance(v, ast.Constant) else
-                                   str(setting(v.value.attr) or "") if isinstance(v, ast.FormattedValue)
-                                   and isinstance(v.value, ast.Attribute) else "" for v in given.values) or None
-                return None
+                return literal(given, setting) or None  # openapi_url=None: no schema served
     return "/openapi.json"
 
 
@@ -276,7 +264,7 @@ def render(found: Findings, service_folder: Path) -> str:
     url = "{db.url}" if found.driver == "postgresql" else "{db.url:" + found.driver + "}"
     # an ASYNC_URL beside a URL: the async one for the engine, the other for sync tools (Alembic)
     paired = any("ASYNC_" in name for name in found.settings)
-    sync_url = "{db.url:" + ("postgresql+psycopg2" if found.sync_psycopg2 else "postgresql+psycopg") + "}"
+    sync_url = "{db.url:" + found.sync_driver + "}"
 
     def url_of(name: str) -> str:
         return url if "ASYNC_" in name or not paired else sync_url

@@ -63,18 +63,25 @@ def _imports(tree: ast.Module, module: str, is_package: bool) -> dict[str, str]:
     return out
 
 
-def _literal(node: ast.expr | None, setting: Callable[[str], str | None]) -> str:
+def call_name(node: ast.expr | None) -> str:
+    """The name a call calls (`FastAPI` of `fastapi.FastAPI(…)`), '' for anything else."""
+    return ast.unparse(node.func).split(".")[-1] if isinstance(node, ast.Call) else ""
+
+
+def literal(node: ast.expr | None, setting: Callable[[str], str | None]) -> str:
+    """A path as the code spells it: a string, a setting's default (`settings.API_V1_STR`), or an
+    f-string of both; '' for anything else."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.Attribute):
         return setting(node.attr) or ""
     if isinstance(node, ast.JoinedStr):  # f"{settings.API_V1_STR}/items"
-        return "".join(_literal(v.value if isinstance(v, ast.FormattedValue) else v, setting) for v in node.values)
+        return "".join(literal(v.value if isinstance(v, ast.FormattedValue) else v, setting) for v in node.values)
     return ""
 
 
 def _prefix(call: ast.Call, setting: Callable[[str], str | None]) -> str:
-    return next((_literal(k.value, setting) for k in call.keywords if k.arg == "prefix"), "")
+    return next((literal(k.value, setting) for k in call.keywords if k.arg == "prefix"), "")
 
 
 def routes(trees: dict[Path, ast.Module], root: Path, app: RouterId | None,
@@ -100,7 +107,7 @@ def routes(trees: dict[Path, ast.Module], root: Path, app: RouterId | None,
 
         for node in ast.walk(tree):
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
-                    and ast.unparse(node.value.func).split(".")[-1] == "APIRouter":
+                    and call_name(node.value) == "APIRouter":
                 for target in node.targets:
                     if isinstance(target, ast.Name):
                         own[(module, target.id)] = _prefix(node.value, setting)
