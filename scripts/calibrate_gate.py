@@ -53,7 +53,7 @@ print((time.process_time() - t) / 500 / 1000 * 1e6)
 """
 COLUMNS = ["run", "kind", "effect_pct", "call", "exit", "change_pct", "low_pct", "high_pct", "confidence", "pairs",
            "wall_s", "setup_s", "host_speed", "iterations", "work_us", "base_cpu_ms", "results", "sized", "options",
-           "base"]
+           "base", "round"]
 
 
 def gate(repo: Path, base: str, candidate: str, results: Path, options: list[str]) -> dict[str, object]:
@@ -96,6 +96,7 @@ def calibrate(out: Path, runs: int, effect_pct: float, cpu: int, options: list[s
     table = out / "calibration.csv"
     rows: list[dict[str, object]] = pd.read_csv(table).to_dict("records") if table.is_file() else []
     first = len(rows)
+    round_number = 1 + max((int(r["round"]) for r in rows if pd.notna(r.get("round"))), default=0)
     with tempfile.TemporaryDirectory(prefix="gate-calibration-") as folder:
         repo = make_repository(Path(folder) / "notes")
         if base == "calm":
@@ -119,7 +120,8 @@ def calibrate(out: Path, runs: int, effect_pct: float, cpu: int, options: list[s
             row = {"run": first + k + 1, "kind": kind, "effect_pct": effect_pct if kind == "effect" else 0.0,
                    **gate(repo, base, "same" if kind == "aa" else "slower", results, options),
                    "iterations": iterations if kind == "effect" else 0, "work_us": work_us if kind == "effect" else 0,
-                   "sized": sized if kind == "effect" else "", "options": " ".join(options), "base": base}
+                   "sized": sized if kind == "effect" else "", "options": " ".join(options), "base": base,
+                   "round": round_number}
             rows.append(row)
             pd.DataFrame(rows, columns=COLUMNS).to_csv(table, index=False)
             print(row, flush=True)
@@ -128,7 +130,7 @@ def calibrate(out: Path, runs: int, effect_pct: float, cpu: int, options: list[s
 
 def summarize(out: Path) -> None:
     """calibration.md (the checks, a line per round of runs, a row per run) and calibration.png
-    (each run's interval). A round is the runs on one base with one sizing of the effect."""
+    (each run's interval). A round is one invocation of the script: one base, one sizing."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -159,25 +161,22 @@ def summarize(out: Path) -> None:
         "",
         "## Rounds",
         "",
-        "| base | options | A/A runs | called | effect | its work | effect runs | called slower | median estimate "
-        "| median wall s |",
+        "| round | base | options | A/A runs | called | the effect's work | effect runs | called slower "
+        "| median estimate | median wall s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (base, options), rows in table.groupby(["base", "options"], sort=False):
+    for number, rows in table.groupby("round"):
         a, e = rows[rows["kind"] == "aa"], rows[rows["kind"] == "effect"]
-        for sized, group in (e.groupby("sized", sort=False) if len(e) else [("", e)]):
-            work = (f"{int(group['iterations'].iloc[0])} iterations"
-                    # sized against the round's first A/A base: work = effect % of that base
-                    + (f", {group['work_us'].iloc[0]:g} µs alone of "
-                       f"{group['work_us'].iloc[0] / group['effect_pct'].iloc[0] / 10:.2f} ms"
-                       if group["work_us"].iloc[0] else "") + f" ({sized})") if len(group) else ""
-            lines.append(f"| {base} | `{options or 'defaults'}` | {len(a)} | {int(calls[a.index].sum())} | "
-                         f"+{group['effect_pct'].iloc[0]:g} % | {work} | {len(group)} | "
-                         f"{int((group['call'] == 'slower').sum())} | {group['change_pct'].median():+.1f} % | "
-                         f"{rows['wall_s'].median():.0f} |" if len(group) else
-                         f"| {base} | `{options or 'defaults'}` | {len(a)} | {int(calls[a.index].sum())} | | | 0 | | | "
-                         f"{rows['wall_s'].median():.0f} |")
-            a = a.iloc[0:0]  # the A/A runs counted once per round
+        work = ""
+        if len(e):  # one sizing per round, against its first A/A base: work = effect % of that base
+            w = e.iloc[0]
+            work = (f"+{w.effect_pct:g} %: {int(w.iterations)} iterations"
+                    + (f", {w.work_us:g} µs alone of {w.work_us / w.effect_pct / 10:.2f} ms" if w.work_us else "")
+                    + f" ({w.sized})")
+        lines.append(f"| {int(number)} | {rows['base'].iloc[0]} | `{rows['options'].iloc[0] or 'defaults'}` | "
+                     f"{len(a)} | {int(calls[a.index].sum())} | {work} | {len(e)} | "
+                     f"{int((e['call'] == 'slower').sum())} | "
+                     + (f"{e['change_pct'].median():+.1f} %" if len(e) else "") + f" | {rows['wall_s'].median():.0f} |")
     lines += [
         "",
         "![each run's interval](calibration.png)",
